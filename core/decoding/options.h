@@ -1,0 +1,62 @@
+// Options and results of decoding and encoding, as plain structs.
+#ifndef TRANSFORMER_SERVING_CORE_DECODING_OPTIONS_H_
+#define TRANSFORMER_SERVING_CORE_DECODING_OPTIONS_H_
+
+#include <vector>
+
+namespace ts::core {
+
+// Options of one translation, with the meaning of the same-named arguments of
+// `MarianMTModel.generate` in transformers. A value of 0 means "the model's
+// default" (generation_config.json, else config.json); ResolveOptions in
+// MarianModel fills those in.
+struct TranslationOptions {
+  int beam_size = 0;           // 1 = greedy search; 0 = model default (num_beams)
+  float length_penalty = 1.0f; // score = sum(log_probs) / length^length_penalty
+  int max_length = 0;          // tokens, counting the decoder start token; 0 = default
+  int min_length = 0;          // tokens, counting the decoder start token
+  int num_hypotheses = 1;      // best hypotheses returned, <= beam_size
+
+  bool operator==(const TranslationOptions&) const = default;
+};
+
+// One output sequence.
+struct Hypothesis {
+  // Generated ids without the decoder start token; ends with eos when the
+  // sequence finished.
+  std::vector<int> ids;
+  // sum of log_probs / length^length_penalty, where length counts the decoder
+  // start token and the generated tokens but not the final eos (as
+  // BeamHypotheses in transformers). Used for greedy search too.
+  float score = 0.0f;
+};
+
+// Hypotheses of one source sentence, best first.
+struct TranslationResult {
+  std::vector<Hypothesis> hypotheses;
+};
+
+// How Encode turns encoder hidden states into vectors.
+enum class Pooling {
+  kMean,    // mean over the real tokens (</s> included, padding excluded)
+  kFirst,   // the first token's hidden state
+  kTokens,  // every token's hidden state
+};
+
+struct EncodeOptions {
+  Pooling pooling = Pooling::kMean;
+  bool normalize = false;  // L2-normalize each output vector
+  bool operator==(const EncodeOptions&) const = default;
+};
+
+// Encoder output of one sentence.
+struct EncodeResult {
+  int num_tokens = 0;  // source tokens, </s> included
+  int dim = 0;         // d_model
+  // [dim] for kMean and kFirst, [num_tokens, dim] row-major for kTokens.
+  std::vector<float> values;
+};
+
+}  // namespace ts::core
+
+#endif  // TRANSFORMER_SERVING_CORE_DECODING_OPTIONS_H_

@@ -1,0 +1,272 @@
+#include "core/decoding/search.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+namespace ts::core {
+namespace {
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+// Hypothesis score of transformers' BeamHypotheses.add: computed in double
+// there, since sum_logprobs arrives as a Python float.
+double NormalizedScore(double sum_logprobs, int length, float length_penalty) {
+  return sum_logprobs / std::pow(static_cast<double>(length), length_penalty);
+}
+
+// transformers' BeamHypotheses: the best num_beams finished hypotheses.
+struct FinishedHypotheses {
+  struct Entry {
+    double score;
+    std::vector<int> ids;  // without the start token, without eos
+    bool finished;         // ended with eos
+  };
+  std::vector<Entry> beams;
+  double worst_score = 1e9;
+  int num_beams = 1;
+  float length_penalty = 1.0f;
+
+  void Add(std::vector<int> ids, double sum_logprobs, bool finished) {
+    // The length counts the decoder start token.
+    const double score =
+        NormalizedScore(sum_logprobs, static_cast<int>(ids.size()) + 1,
+                        length_penalty);
+    if (static_cast<int>(beams.size()) < num_beams || score > worst_score) {
+      beams.push_back({score, std::move(ids), finished});
+      if (static_cast<int>(beams.size()) > num_beams) {
+        auto worst = std::min_element(
+            beams.begin(), beams.end(),
+            [](const Entry& a, const Entry& b) { return a.score < b.score; });
+        beams.erase(worst);
+        worst_score = std::min_element(beams.begin(), beams.end(),
+                                       [](const Entry& a, const Entry& b) {
+                                         return a.score < b.score;
+                                       })
+                          ->score;
+      } else {
+        worst_score = std::min(score, worst_score);
+      }
+    }
+  }
+
+  // early_stopping=False: done when no live beam can beat the worst kept one.
+  bool IsDone(double best_sum_logprobs, int cur_len) const {
+    if (static_cast<int>(beams.size()) < num_beams) return false;
+    return worst_score >= NormalizedScore(best_sum_logprobs, cur_len,
+                                          length_penalty);
+  }
+};
+
+Hypothesis MakeHypothesis(const std::vector<int>& ids, bool finished,
+                          double score, int eos_id) {
+  Hypothesis hypothesis;
+  hypothesis.ids = ids;
+  if (finished) hypothesis.ids.push_back(eos_id);
+  hypothesis.score = static_cast<float>(score);
+  return hypothesis;
+}
+
+std::vector<TranslationResult> GreedySearch(StepModel& model, int batch,
+                                            const SearchRules& rules,
+                                            const TranslationOptions& options) {
+  const int vocab = rules.vocab_size;
+  std::vector<TranslationResult> results(batch);
+  std::vector<std::vector<int>> ids(batch);
+  std::vector<double> sum_logprobs(batch, 0.0);
+  std::vector<int> active(batch);  // source of each live row
+  std::iota(active.begin(), active.end(), 0);
+  std::vector<int> tokens(batch, rules.decoder_start_id);
+  std::vector<float> logits;
+  for (int cur_len = 1; cur_len < options.max_length && !active.empty();
+       ++cur_len) {
+    const int rows = static_cast<int>(active.size());
+    logits.resize(static_cast<size_t>(rows) * vocab);
+    model.Step(tokens, logits.data());
+    std::vector<int> keep;
+    std::vector<int> next_active;
+    std::vector<int> next_tokens;
+    for (int r = 0; r < rows; ++r) {
+      float* row = logits.data() + static_cast<size_t>(r) * vocab;
+      LogProbsForStep(row, rules, options, cur_len);
+      const int token = static_cast<int>(std::max_element(row, row + vocab) - row);
+      const int source = active[r];
+      sum_logprobs[source] += row[token];
+      if (token == rules.eos_id) {
+        results[source].hypotheses.push_back(MakeHypothesis(
+            ids[source], true,
+            NormalizedScore(sum_logprobs[source],
+                            static_cast<int>(ids[source].size()) + 1,
+                            options.length_penalty),
+            rules.eos_id));
+        continue;
+      }
+      ids[source].push_back(token);
+      keep.push_back(r);
+      next_active.push_back(source);
+      next_tokens.push_back(token);
+    }
+    if (next_active.size() != active.size() && !next_active.empty()) {
+      model.Reorder(keep);
+    }
+    active = std::move(next_active);
+    tokens = std::move(next_tokens);
+  }
+  for (int source : active) {  // reached max_length without eos
+    results[source].hypotheses.push_back(MakeHypothesis(
+        ids[source], false,
+        NormalizedScore(sum_logprobs[source],
+                        static_cast<int>(ids[source].size()) + 1,
+                        options.length_penalty),
+        rules.eos_id));
+  }
+  return results;
+}
+
+std::vector<TranslationResult> BeamSearch(StepModel& model, int batch,
+                                          const SearchRules& rules,
+                                          const TranslationOptions& options) {
+  const int vocab = rules.vocab_size;
+  const int beams = options.beam_size;
+  std::vector<FinishedHypotheses> finished(batch);
+  for (auto& f : finished) {
+    f.num_beams = beams;
+    f.length_penalty = options.length_penalty;
+  }
+  std::vector<bool> done(batch, false);
+  // Live rows: `beams` per source that is not done, in source order.
+  std::vector<int> row_source;
+  std::vector<int> parents;
+  for (int b = 0; b < batch; ++b) {
+    for (int k = 0; k < beams; ++k) {
+      row_source.push_back(b);
+      parents.push_back(b);
+    }
+  }
+  model.Reorder(parents);
+  std::vector<std::vector<int>> row_ids(row_source.size());
+  // Only the first beam starts live, so the first step does not pick the same
+  // token from identical beams.
+  std::vector<float> beam_scores(row_source.size(), 0.0f);
+  for (size_t r = 0; r < row_source.size(); ++r) {
+    if (r % beams != 0) beam_scores[r] = -1e9f;
+  }
+  std::vector<int> tokens(row_source.size(), rules.decoder_start_id);
+  std::vector<float> logits;
+  int cur_len = 1;
+  while (cur_len < options.max_length && !row_source.empty()) {
+    const int rows = static_cast<int>(row_source.size());
+    logits.resize(static_cast<size_t>(rows) * vocab);
+    model.Step(tokens, logits.data());
+    for (int r = 0; r < rows; ++r) {
+      float* row = logits.data() + static_cast<size_t>(r) * vocab;
+      LogProbsForStep(row, rules, options, cur_len);
+      for (int v = 0; v < vocab; ++v) row[v] += beam_scores[r];
+    }
+    std::vector<int> next_parents;
+    std::vector<int> next_source;
+    std::vector<std::vector<int>> next_ids;
+    std::vector<float> next_scores;
+    std::vector<int> next_tokens;
+    for (int first = 0; first < rows; first += beams) {
+      const int source = row_source[first];
+      // Top 2 * beams (beam, token) continuations by accumulated log-prob.
+      const size_t span = static_cast<size_t>(beams) * vocab;
+      const float* scores = logits.data() + static_cast<size_t>(first) * vocab;
+      std::vector<int> candidates(span);
+      std::iota(candidates.begin(), candidates.end(), 0);
+      const int top = std::min<int>(2 * beams, static_cast<int>(span));
+      std::partial_sort(candidates.begin(), candidates.begin() + top,
+                        candidates.end(), [scores](int a, int b) {
+                          return scores[a] > scores[b] ||
+                                 (scores[a] == scores[b] && a < b);
+                        });
+      int added = 0;
+      for (int rank = 0; rank < top && added < beams; ++rank) {
+        const int index = candidates[rank];
+        const int beam_row = first + index / vocab;
+        const int token = index % vocab;
+        const float score = scores[index];
+        if (token == rules.eos_id) {
+          // An eos below the top `beams` ranks is not a finished hypothesis.
+          if (rank >= beams) continue;
+          finished[source].Add(row_ids[beam_row], score, true);
+          continue;
+        }
+        next_parents.push_back(beam_row);
+        next_source.push_back(source);
+        std::vector<int> ids = row_ids[beam_row];
+        ids.push_back(token);
+        next_ids.push_back(std::move(ids));
+        next_scores.push_back(score);
+        next_tokens.push_back(token);
+        ++added;
+      }
+      done[source] = finished[source].IsDone(scores[candidates[0]], cur_len);
+      if (done[source]) {  // drop this source's rows from the batch
+        next_parents.resize(next_parents.size() - added);
+        next_source.resize(next_source.size() - added);
+        next_ids.resize(next_ids.size() - added);
+        next_scores.resize(next_scores.size() - added);
+        next_tokens.resize(next_tokens.size() - added);
+      }
+    }
+    ++cur_len;
+    row_source = std::move(next_source);
+    row_ids = std::move(next_ids);
+    beam_scores = std::move(next_scores);
+    tokens = std::move(next_tokens);
+    if (!row_source.empty()) model.Reorder(next_parents);
+  }
+  // Sources still live at max_length: their beams become hypotheses.
+  for (size_t r = 0; r < row_source.size(); ++r) {
+    finished[row_source[r]].Add(row_ids[r], beam_scores[r], false);
+  }
+  std::vector<TranslationResult> results(batch);
+  for (int b = 0; b < batch; ++b) {
+    auto& entries = finished[b].beams;
+    std::stable_sort(entries.begin(), entries.end(),
+                     [](const auto& a, const auto& c) { return a.score > c.score; });
+    for (int i = 0; i < options.num_hypotheses &&
+                    i < static_cast<int>(entries.size());
+         ++i) {
+      results[b].hypotheses.push_back(MakeHypothesis(
+          entries[i].ids, entries[i].finished, entries[i].score, rules.eos_id));
+    }
+  }
+  return results;
+}
+
+}  // namespace
+
+void LogProbsForStep(float* logits, const SearchRules& rules,
+                     const TranslationOptions& options, int cur_len) {
+  const int vocab = rules.vocab_size;
+  logits[rules.pad_id] = kNegInf;
+  float max_logit = kNegInf;
+  for (int v = 0; v < vocab; ++v) max_logit = std::max(max_logit, logits[v]);
+  double sum = 0.0;
+  for (int v = 0; v < vocab; ++v) sum += std::exp(logits[v] - max_logit);
+  const float log_sum = max_logit + static_cast<float>(std::log(sum));
+  for (int v = 0; v < vocab; ++v) logits[v] -= log_sum;
+  for (int id : rules.bad_words_ids) {
+    if (id >= 0 && id < vocab) logits[id] = kNegInf;
+  }
+  if (cur_len < options.min_length) logits[rules.eos_id] = kNegInf;
+  if (rules.forced_eos_id >= 0 && cur_len == options.max_length - 1) {
+    std::fill(logits, logits + vocab, kNegInf);
+    logits[rules.forced_eos_id] = 0.0f;
+  }
+}
+
+std::vector<TranslationResult> Search(StepModel& model, int batch,
+                                      const SearchRules& rules,
+                                      const TranslationOptions& options) {
+  if (options.beam_size <= 1) {
+    return GreedySearch(model, batch, rules, options);
+  }
+  return BeamSearch(model, batch, rules, options);
+}
+
+}  // namespace ts::core

@@ -1,0 +1,108 @@
+#include "core/layers/transformer_layers.h"
+
+namespace ts::core {
+
+absl::StatusOr<EncoderLayer> EncoderLayer::Load(const Weights& weights,
+                                                const std::string& prefix,
+                                                const ModelConfig& config) {
+  EncoderLayer layer;
+  const int64_t d = config.d_model;
+  auto attn = MultiHeadAttention::Load(weights, prefix + ".self_attn", d,
+                                       config.encoder_attention_heads);
+  if (!attn.ok()) return attn.status();
+  auto attn_norm = LayerNormLayer::Load(weights, prefix + ".self_attn_layer_norm",
+                                        d, config.layer_norm_eps);
+  if (!attn_norm.ok()) return attn_norm.status();
+  auto ffn = FeedForward::Load(weights, prefix, d, config.encoder_ffn_dim,
+                               ActivationFromName(config.activation_function));
+  if (!ffn.ok()) return ffn.status();
+  auto final_norm = LayerNormLayer::Load(weights, prefix + ".final_layer_norm",
+                                         d, config.layer_norm_eps);
+  if (!final_norm.ok()) return final_norm.status();
+  layer.self_attn_ = *attn;
+  layer.self_attn_layer_norm_ = *attn_norm;
+  layer.ffn_ = *ffn;
+  layer.final_layer_norm_ = *final_norm;
+  return layer;
+}
+
+void EncoderLayer::Forward(ExecutionContext& ctx, float* hidden, int64_t batch,
+                           int64_t src_len, const int* lengths,
+                           LayerScratch* scratch) const {
+  const int64_t rows = batch * src_len;
+  scratch->self_kv.Resize(batch, self_attn_.num_heads(), src_len,
+                          self_attn_.head_dim());
+  self_attn_.ProjectKeyValues(ctx, hidden, batch, src_len, 0, &scratch->self_kv,
+                              &scratch->projection);
+  self_attn_.Attend(ctx, hidden, batch, src_len, scratch->self_kv, lengths,
+                    /*kv_rows=*/nullptr, /*causal=*/false, /*past=*/0, hidden,
+                    &scratch->q, &scratch->context);
+  self_attn_layer_norm_(ctx, hidden, rows);
+  ffn_.Forward(ctx, hidden, rows, &scratch->ffn);
+  final_layer_norm_(ctx, hidden, rows);
+}
+
+absl::StatusOr<DecoderLayer> DecoderLayer::Load(const Weights& weights,
+                                                const std::string& prefix,
+                                                const ModelConfig& config) {
+  DecoderLayer layer;
+  const int64_t d = config.d_model;
+  const int64_t heads = config.decoder_attention_heads;
+  const float eps = config.layer_norm_eps;
+  auto self_attn = MultiHeadAttention::Load(weights, prefix + ".self_attn", d, heads);
+  if (!self_attn.ok()) return self_attn.status();
+  auto self_norm = LayerNormLayer::Load(weights, prefix + ".self_attn_layer_norm", d, eps);
+  if (!self_norm.ok()) return self_norm.status();
+  auto cross = MultiHeadAttention::Load(weights, prefix + ".encoder_attn", d, heads);
+  if (!cross.ok()) return cross.status();
+  auto cross_norm = LayerNormLayer::Load(weights, prefix + ".encoder_attn_layer_norm", d, eps);
+  if (!cross_norm.ok()) return cross_norm.status();
+  auto ffn = FeedForward::Load(weights, prefix, d, config.decoder_ffn_dim,
+                               ActivationFromName(config.activation_function));
+  if (!ffn.ok()) return ffn.status();
+  auto final_norm = LayerNormLayer::Load(weights, prefix + ".final_layer_norm", d, eps);
+  if (!final_norm.ok()) return final_norm.status();
+  layer.self_attn_ = *self_attn;
+  layer.self_attn_layer_norm_ = *self_norm;
+  layer.encoder_attn_ = *cross;
+  layer.encoder_attn_layer_norm_ = *cross_norm;
+  layer.ffn_ = *ffn;
+  layer.final_layer_norm_ = *final_norm;
+  return layer;
+}
+
+void DecoderLayer::ComputeCrossKeyValues(ExecutionContext& ctx,
+                                         const float* encoder_output,
+                                         int64_t batch, int64_t src_len,
+                                         KeyValueCache* cross_kv,
+                                         LayerScratch* scratch) const {
+  cross_kv->Resize(batch, encoder_attn_.num_heads(), src_len,
+                   encoder_attn_.head_dim());
+  encoder_attn_.ProjectKeyValues(ctx, encoder_output, batch, src_len, 0,
+                                 cross_kv, &scratch->projection);
+}
+
+void DecoderLayer::Forward(ExecutionContext& ctx, float* hidden, int64_t rows,
+                           int64_t len, int64_t past, KeyValueCache* self_kv,
+                           const KeyValueCache& cross_kv,
+                           const int* src_lengths, const int* kv_rows,
+                           LayerScratch* scratch, float* cross_probs,
+                           int64_t src_len) const {
+  const int64_t n = rows * len;
+  self_attn_.ProjectKeyValues(ctx, hidden, rows, len, past, self_kv,
+                              &scratch->projection);
+  // Every row holds past + len positions: the causal mask does the rest.
+  std::vector<int> self_lengths(rows, static_cast<int>(past + len));
+  self_attn_.Attend(ctx, hidden, rows, len, *self_kv, self_lengths.data(),
+                    /*kv_rows=*/nullptr, /*causal=*/true, past, hidden, &scratch->q,
+                    &scratch->context);
+  self_attn_layer_norm_(ctx, hidden, n);
+  encoder_attn_.Attend(ctx, hidden, rows, len, cross_kv, src_lengths, kv_rows,
+                       /*causal=*/false, 0, hidden, &scratch->q,
+                       &scratch->context, cross_probs, src_len);
+  encoder_attn_layer_norm_(ctx, hidden, n);
+  ffn_.Forward(ctx, hidden, n, &scratch->ffn);
+  final_layer_norm_(ctx, hidden, n);
+}
+
+}  // namespace ts::core

@@ -1,0 +1,83 @@
+// Encoder and decoder layers of MarianMT (post-LayerNorm), as
+// MarianEncoderLayer and MarianDecoderLayer in transformers.
+#ifndef TRANSFORMER_SERVING_CORE_LAYERS_TRANSFORMER_LAYERS_H_
+#define TRANSFORMER_SERVING_CORE_LAYERS_TRANSFORMER_LAYERS_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/layers/feed_forward.h"
+#include "core/layers/multi_head_attention.h"
+#include "core/model/config.h"
+
+namespace ts::core {
+
+// Scratch buffers reused across layers and steps (owned by a Translator).
+struct LayerScratch {
+  std::vector<float> q, context, ffn, projection;
+  KeyValueCache self_kv;  // encoder self-attention keys/values
+};
+
+// h = LN(h + SelfAttn(h)); h = LN(h + FFN(h)).
+class EncoderLayer {
+ public:
+  // Loads `prefix` = "model.encoder.layers.i".
+  static absl::StatusOr<EncoderLayer> Load(const Weights& weights,
+                                           const std::string& prefix,
+                                           const ModelConfig& config);
+
+  // hidden: [batch, src_len, d_model], updated in place; lengths[b] = real
+  // tokens of sentence b (the rest is padding, masked as keys).
+  void Forward(ExecutionContext& ctx, float* hidden, int64_t batch,
+               int64_t src_len, const int* lengths,
+               LayerScratch* scratch) const;
+
+ private:
+  MultiHeadAttention self_attn_;
+  LayerNormLayer self_attn_layer_norm_;
+  FeedForward ffn_;
+  LayerNormLayer final_layer_norm_;
+};
+
+// h = LN(h + MaskedSelfAttn(h)); h = LN(h + CrossAttn(h, encoder));
+// h = LN(h + FFN(h)).
+class DecoderLayer {
+ public:
+  // Loads `prefix` = "model.decoder.layers.i".
+  static absl::StatusOr<DecoderLayer> Load(const Weights& weights,
+                                           const std::string& prefix,
+                                           const ModelConfig& config);
+
+  // Computes cross-attention keys/values of encoder_output [batch, src_len,
+  // d_model] once per source.
+  void ComputeCrossKeyValues(ExecutionContext& ctx, const float* encoder_output,
+                             int64_t batch, int64_t src_len,
+                             KeyValueCache* cross_kv,
+                             LayerScratch* scratch) const;
+
+  // hidden: [rows, len, d_model] for decoder positions [past, past + len),
+  // updated in place; `self_kv` receives their keys/values. Row n attends to
+  // the cross keys/values of source kv_rows[n], of src_lengths real tokens.
+  // cross_probs (optional): [rows, heads, len, src_len] attention weights.
+  void Forward(ExecutionContext& ctx, float* hidden, int64_t rows, int64_t len,
+               int64_t past, KeyValueCache* self_kv,
+               const KeyValueCache& cross_kv, const int* src_lengths,
+               const int* kv_rows, LayerScratch* scratch,
+               float* cross_probs = nullptr, int64_t src_len = 0) const;
+
+  int64_t num_heads() const { return self_attn_.num_heads(); }
+  int64_t head_dim() const { return self_attn_.head_dim(); }
+
+ private:
+  MultiHeadAttention self_attn_;
+  LayerNormLayer self_attn_layer_norm_;
+  MultiHeadAttention encoder_attn_;
+  LayerNormLayer encoder_attn_layer_norm_;
+  FeedForward ffn_;
+  LayerNormLayer final_layer_norm_;
+};
+
+}  // namespace ts::core
+
+#endif  // TRANSFORMER_SERVING_CORE_LAYERS_TRANSFORMER_LAYERS_H_

@@ -1,0 +1,179 @@
+#include "core/model/marian_model.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "core/layers/embeddings.h"
+
+namespace ts::core {
+namespace {
+
+// The tied copies that checkpoints may store beside model.shared.weight.
+constexpr const char* kTiedEmbeddings[] = {"model.encoder.embed_tokens.weight",
+                                           "model.decoder.embed_tokens.weight",
+                                           "lm_head.weight"};
+
+// Makes model.shared.weight present, taking a tied copy if only that exists,
+// and checks that every stored copy equals it.
+absl::Status ResolveSharedEmbeddings(const ModelConfig& config,
+                                     Weights& weights) {
+  const std::vector<int64_t> shape = {config.vocab_size, config.d_model};
+  if (weights.Find("model.shared.weight") == nullptr) {
+    for (const char* name : kTiedEmbeddings) {
+      if (const TensorView* copy = weights.Find(name)) {
+        weights.Add("model.shared.weight",
+                    std::vector<float>(copy->data, copy->data + copy->numel()),
+                    copy->shape);
+        break;
+      }
+    }
+  }
+  const TensorView* shared = weights.Find("model.shared.weight");
+  if (shared == nullptr) {
+    return absl::InvalidArgumentError(
+        "the checkpoint has no model.shared.weight (nor a tied copy of it)");
+  }
+  if (shared->shape != shape) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tensor model.shared.weight has shape ", ShapeToString(shared->shape),
+        ", config.json implies ", ShapeToString(shape)));
+  }
+  for (const char* name : kTiedEmbeddings) {
+    const TensorView* copy = weights.Find(name);
+    if (copy == nullptr) continue;
+    if (copy->shape != shape) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tensor ", name, " has shape ", ShapeToString(copy->shape),
+                       ", config.json implies ", ShapeToString(shape)));
+    }
+    if (copy->data != shared->data &&
+        std::memcmp(copy->data, shared->data, shared->numel() * sizeof(float)) != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tensor ", name,
+          " differs from model.shared.weight; MarianMT ties them (untied "
+          "embeddings are not supported)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Derives absent position tables; checks stored ones against the formula
+// (catches a table in another layout, e.g. interleaved sin/cos).
+absl::Status ResolvePositions(const ModelConfig& config, Weights& weights) {
+  const std::vector<float> table =
+      SinusoidalPositions(config.max_position_embeddings, config.d_model);
+  const std::vector<int64_t> shape = {config.max_position_embeddings,
+                                      config.d_model};
+  for (const char* name : {"model.encoder.embed_positions.weight",
+                           "model.decoder.embed_positions.weight"}) {
+    const TensorView* stored = weights.Find(name);
+    if (stored == nullptr) {
+      weights.Add(name, table, shape);
+      continue;
+    }
+    if (stored->shape != shape) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tensor ", name, " has shape ", ShapeToString(stored->shape),
+          ", config.json implies ", ShapeToString(shape)));
+    }
+    for (size_t i = 0; i < table.size(); ++i) {
+      if (std::fabs(stored->data[i] - table[i]) > 1e-3f) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "tensor ", name, " is not the sinusoidal table of MarianMT (sin in "
+            "the first half of the dimensions, cos in the second); entry ", i,
+            " is ", stored->data[i], ", expected ", table[i]));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<const MarianModel>> MarianModel::Load(
+    const std::string& model_dir) {
+  auto config = ModelConfig::Load(model_dir);
+  if (!config.ok()) return config.status();
+  auto tokenizer = MarianTokenizer::Load(model_dir);
+  if (!tokenizer.ok()) return tokenizer.status();
+  auto weights = Weights::Load(model_dir);
+  if (!weights.ok()) return weights.status();
+  auto model = FromParts(*std::move(config), *std::move(weights),
+                         *std::move(tokenizer));
+  if (!model.ok()) {
+    return absl::Status(model.status().code(),
+                        absl::StrCat(model_dir, ": ", model.status().message()));
+  }
+  return model;
+}
+
+absl::StatusOr<std::shared_ptr<const MarianModel>> MarianModel::FromParts(
+    ModelConfig config, Weights weights, MarianTokenizer tokenizer) {
+  if (tokenizer.vocab_size() > config.vocab_size) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "vocab.json has ids up to ", tokenizer.vocab_size() - 1,
+        " but config.json vocab_size is ", config.vocab_size));
+  }
+  if (tokenizer.pad_id() != config.pad_token_id ||
+      tokenizer.eos_id() != config.eos_token_id) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "vocab.json has <pad> = ", tokenizer.pad_id(), " and </s> = ",
+        tokenizer.eos_id(), ", config.json says pad_token_id ",
+        config.pad_token_id, " and eos_token_id ", config.eos_token_id));
+  }
+  absl::Status status = ResolveSharedEmbeddings(config, weights);
+  if (!status.ok()) return status;
+  status = ResolvePositions(config, weights);
+  if (!status.ok()) return status;
+  if (weights.Find("final_logits_bias") == nullptr) {
+    weights.Add("final_logits_bias", std::vector<float>(config.vocab_size, 0.0f),
+                {1, config.vocab_size});
+  }
+  auto model = std::shared_ptr<MarianModel>(new MarianModel());
+  model->config_ = std::move(config);
+  model->weights_ = std::move(weights);
+  model->tokenizer_ = std::move(tokenizer);
+  auto network = MarianNetwork::Build(model->config_, model->weights_);
+  if (!network.ok()) return network.status();
+  model->network_ = *std::move(network);
+  return std::shared_ptr<const MarianModel>(std::move(model));
+}
+
+absl::StatusOr<TranslationOptions> MarianModel::ResolveOptions(
+    const TranslationOptions& options) const {
+  TranslationOptions resolved = options;
+  if (resolved.beam_size == 0) resolved.beam_size = config_.num_beams;
+  if (resolved.max_length == 0) resolved.max_length = config_.max_length;
+  if (resolved.num_hypotheses == 0) resolved.num_hypotheses = 1;
+  if (resolved.beam_size < 1 || resolved.beam_size > kMaxBeamSize) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("beam_size ", resolved.beam_size, " is out of range [1, ",
+                     kMaxBeamSize, "]"));
+  }
+  // Decoder positions 0 .. max_length - 2 are fed to the model.
+  const int max_length_limit = config_.max_position_embeddings + 1;
+  if (resolved.max_length < 2 || resolved.max_length > max_length_limit) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_length ", resolved.max_length, " is out of range [2, ",
+                     max_length_limit, "] (max_position_embeddings + 1)"));
+  }
+  if (resolved.min_length < 0 || resolved.min_length > resolved.max_length) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("min_length ", resolved.min_length, " is out of range [0, ",
+                     resolved.max_length, "] (max_length)"));
+  }
+  if (resolved.num_hypotheses < 1 ||
+      resolved.num_hypotheses > resolved.beam_size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("num_hypotheses ", resolved.num_hypotheses,
+                     " is out of range [1, ", resolved.beam_size, "] (beam_size)"));
+  }
+  if (!std::isfinite(resolved.length_penalty)) {
+    return absl::InvalidArgumentError("length_penalty must be a finite number");
+  }
+  return resolved;
+}
+
+}  // namespace ts::core

@@ -1,0 +1,66 @@
+// A loaded MarianMT model: configuration, weights and tokenizer, shared
+// read-only by every worker.
+#ifndef TRANSFORMER_SERVING_CORE_MODEL_MARIAN_MODEL_H_
+#define TRANSFORMER_SERVING_CORE_MODEL_MARIAN_MODEL_H_
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "core/decoding/options.h"
+#include "core/model/config.h"
+#include "core/model/marian_network.h"
+#include "core/model/tokenizer.h"
+#include "core/model/weights.h"
+
+namespace ts::core {
+
+// A Hugging Face MarianMT folder (config.json, generation_config.json,
+// model.safetensors or model.safetensors.index.json, vocab.json, source.spm,
+// target.spm), loaded with the semantics of MarianMTModel and
+// MarianTokenizer in transformers. Immutable after Load, so any number of
+// threads may use one instance.
+class MarianModel {
+ public:
+  // Loads and checks every file. Tensors absent from the checkpoint (tied
+  // embedding copies, lm_head, position tables, final_logits_bias) are derived
+  // from model.shared.weight and config.json; those present are checked
+  // against them. Errors: NotFound for a missing file, InvalidArgument (or
+  // DataLoss for a truncated file) naming the file and tensor otherwise.
+  static absl::StatusOr<std::shared_ptr<const MarianModel>> Load(
+      const std::string& model_dir);
+
+  // Builds a model from parts already in memory (used by tests and benchmarks
+  // with synthesized weights). Errors: as Load.
+  static absl::StatusOr<std::shared_ptr<const MarianModel>> FromParts(
+      ModelConfig config, Weights weights, MarianTokenizer tokenizer);
+
+  const ModelConfig& config() const { return config_; }
+  const Weights& weights() const { return weights_; }
+  const MarianTokenizer& tokenizer() const { return tokenizer_; }
+  // The layers bound to the weights.
+  const MarianNetwork& network() const { return network_; }
+
+  // Fills the 0 ("model default") fields of `options` from the config and
+  // checks ranges. Errors: InvalidArgument naming the option and its limit.
+  absl::StatusOr<TranslationOptions> ResolveOptions(
+      const TranslationOptions& options) const;
+
+ private:
+  MarianModel() = default;
+
+  ModelConfig config_;
+  Weights weights_;
+  MarianTokenizer tokenizer_;
+  MarianNetwork network_;
+};
+
+// Largest beam_size a request may ask for.
+inline constexpr int kMaxBeamSize = 16;
+
+}  // namespace ts::core
+
+#endif  // TRANSFORMER_SERVING_CORE_MODEL_MARIAN_MODEL_H_

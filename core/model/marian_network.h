@@ -1,0 +1,36 @@
+// The layers of a MarianMT model, bound to its weights.
+#ifndef TRANSFORMER_SERVING_CORE_MODEL_MARIAN_NETWORK_H_
+#define TRANSFORMER_SERVING_CORE_MODEL_MARIAN_NETWORK_H_
+
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/layers/embeddings.h"
+#include "core/layers/linear.h"
+#include "core/layers/transformer_layers.h"
+#include "core/model/config.h"
+#include "core/model/weights.h"
+
+namespace ts::core {
+
+// Encoder and decoder stacks of MarianMTModel with tied embeddings: the
+// encoder and decoder embed with model.shared.weight and the output
+// projection (lm_head) is the same matrix plus final_logits_bias.
+struct MarianNetwork {
+  Embeddings encoder_embeddings;
+  Embeddings decoder_embeddings;
+  std::vector<EncoderLayer> encoder_layers;
+  std::vector<DecoderLayer> decoder_layers;
+  Linear lm_head;  // [vocab_size, d_model] + final_logits_bias [vocab_size]
+
+  // Binds every layer to `weights`, which must hold model.shared.weight,
+  // model.{encoder,decoder}.embed_positions.weight and final_logits_bias
+  // (MarianModel derives absent ones). Errors: InvalidArgument naming the
+  // missing tensor or the wrong shape.
+  static absl::StatusOr<MarianNetwork> Build(const ModelConfig& config,
+                                             const Weights& weights);
+};
+
+}  // namespace ts::core
+
+#endif  // TRANSFORMER_SERVING_CORE_MODEL_MARIAN_NETWORK_H_

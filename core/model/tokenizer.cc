@@ -1,0 +1,174 @@
+#include "core/model/tokenizer.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
+
+namespace ts::core {
+namespace {
+
+// True if `text` is well-formed UTF-8 (no overlongs, surrogates or values
+// past U+10FFFF), which SentencePiece expects.
+bool IsValidUtf8(std::string_view text) {
+  size_t i = 0;
+  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+  while (i < text.size()) {
+    const unsigned char c = s[i];
+    int extra;
+    uint32_t min_value;
+    uint32_t value;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xe0) == 0xc0) {
+      extra = 1, min_value = 0x80, value = c & 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+      extra = 2, min_value = 0x800, value = c & 0x0f;
+    } else if ((c & 0xf8) == 0xf0) {
+      extra = 3, min_value = 0x10000, value = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + extra >= text.size()) {  // truncated sequence
+      return false;
+    }
+    for (int k = 1; k <= extra; ++k) {
+      if ((s[i + k] & 0xc0) != 0x80) return false;
+      value = (value << 6) | (s[i + k] & 0x3f);
+    }
+    if (value < min_value || value > 0x10ffff ||
+        (value >= 0xd800 && value <= 0xdfff)) {
+      return false;
+    }
+    i += extra + 1;
+  }
+  return true;
+}
+
+absl::StatusOr<std::unique_ptr<SentencePieceModel>> LoadSpm(
+    const std::filesystem::path& path) {
+  if (!std::filesystem::exists(path)) {
+    return absl::NotFoundError(absl::StrCat("missing tokenizer file ", path.string()));
+  }
+  std::string error;
+  auto spm = SentencePieceModel::Load(path.string(), &error);
+  if (spm == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path.string(), ": not a SentencePiece model: ", error));
+  }
+  return spm;
+}
+
+}  // namespace
+
+MarianTokenizer::MarianTokenizer() = default;
+MarianTokenizer::~MarianTokenizer() = default;
+MarianTokenizer::MarianTokenizer(MarianTokenizer&&) noexcept = default;
+MarianTokenizer& MarianTokenizer::operator=(MarianTokenizer&&) noexcept =
+    default;
+
+absl::StatusOr<MarianTokenizer> MarianTokenizer::Load(
+    const std::string& model_dir) {
+  namespace fs = std::filesystem;
+  MarianTokenizer tokenizer;
+  const fs::path vocab_path = fs::path(model_dir) / "vocab.json";
+  if (!fs::exists(vocab_path)) {
+    return absl::NotFoundError(
+        absl::StrCat("missing tokenizer file ", vocab_path.string()));
+  }
+  std::ifstream in(vocab_path);
+  nlohmann::json vocab = nlohmann::json::parse(in, nullptr, false);
+  if (vocab.is_discarded() || !vocab.is_object() || vocab.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        vocab_path.string(), ": not a JSON object of piece -> id"));
+  }
+  int max_id = -1;
+  for (const auto& [piece, id] : vocab.items()) {
+    if (!id.is_number_integer() || id.get<int64_t>() < 0 ||
+        id.get<int64_t>() >= (1 << 24)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          vocab_path.string(), ": id of piece \"", piece,
+          "\" is not an integer in [0, 16777216)"));
+    }
+    max_id = std::max(max_id, id.get<int>());
+  }
+  tokenizer.id_to_piece_.assign(max_id + 1, std::string());
+  std::vector<bool> seen(max_id + 1, false);
+  for (const auto& [piece, id] : vocab.items()) {
+    const int value = id.get<int>();
+    if (seen[value]) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          vocab_path.string(), ": id ", value, " is given to two pieces"));
+    }
+    seen[value] = true;
+    tokenizer.id_to_piece_[value] = piece;
+    tokenizer.piece_to_id_[piece] = value;
+  }
+  for (auto [piece, field] : {std::pair{"</s>", &tokenizer.eos_id_},
+                              std::pair{"<unk>", &tokenizer.unk_id_},
+                              std::pair{"<pad>", &tokenizer.pad_id_}}) {
+    auto it = tokenizer.piece_to_id_.find(piece);
+    if (it == tokenizer.piece_to_id_.end()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          vocab_path.string(), ": the vocabulary has no ", piece, " entry"));
+    }
+    *field = it->second;
+  }
+  auto source = LoadSpm(fs::path(model_dir) / "source.spm");
+  if (!source.ok()) return source.status();
+  auto target = LoadSpm(fs::path(model_dir) / "target.spm");
+  if (!target.ok()) return target.status();
+  tokenizer.source_spm_ = std::move(*source);
+  tokenizer.target_spm_ = std::move(*target);
+  return tokenizer;
+}
+
+absl::StatusOr<std::vector<int>> MarianTokenizer::EncodeSource(
+    std::string_view text) const {
+  if (!IsValidUtf8(text)) {
+    return absl::InvalidArgumentError("text is not valid UTF-8");
+  }
+  std::vector<std::string> pieces;
+  // A leading ">>xxx<<" target-language token of multilingual models stays
+  // one piece, as MarianTokenizer's language_code_re (">>.+<<") keeps it.
+  std::string rest(text);
+  if (rest.size() >= 4 && rest.compare(0, 2, ">>") == 0) {
+    const size_t close = rest.rfind("<<");
+    if (close != std::string::npos && close >= 3) {
+      pieces.push_back(rest.substr(0, close + 2));
+      rest = rest.substr(close + 2);
+    }
+  }
+  std::vector<std::string> spm_pieces;
+  std::string error;
+  if (!source_spm_->Encode(rest, &spm_pieces, &error)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("SentencePiece could not encode the text: ", error));
+  }
+  pieces.insert(pieces.end(), spm_pieces.begin(), spm_pieces.end());
+  std::vector<int> ids;
+  ids.reserve(pieces.size() + 1);
+  for (const std::string& piece : pieces) {
+    auto it = piece_to_id_.find(piece);
+    ids.push_back(it == piece_to_id_.end() ? unk_id_ : it->second);
+  }
+  ids.push_back(eos_id_);
+  return ids;
+}
+
+std::string MarianTokenizer::DecodeTarget(absl::Span<const int> ids) const {
+  std::vector<std::string> pieces;
+  for (int id : ids) {
+    if (id == eos_id_ || id == pad_id_) continue;
+    if (id < 0 || id >= static_cast<int>(id_to_piece_.size())) continue;
+    pieces.push_back(id_to_piece_[id]);
+  }
+  std::string text;
+  if (!target_spm_->Decode(pieces, &text)) return std::string();
+  return text;
+}
+
+}  // namespace ts::core

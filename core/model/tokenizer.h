@@ -1,0 +1,58 @@
+// MarianTokenizer: SentencePiece pieces mapped to ids through vocab.json.
+#ifndef TRANSFORMER_SERVING_CORE_MODEL_TOKENIZER_H_
+#define TRANSFORMER_SERVING_CORE_MODEL_TOKENIZER_H_
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "core/model/sentencepiece_model.h"
+
+namespace ts::core {
+
+// As MarianTokenizer in transformers: the source text is split into pieces by
+// source.spm, a leading `>>xxx<<` language token is kept whole, pieces map to
+// ids through vocab.json (unknown pieces -> <unk>) and </s> is appended.
+// Target ids map back to pieces through vocab.json and are joined by
+// target.spm; </s> and <pad> are dropped. Const methods are thread-safe.
+class MarianTokenizer {
+ public:
+  MarianTokenizer();
+  ~MarianTokenizer();
+  MarianTokenizer(MarianTokenizer&&) noexcept;
+  MarianTokenizer& operator=(MarianTokenizer&&) noexcept;
+
+  // Reads vocab.json, source.spm and target.spm from `model_dir`.
+  // Errors: NotFound for a missing file; InvalidArgument for malformed JSON,
+  // a non-integer or duplicate id, or a vocab without </s>, <unk> or <pad>.
+  static absl::StatusOr<MarianTokenizer> Load(const std::string& model_dir);
+
+  // Source ids of `text`, </s> included. Errors: InvalidArgument if `text` is
+  // not valid UTF-8.
+  absl::StatusOr<std::vector<int>> EncodeSource(std::string_view text) const;
+
+  // Text of target ids; ids outside the vocabulary are skipped.
+  std::string DecodeTarget(absl::Span<const int> ids) const;
+
+  int vocab_size() const { return static_cast<int>(id_to_piece_.size()); }
+  int eos_id() const { return eos_id_; }
+  int unk_id() const { return unk_id_; }
+  int pad_id() const { return pad_id_; }
+
+ private:
+  std::unique_ptr<SentencePieceModel> source_spm_;
+  std::unique_ptr<SentencePieceModel> target_spm_;
+  std::unordered_map<std::string, int> piece_to_id_;
+  std::vector<std::string> id_to_piece_;
+  int eos_id_ = 0;
+  int unk_id_ = 1;
+  int pad_id_ = 0;
+};
+
+}  // namespace ts::core
+
+#endif  // TRANSFORMER_SERVING_CORE_MODEL_TOKENIZER_H_

@@ -1,0 +1,72 @@
+// Named fp32 tensors read from safetensors files.
+#ifndef TRANSFORMER_SERVING_CORE_MODEL_WEIGHTS_H_
+#define TRANSFORMER_SERVING_CORE_MODEL_WEIGHTS_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace ts::core {
+
+// A read-only fp32 tensor, row-major; the memory belongs to a Weights.
+struct TensorView {
+  const float* data = nullptr;
+  std::vector<int64_t> shape;
+
+  int64_t numel() const {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    return n;
+  }
+};
+
+// Formats a shape as "[a, b]" for error messages.
+std::string ShapeToString(const std::vector<int64_t>& shape);
+
+// Tensors by their Hugging Face names ("model.encoder.layers.0.fc1.weight").
+// F32 tensors of a memory-mapped safetensors file are used in place; F16 and
+// BF16 tensors are converted to fp32 at load. Movable; views stay valid.
+class Weights {
+ public:
+  Weights();
+  ~Weights();
+  Weights(Weights&&) noexcept;
+  Weights& operator=(Weights&&) noexcept;
+
+  // Reads `model_dir`/model.safetensors, or every shard named by
+  // `model_dir`/model.safetensors.index.json. Errors: NotFound when neither
+  // file exists; DataLoss for a truncated file; InvalidArgument for a bad
+  // header, an unknown dtype, offsets out of range or a size that does not
+  // match the shape. Each message names the file and the tensor.
+  static absl::StatusOr<Weights> Load(const std::string& model_dir);
+
+  // Parses one safetensors file and adds its tensors. Errors: as Load.
+  absl::Status AddSafetensorsFile(const std::string& path);
+
+  // Adds (or replaces) a tensor that this object owns.
+  void Add(const std::string& name, std::vector<float> values,
+           std::vector<int64_t> shape);
+
+  // The tensor called `name`, or nullptr.
+  const TensorView* Find(const std::string& name) const;
+
+  // Names of all tensors, sorted.
+  std::vector<std::string> Names() const;
+
+  // Bytes of tensor data held (mapped or owned).
+  int64_t TotalBytes() const;
+
+ private:
+  struct MappedFile;
+  std::vector<std::unique_ptr<MappedFile>> files_;
+  std::vector<std::unique_ptr<float[]>> owned_;
+  std::unordered_map<std::string, TensorView> tensors_;
+};
+
+}  // namespace ts::core
+
+#endif  // TRANSFORMER_SERVING_CORE_MODEL_WEIGHTS_H_

@@ -1,0 +1,169 @@
+#include "core/ops/ops.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+
+namespace ts::core::ops {
+namespace {
+
+using dnnl::memory;
+using dt = memory::data_type;
+using tag = memory::format_tag;
+
+dnnl::algorithm ToAlgorithm(Activation activation) {
+  switch (activation) {
+    case Activation::kSwish:
+      return dnnl::algorithm::eltwise_swish;
+    case Activation::kRelu:
+      return dnnl::algorithm::eltwise_relu;
+    case Activation::kGelu:
+      return dnnl::algorithm::eltwise_gelu_erf;
+    case Activation::kNone:
+      break;
+  }
+  return dnnl::algorithm::undef;
+}
+
+// oneDNN wants non-const handles even for inputs it only reads.
+void* Mutable(const float* p) { return const_cast<float*>(p); }
+
+}  // namespace
+
+void Linear(ExecutionContext& ctx, const float* x, int64_t m, int64_t k,
+            const float* weight, const float* bias, int64_t n, float* y,
+            Activation activation, float scale, bool accumulate) {
+  const memory::desc src_md({m, k}, dt::f32, tag::ab);
+  // [out, in] row-major is the [K, N] weights matrix in column-major ("ba").
+  const memory::desc weights_md({k, n}, dt::f32, tag::ba);
+  const memory::desc bias_md({1, n}, dt::f32, tag::ab);
+  const memory::desc dst_md({m, n}, dt::f32, tag::ab);
+  const std::string key =
+      absl::StrCat("matmul:", m, ":", k, ":", n, ":", bias != nullptr, ":",
+                   static_cast<int>(activation), ":", scale, ":", accumulate);
+  const dnnl::primitive* primitive = ctx.Find(key);
+  if (primitive == nullptr) {
+    dnnl::post_ops post_ops;
+    if (scale != 1.0f) {
+      post_ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_linear, scale,
+                              0.0f);
+    }
+    if (activation != Activation::kNone) {
+      post_ops.append_eltwise(1.0f, ToAlgorithm(activation), 1.0f, 0.0f);
+    }
+    if (accumulate) post_ops.append_sum(1.0f);
+    dnnl::primitive_attr attr;
+    attr.set_post_ops(post_ops);
+    const dnnl::matmul::desc desc =
+        bias != nullptr
+            ? dnnl::matmul::desc(src_md, weights_md, bias_md, dst_md)
+            : dnnl::matmul::desc(src_md, weights_md, dst_md);
+    const dnnl::matmul::primitive_desc pd(desc, attr, ctx.engine());
+    primitive = &ctx.Insert(key, dnnl::matmul(pd));
+  }
+  std::unordered_map<int, memory> args = {
+      {DNNL_ARG_SRC, memory(src_md, ctx.engine(), Mutable(x))},
+      {DNNL_ARG_WEIGHTS, memory(weights_md, ctx.engine(), Mutable(weight))},
+      {DNNL_ARG_DST, memory(dst_md, ctx.engine(), y)}};
+  if (bias != nullptr) {
+    args.emplace(DNNL_ARG_BIAS, memory(bias_md, ctx.engine(), Mutable(bias)));
+  }
+  primitive->execute(ctx.stream(), args);
+  ctx.stream().wait();
+}
+
+void LayerNorm(ExecutionContext& ctx, float* x, int64_t m, int64_t d,
+               const float* gamma, const float* beta, float eps) {
+  const memory::desc md({m, d}, dt::f32, tag::ab);
+  const memory::desc param_md({d}, dt::f32, tag::a);
+  const std::string key = absl::StrCat("layer_norm:", m, ":", d, ":", eps);
+  const dnnl::primitive* primitive = ctx.Find(key);
+  if (primitive == nullptr) {
+    const dnnl::layer_normalization_forward::desc desc(
+        dnnl::prop_kind::forward_inference, md, eps,
+        dnnl::normalization_flags::use_scale |
+            dnnl::normalization_flags::use_shift);
+    const dnnl::layer_normalization_forward::primitive_desc pd(desc,
+                                                               ctx.engine());
+    primitive = &ctx.Insert(key, dnnl::layer_normalization_forward(pd));
+  }
+  memory data(md, ctx.engine(), x);
+  primitive->execute(
+      ctx.stream(),
+      {{DNNL_ARG_SRC, data},
+       {DNNL_ARG_DST, data},
+       {DNNL_ARG_SCALE, memory(param_md, ctx.engine(), Mutable(gamma))},
+       {DNNL_ARG_SHIFT, memory(param_md, ctx.engine(), Mutable(beta))}});
+  ctx.stream().wait();
+}
+
+void LogSoftmax(ExecutionContext& ctx, const float* x, int64_t m, int64_t n,
+                float* y) {
+  const memory::desc md({m, n}, dt::f32, tag::ab);
+  const std::string key = absl::StrCat("log_softmax:", m, ":", n);
+  const dnnl::primitive* primitive = ctx.Find(key);
+  if (primitive == nullptr) {
+    const dnnl::logsoftmax_forward::desc desc(
+        dnnl::prop_kind::forward_inference, md, 1);
+    const dnnl::logsoftmax_forward::primitive_desc pd(desc, ctx.engine());
+    primitive = &ctx.Insert(key, dnnl::logsoftmax_forward(pd));
+  }
+  primitive->execute(ctx.stream(),
+                     {{DNNL_ARG_SRC, memory(md, ctx.engine(), Mutable(x))},
+                      {DNNL_ARG_DST, memory(md, ctx.engine(), y)}});
+  ctx.stream().wait();
+}
+
+void Attention(const AttentionShape& s, const float* q, const float* k,
+               const float* v, const int* key_lengths, float* out,
+               float* probs) {
+  const int64_t d_model = s.num_heads * s.head_dim;
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t n = 0; n < s.batch; ++n) {
+    for (int64_t h = 0; h < s.num_heads; ++h) {
+      const int64_t kv_row = s.kv_rows != nullptr ? s.kv_rows[n] : n;
+      const int64_t num_keys = key_lengths[kv_row];
+      const float* k_head = k + (kv_row * s.num_heads + h) * s.capacity * s.head_dim;
+      const float* v_head = v + (kv_row * s.num_heads + h) * s.capacity * s.head_dim;
+      std::vector<float> scores(std::max<int64_t>(num_keys, 1));
+      for (int64_t t = 0; t < s.query_len; ++t) {
+        const float* q_vec = q + (n * s.query_len + t) * d_model + h * s.head_dim;
+        float* out_vec = out + (n * s.query_len + t) * d_model + h * s.head_dim;
+        const int64_t visible =
+            s.causal ? std::min(num_keys, s.past + t + 1) : num_keys;
+        float max_score = -std::numeric_limits<float>::infinity();
+        for (int64_t j = 0; j < visible; ++j) {
+          const float* k_vec = k_head + j * s.head_dim;
+          float dot = 0.0f;
+          for (int64_t c = 0; c < s.head_dim; ++c) dot += q_vec[c] * k_vec[c];
+          scores[j] = dot;
+          max_score = std::max(max_score, dot);
+        }
+        float sum = 0.0f;
+        for (int64_t j = 0; j < visible; ++j) {
+          scores[j] = std::exp(scores[j] - max_score);
+          sum += scores[j];
+        }
+        const float inv_sum = visible > 0 ? 1.0f / sum : 0.0f;
+        std::fill(out_vec, out_vec + s.head_dim, 0.0f);
+        for (int64_t j = 0; j < visible; ++j) {
+          const float p = scores[j] * inv_sum;
+          const float* v_vec = v_head + j * s.head_dim;
+          for (int64_t c = 0; c < s.head_dim; ++c) out_vec[c] += p * v_vec[c];
+        }
+        if (probs != nullptr) {
+          float* row = probs + ((n * s.num_heads + h) * s.query_len + t) * s.key_stride;
+          std::fill(row, row + s.key_stride, 0.0f);
+          for (int64_t j = 0; j < visible && j < s.key_stride; ++j) {
+            row[j] = scores[j] * inv_sum;
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace ts::core::ops

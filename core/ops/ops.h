@@ -1,0 +1,65 @@
+// Stateless operators on fp32 row-major buffers, run with oneDNN primitives
+// (matmul, layer normalization, log-softmax) or plain loops (gathers and
+// attention). Each takes its inputs and writes its output; shapes are given
+// as arguments and never checked at run time (the layers own them).
+#ifndef TRANSFORMER_SERVING_CORE_OPS_OPS_H_
+#define TRANSFORMER_SERVING_CORE_OPS_OPS_H_
+
+#include <cstdint>
+
+#include "core/ops/execution_context.h"
+
+namespace ts::core::ops {
+
+// Element-wise function applied after a matmul, fused as a oneDNN post-op.
+enum class Activation {
+  kNone,
+  kSwish,  // x * sigmoid(x), "swish"/"silu" in transformers
+  kRelu,
+  kGelu,   // exact (erf) GELU, "gelu" in transformers
+};
+
+// y[M, N] = (x[M, K] * weight[N, K]^T + bias[N]) * scale, then activation,
+// then (if accumulate) + the previous y, as torch.nn.Linear. `weight` has the
+// Hugging Face layout [out_features, in_features]; `bias` may be nullptr.
+// Accumulating fuses the residual connection into the projection.
+void Linear(ExecutionContext& ctx, const float* x, int64_t m, int64_t k,
+            const float* weight, const float* bias, int64_t n, float* y,
+            Activation activation = Activation::kNone, float scale = 1.0f,
+            bool accumulate = false);
+
+// In-place layer normalization over the last dimension of x[M, D]:
+// (x - mean) / sqrt(var + eps) * gamma + beta, as torch.nn.LayerNorm.
+void LayerNorm(ExecutionContext& ctx, float* x, int64_t m, int64_t d,
+               const float* gamma, const float* beta, float eps);
+
+// y[M, N] = log_softmax(x[M, N]) over the last dimension.
+void LogSoftmax(ExecutionContext& ctx, const float* x, int64_t m, int64_t n,
+                float* y);
+
+// Scaled dot-product attention of "Attention Is All You Need" over a key/value
+// cache, per head: softmax(q k^T + mask) v. `q` is [N, Tq, H * head_dim]
+// (already multiplied by head_dim^-0.5); `k` and `v` are [N_kv, H, capacity,
+// head_dim], with row n of q reading kv row kv_rows[n] (identity if nullptr;
+// beams of one source share its cross-attention keys). Query t of row n sees
+// keys j < key_lengths[kv_rows[n]] and, if causal, j <= past + t. `out` is
+// [N, Tq, H * head_dim]. `probs`, if not nullptr, receives the attention
+// weights [N, H, Tq, key_stride] (entries past the visible keys are 0).
+struct AttentionShape {
+  int64_t batch;       // N, rows of q
+  int64_t query_len;   // Tq
+  int64_t num_heads;   // H
+  int64_t head_dim;
+  int64_t capacity;    // allocated positions per kv row and head
+  int64_t key_stride;  // row length of `probs`
+  const int* kv_rows = nullptr;  // [N] kv row of each query row
+  bool causal = false;
+  int64_t past = 0;    // position of query 0 (causal only)
+};
+void Attention(const AttentionShape& shape, const float* q, const float* k,
+               const float* v, const int* key_lengths, float* out,
+               float* probs = nullptr);
+
+}  // namespace ts::core::ops
+
+#endif  // TRANSFORMER_SERVING_CORE_OPS_OPS_H_

@@ -1,0 +1,70 @@
+// Translator: batches of source ids in, hypotheses or encoder vectors out.
+#ifndef TRANSFORMER_SERVING_CORE_TRANSLATOR_H_
+#define TRANSFORMER_SERVING_CORE_TRANSLATOR_H_
+
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/decoding/options.h"
+#include "core/model/marian_model.h"
+
+namespace ts::core {
+
+struct TranslatorState;
+
+// Runs a MarianModel on the CPU through oneDNN. One Translator per worker
+// thread: it owns its oneDNN stream, primitive cache and scratch memory and is
+// not thread-safe; the model (weights) is shared. Sentences of a batch are
+// padded and masked, so a sentence gives the same output alone or in a batch.
+class Translator {
+ public:
+  // `intra_threads`: OpenMP threads used by this translator's calls (set with
+  // omp_set_num_threads on the calling thread); 0 keeps the OpenMP default.
+  explicit Translator(std::shared_ptr<const MarianModel> model,
+                      int intra_threads = 0);
+  ~Translator();
+
+  const MarianModel& model() const { return *model_; }
+
+  // Translates `source_ids` (each from MarianTokenizer::EncodeSource, </s>
+  // included) with greedy search (beam_size 1) or beam search, as
+  // MarianMTModel.generate. `options` must be resolved
+  // (MarianModel::ResolveOptions). Returns one result per source, in order.
+  // Errors: InvalidArgument for an empty source, an id outside the
+  // vocabulary, or a source longer than max_position_embeddings.
+  absl::StatusOr<std::vector<TranslationResult>> Translate(
+      const std::vector<std::vector<int>>& source_ids,
+      const TranslationOptions& options);
+
+  // Encoder last hidden states of `source_ids`, pooled as `options` says.
+  // Errors: as Translate.
+  absl::StatusOr<std::vector<EncodeResult>> Encode(
+      const std::vector<std::vector<int>>& source_ids,
+      const EncodeOptions& options);
+
+  // Teacher-forced log-probabilities: for each pair, log_softmax over the full
+  // vocabulary (nothing banned) of each token of `target_ids[i]`, given the
+  // decoder input [decoder_start] + target_ids[i][:-1]. Errors: as Translate.
+  absl::StatusOr<std::vector<std::vector<float>>> ScoreTargets(
+      const std::vector<std::vector<int>>& source_ids,
+      const std::vector<std::vector<int>>& target_ids);
+
+  // Encoder last hidden states, [src_len_i, d_model] row-major per source.
+  absl::StatusOr<std::vector<std::vector<float>>> EncoderHiddenStates(
+      const std::vector<std::vector<int>>& source_ids);
+
+ private:
+  // Runs the encoder on right-padded sources into the state's buffer;
+  // returns the padded length and the real lengths.
+  int RunEncoder(const std::vector<std::vector<int>>& sources,
+                 std::vector<int>* lengths);
+
+  std::shared_ptr<const MarianModel> model_;
+  int intra_threads_;
+  std::unique_ptr<TranslatorState> state_;
+};
+
+}  // namespace ts::core
+
+#endif  // TRANSFORMER_SERVING_CORE_TRANSLATOR_H_

@@ -1,0 +1,238 @@
+// The demo model must reproduce the reference PyTorch implementation of
+// MarianMTModel (models/marian-en-de-multi30k/golden, see its README).
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <memory>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "core/model/marian_model.h"
+#include "core/translator.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+
+namespace ts::core {
+namespace {
+
+std::vector<nlohmann::json> ReadJsonLines(const std::string& path) {
+  std::ifstream in(path);
+  EXPECT_TRUE(in.good()) << path;
+  std::vector<nlohmann::json> lines;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
+  }
+  return lines;
+}
+
+class GoldenTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto model = MarianModel::Load(TS_DEMO_MODEL_DIR);
+    ASSERT_TRUE(model.ok()) << model.status();
+    model_ = new std::shared_ptr<const MarianModel>(*model);
+    translations_ = new std::vector<nlohmann::json>(ReadJsonLines(
+        std::string(TS_DEMO_MODEL_DIR) + "/golden/translations.jsonl"));
+    ASSERT_EQ(translations_->size(), 200u);
+  }
+  static void TearDownTestSuite() {
+    delete model_;
+    delete translations_;
+  }
+
+  const MarianModel& model() const { return **model_; }
+
+  TranslationOptions Options(int beam_size) const {
+    TranslationOptions options;
+    options.beam_size = beam_size;
+    options.max_length = 128;  // as the golden files were made
+    auto resolved = model().ResolveOptions(options);
+    EXPECT_TRUE(resolved.ok()) << resolved.status();
+    return *resolved;
+  }
+
+  // Translates the golden sources in batches of `batch_size` sentences
+  // sorted by length, as the reference did; results in input order.
+  std::vector<TranslationResult> TranslateAll(int beam_size, int batch_size) {
+    std::vector<std::vector<int>> sources;
+    for (const auto& entry : *translations_) {
+      sources.push_back(entry["source_ids"].get<std::vector<int>>());
+    }
+    std::vector<size_t> order(sources.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+      return sources[a].size() < sources[b].size();
+    });
+    Translator translator(*model_);
+    std::vector<TranslationResult> results(sources.size());
+    for (size_t start = 0; start < order.size(); start += batch_size) {
+      std::vector<std::vector<int>> batch;
+      const size_t end = std::min(order.size(), start + batch_size);
+      for (size_t i = start; i < end; ++i) batch.push_back(sources[order[i]]);
+      auto out = translator.Translate(batch, Options(beam_size));
+      EXPECT_TRUE(out.ok()) << out.status();
+      for (size_t i = start; i < end; ++i) {
+        results[order[i]] = (*out)[i - start];
+      }
+    }
+    return results;
+  }
+
+  static std::shared_ptr<const MarianModel>* model_;
+  static std::vector<nlohmann::json>* translations_;
+};
+
+std::shared_ptr<const MarianModel>* GoldenTest::model_ = nullptr;
+std::vector<nlohmann::json>* GoldenTest::translations_ = nullptr;
+
+TEST_F(GoldenTest, SourceIdsMatchTokenizer) {
+  for (const auto& entry : *translations_) {
+    auto ids = model().tokenizer().EncodeSource(entry["source"].get<std::string>());
+    ASSERT_TRUE(ids.ok()) << ids.status();
+    EXPECT_EQ(*ids, entry["source_ids"].get<std::vector<int>>())
+        << entry["source"];
+  }
+}
+
+TEST_F(GoldenTest, DecodeTargetMatchesGoldenText) {
+  for (const auto& entry : *translations_) {
+    EXPECT_EQ(model().tokenizer().DecodeTarget(
+                  entry["greedy_ids"].get<std::vector<int>>()),
+              entry["greedy_text"].get<std::string>());
+  }
+}
+
+TEST_F(GoldenTest, GreedyIdsMatchExactly) {
+  const auto results = TranslateAll(/*beam_size=*/1, /*batch_size=*/50);
+  int matches = 0;
+  for (size_t i = 0; i < results.size(); ++i) {
+    const auto& expected = (*translations_)[i];
+    ASSERT_EQ(results[i].hypotheses.size(), 1u);
+    const Hypothesis& hypothesis = results[i].hypotheses[0];
+    EXPECT_EQ(hypothesis.ids, expected["greedy_ids"].get<std::vector<int>>())
+        << "line " << expected["line"] << ": " << expected["source"];
+    EXPECT_EQ(model().tokenizer().DecodeTarget(hypothesis.ids),
+              expected["greedy_text"].get<std::string>());
+    matches += hypothesis.ids == expected["greedy_ids"].get<std::vector<int>>();
+  }
+  std::printf("greedy: %d/%zu exact id matches\n", matches, results.size());
+}
+
+TEST_F(GoldenTest, BeamFourTextsMatch) {
+  const auto results = TranslateAll(/*beam_size=*/4, /*batch_size=*/50);
+  int matches = 0;
+  double max_score_error = 0.0;
+  for (size_t i = 0; i < results.size(); ++i) {
+    const auto& expected = (*translations_)[i];
+    ASSERT_EQ(results[i].hypotheses.size(), 1u);
+    const Hypothesis& hypothesis = results[i].hypotheses[0];
+    const std::string text = model().tokenizer().DecodeTarget(hypothesis.ids);
+    if (text == expected["beam4_text"].get<std::string>()) {
+      ++matches;
+      max_score_error = std::max<double>(
+          max_score_error,
+          std::fabs(hypothesis.score - expected["beam4_score"].get<double>()));
+    } else {
+      std::printf("beam mismatch line %d:\n  got  %s\n  want %s\n",
+                  expected["line"].get<int>(), text.c_str(),
+                  expected["beam4_text"].get<std::string>().c_str());
+    }
+  }
+  std::printf("beam 4: %d/%zu texts match; max score error %.2e\n", matches,
+              results.size(), max_score_error);
+  EXPECT_GE(matches, 198);
+  EXPECT_LT(max_score_error, 1e-3);
+}
+
+TEST_F(GoldenTest, EncoderStatesWithinTolerance) {
+  const auto entries = ReadJsonLines(std::string(TS_DEMO_MODEL_DIR) +
+                                     "/golden/encoder.jsonl");
+  ASSERT_EQ(entries.size(), 5u);
+  std::vector<std::vector<int>> sources;
+  for (const auto& entry : entries) {
+    sources.push_back(entry["source_ids"].get<std::vector<int>>());
+  }
+  Translator translator(*model_);
+  // All five in one padded batch: padding must not change the states.
+  auto states = translator.EncoderHiddenStates(sources);
+  ASSERT_TRUE(states.ok()) << states.status();
+  EncodeOptions mean;
+  auto pooled = translator.Encode(sources, mean);
+  ASSERT_TRUE(pooled.ok()) << pooled.status();
+  double max_error = 0.0;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const auto expected =
+        entries[i]["last_hidden_state"].get<std::vector<std::vector<float>>>();
+    const int d = model().config().d_model;
+    ASSERT_EQ((*states)[i].size(), expected.size() * d);
+    for (size_t t = 0; t < expected.size(); ++t) {
+      for (int c = 0; c < d; ++c) {
+        max_error = std::max<double>(
+            max_error, std::fabs((*states)[i][t * d + c] - expected[t][c]));
+      }
+    }
+    const auto expected_mean =
+        entries[i]["mean_over_tokens"].get<std::vector<float>>();
+    ASSERT_EQ((*pooled)[i].values.size(), expected_mean.size());
+    for (size_t c = 0; c < expected_mean.size(); ++c) {
+      max_error = std::max<double>(
+          max_error, std::fabs((*pooled)[i].values[c] - expected_mean[c]));
+    }
+  }
+  std::printf("encoder: max abs error %.2e\n", max_error);
+  EXPECT_LT(max_error, 1e-3);
+}
+
+TEST_F(GoldenTest, TeacherForcedLogProbsWithinTolerance) {
+  const auto entries = ReadJsonLines(std::string(TS_DEMO_MODEL_DIR) +
+                                     "/golden/logprobs.jsonl");
+  ASSERT_EQ(entries.size(), 5u);
+  std::vector<std::vector<int>> sources, targets;
+  for (const auto& entry : entries) {
+    sources.push_back(entry["source_ids"].get<std::vector<int>>());
+    targets.push_back(entry["labels"].get<std::vector<int>>());
+  }
+  Translator translator(*model_);
+  auto scores = translator.ScoreTargets(sources, targets);
+  ASSERT_TRUE(scores.ok()) << scores.status();
+  double max_error = 0.0;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const auto expected = entries[i]["token_logprobs"].get<std::vector<float>>();
+    ASSERT_EQ((*scores)[i].size(), expected.size());
+    double sum = 0.0;
+    for (size_t t = 0; t < expected.size(); ++t) {
+      max_error = std::max<double>(max_error,
+                                   std::fabs((*scores)[i][t] - expected[t]));
+      sum += (*scores)[i][t];
+    }
+    EXPECT_NEAR(sum, entries[i]["sum_logprob"].get<double>(), 1e-3);
+  }
+  std::printf("log-probs: max abs error %.2e\n", max_error);
+  EXPECT_LT(max_error, 1e-3);
+}
+
+TEST_F(GoldenTest, SentenceAloneEqualsSentenceInPaddedBatch) {
+  // 32 sentences of different lengths; each must translate the same alone.
+  std::vector<std::vector<int>> batch;
+  for (size_t i = 0; i < 32; ++i) {
+    batch.push_back((*translations_)[i * 6]["source_ids"].get<std::vector<int>>());
+  }
+  Translator translator(*model_);
+  for (int beam_size : {1, 4}) {
+    auto together = translator.Translate(batch, Options(beam_size));
+    ASSERT_TRUE(together.ok()) << together.status();
+    for (size_t i = 0; i < batch.size(); ++i) {
+      auto alone = translator.Translate({batch[i]}, Options(beam_size));
+      ASSERT_TRUE(alone.ok()) << alone.status();
+      EXPECT_EQ((*alone)[0].hypotheses[0].ids, (*together)[i].hypotheses[0].ids)
+          << "beam " << beam_size << ", sentence " << i;
+      EXPECT_NEAR((*alone)[0].hypotheses[0].score,
+                  (*together)[i].hypotheses[0].score, 1e-4);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ts::core
