@@ -59,6 +59,34 @@ struct FinishedHypotheses {
   }
 };
 
+// The `k` largest of values[n] as (value, index), best first (ties: lower
+// index first); missing entries (k > n) get index -1.
+void TopTokens(const float* values, int n, int k, std::pair<float, int>* out) {
+  auto better = [](const std::pair<float, int>& a,
+                   const std::pair<float, int>& b) {
+    return a.first > b.first || (a.first == b.first && a.second < b.second);
+  };
+  // Min-heap (by `better`) of the best k seen so far.
+  std::vector<std::pair<float, int>> heap;
+  heap.reserve(k);
+  for (int i = 0; i < n; ++i) {
+    const std::pair<float, int> item{values[i], i};
+    if (static_cast<int>(heap.size()) < k) {
+      heap.push_back(item);
+      std::push_heap(heap.begin(), heap.end(), better);
+    } else if (better(item, heap.front())) {
+      std::pop_heap(heap.begin(), heap.end(), better);
+      heap.back() = item;
+      std::push_heap(heap.begin(), heap.end(), better);
+    }
+  }
+  std::sort(heap.begin(), heap.end(), better);
+  for (int i = 0; i < k; ++i) {
+    out[i] = i < static_cast<int>(heap.size()) ? heap[i]
+                                                : std::pair<float, int>{kNegInf, -1};
+  }
+}
+
 Hypothesis MakeHypothesis(const std::vector<int>& ids, bool finished,
                           double score, int eos_id) {
   Hypothesis hypothesis;
@@ -89,7 +117,7 @@ std::vector<TranslationResult> GreedySearch(StepModel& model, int batch,
     std::vector<int> next_tokens;
     for (int r = 0; r < rows; ++r) {
       float* row = logits.data() + static_cast<size_t>(r) * vocab;
-      LogProbsForStep(row, rules, options, cur_len);
+      ApplySearchRules(row, rules, options, cur_len);
       const int token = static_cast<int>(std::max_element(row, row + vocab) - row);
       const int source = active[r];
       sum_logprobs[source] += row[token];
@@ -159,10 +187,15 @@ std::vector<TranslationResult> BeamSearch(StepModel& model, int batch,
     const int rows = static_cast<int>(row_source.size());
     logits.resize(static_cast<size_t>(rows) * vocab);
     model.Step(tokens, logits.data());
+    // Each row's best 2 * beams tokens; the best 2 * beams continuations of
+    // a source are among its rows' ones.
+    const int top = 2 * beams;
+    std::vector<std::pair<float, int>> row_best(static_cast<size_t>(rows) * top);
+#pragma omp parallel for schedule(static)
     for (int r = 0; r < rows; ++r) {
       float* row = logits.data() + static_cast<size_t>(r) * vocab;
-      LogProbsForStep(row, rules, options, cur_len);
-      for (int v = 0; v < vocab; ++v) row[v] += beam_scores[r];
+      ApplySearchRules(row, rules, options, cur_len);
+      TopTokens(row, vocab, top, row_best.data() + static_cast<size_t>(r) * top);
     }
     std::vector<int> next_parents;
     std::vector<int> next_source;
@@ -171,23 +204,29 @@ std::vector<TranslationResult> BeamSearch(StepModel& model, int batch,
     std::vector<int> next_tokens;
     for (int first = 0; first < rows; first += beams) {
       const int source = row_source[first];
-      // Top 2 * beams (beam, token) continuations by accumulated log-prob.
-      const size_t span = static_cast<size_t>(beams) * vocab;
-      const float* scores = logits.data() + static_cast<size_t>(first) * vocab;
-      std::vector<int> candidates(span);
-      std::iota(candidates.begin(), candidates.end(), 0);
-      const int top = std::min<int>(2 * beams, static_cast<int>(span));
-      std::partial_sort(candidates.begin(), candidates.begin() + top,
-                        candidates.end(), [scores](int a, int b) {
-                          return scores[a] > scores[b] ||
-                                 (scores[a] == scores[b] && a < b);
-                        });
+      // (accumulated score, beam * vocab + token), best first; ties go to the
+      // lower index, as the flattened topk of transformers.
+      std::vector<std::pair<float, int>> candidates;
+      for (int k = 0; k < beams; ++k) {
+        const auto* best = row_best.data() + static_cast<size_t>(first + k) * top;
+        for (int i = 0; i < top; ++i) {
+          if (best[i].second < 0) continue;
+          candidates.push_back({best[i].first + beam_scores[first + k],
+                                k * vocab + best[i].second});
+        }
+      }
+      std::sort(candidates.begin(), candidates.end(),
+                [](const auto& a, const auto& b) {
+                  return a.first > b.first ||
+                         (a.first == b.first && a.second < b.second);
+                });
       int added = 0;
-      for (int rank = 0; rank < top && added < beams; ++rank) {
-        const int index = candidates[rank];
+      const int ranks = std::min<int>(top, static_cast<int>(candidates.size()));
+      for (int rank = 0; rank < ranks && added < beams; ++rank) {
+        const int index = candidates[rank].second;
         const int beam_row = first + index / vocab;
         const int token = index % vocab;
-        const float score = scores[index];
+        const float score = candidates[rank].first;
         if (token == rules.eos_id) {
           // An eos below the top `beams` ranks is not a finished hypothesis.
           if (rank >= beams) continue;
@@ -203,7 +242,7 @@ std::vector<TranslationResult> BeamSearch(StepModel& model, int batch,
         next_tokens.push_back(token);
         ++added;
       }
-      done[source] = finished[source].IsDone(scores[candidates[0]], cur_len);
+      done[source] = finished[source].IsDone(candidates[0].first, cur_len);
       if (done[source]) {  // drop this source's rows from the batch
         next_parents.resize(next_parents.size() - added);
         next_source.resize(next_source.size() - added);
@@ -240,23 +279,16 @@ std::vector<TranslationResult> BeamSearch(StepModel& model, int batch,
 
 }  // namespace
 
-void LogProbsForStep(float* logits, const SearchRules& rules,
-                     const TranslationOptions& options, int cur_len) {
+void ApplySearchRules(float* log_probs, const SearchRules& rules,
+                      const TranslationOptions& options, int cur_len) {
   const int vocab = rules.vocab_size;
-  logits[rules.pad_id] = kNegInf;
-  float max_logit = kNegInf;
-  for (int v = 0; v < vocab; ++v) max_logit = std::max(max_logit, logits[v]);
-  double sum = 0.0;
-  for (int v = 0; v < vocab; ++v) sum += std::exp(logits[v] - max_logit);
-  const float log_sum = max_logit + static_cast<float>(std::log(sum));
-  for (int v = 0; v < vocab; ++v) logits[v] -= log_sum;
   for (int id : rules.bad_words_ids) {
-    if (id >= 0 && id < vocab) logits[id] = kNegInf;
+    if (id >= 0 && id < vocab) log_probs[id] = kNegInf;
   }
-  if (cur_len < options.min_length) logits[rules.eos_id] = kNegInf;
+  if (cur_len < options.min_length) log_probs[rules.eos_id] = kNegInf;
   if (rules.forced_eos_id >= 0 && cur_len == options.max_length - 1) {
-    std::fill(logits, logits + vocab, kNegInf);
-    logits[rules.forced_eos_id] = 0.0f;
+    std::fill(log_probs, log_probs + vocab, kNegInf);
+    log_probs[rules.forced_eos_id] = 0.0f;
   }
 }
 

@@ -13,8 +13,10 @@ namespace ts::core {
 class StepModel {
  public:
   virtual ~StepModel() = default;
-  // Feeds tokens[rows] at the next position and writes logits [rows, vocab].
-  virtual void Step(const std::vector<int>& tokens, float* logits) = 0;
+  // Feeds tokens[rows] at the next position and writes the log-probs of the
+  // next token, [rows, vocab]: log_softmax over the vocabulary after the
+  // model's own logit adjustments (MarianMT bans <pad> first).
+  virtual void Step(const std::vector<int>& tokens, float* log_probs) = 0;
   // Row i of the new state is row parents[i] of the old one; the number of
   // rows becomes parents.size(). Removes finished rows and reorders beams.
   virtual void Reorder(const std::vector<int>& parents) = 0;
@@ -37,13 +39,12 @@ std::vector<TranslationResult> Search(StepModel& model, int batch,
                                       const SearchRules& rules,
                                       const TranslationOptions& options);
 
-// Applies the rules to logits [vocab] of one row and turns them into
-// log-probs in place: logits[pad] = -inf (as MarianMTModel's
-// adjust_logits_during_generation), log_softmax, then bad words -inf, eos -inf
-// while cur_len < min_length, and at cur_len == max_length - 1 every token
-// but the forced eos -inf (eos 0). cur_len counts the decoder start token.
-void LogProbsForStep(float* logits, const SearchRules& rules,
-                     const TranslationOptions& options, int cur_len);
+// Applies the logits processors of `generate` to log_probs [vocab] of one
+// row, in place: bad words -inf, eos -inf while cur_len < min_length, and at
+// cur_len == max_length - 1 every token but the forced eos -inf (eos 0).
+// cur_len counts the decoder start token.
+void ApplySearchRules(float* log_probs, const SearchRules& rules,
+                      const TranslationOptions& options, int cur_len);
 
 }  // namespace ts::core
 

@@ -19,9 +19,10 @@ void KeyValueCache::Resize(int64_t new_rows, int64_t num_heads,
 void KeyValueCache::Gather(const std::vector<int>& parents, int64_t num_heads,
                            int64_t head_dim, int64_t length,
                            KeyValueCache* scratch) {
-  scratch->Resize(rows, num_heads, capacity, head_dim);
+  const int64_t new_rows = static_cast<int64_t>(parents.size());
+  scratch->Resize(new_rows, num_heads, capacity, head_dim);
   const int64_t row_size = num_heads * capacity * head_dim;
-  for (int64_t n = 0; n < rows; ++n) {
+  for (int64_t n = 0; n < new_rows; ++n) {
     for (int64_t h = 0; h < num_heads; ++h) {
       const int64_t from = parents[n] * row_size + h * capacity * head_dim;
       const int64_t to = n * row_size + h * capacity * head_dim;
@@ -33,6 +34,7 @@ void KeyValueCache::Gather(const std::vector<int>& parents, int64_t num_heads,
   }
   std::swap(keys, scratch->keys);
   std::swap(values, scratch->values);
+  rows = new_rows;
 }
 
 absl::StatusOr<MultiHeadAttention> MultiHeadAttention::Load(
@@ -41,72 +43,126 @@ absl::StatusOr<MultiHeadAttention> MultiHeadAttention::Load(
   MultiHeadAttention attention;
   attention.num_heads_ = num_heads;
   attention.head_dim_ = d_model / num_heads;
+  Linear q, k, v;
   for (auto [name, linear] :
-       {std::pair{".q_proj", &attention.q_proj_},
-        std::pair{".k_proj", &attention.k_proj_},
-        std::pair{".v_proj", &attention.v_proj_},
-        std::pair{".out_proj", &attention.out_proj_}}) {
+       {std::pair{".q_proj", &q}, std::pair{".k_proj", &k},
+        std::pair{".v_proj", &v}, std::pair{".out_proj", &attention.out_proj_}}) {
     auto loaded = Linear::Load(weights, prefix + name, d_model, d_model);
     if (!loaded.ok()) return loaded.status();
     *linear = *loaded;
   }
+  // MarianAttention computes (x Wq^T + bq) * scaling; scaling the weights
+  // and bias instead is exact for power-of-two scalings (head_dim 64).
+  const float scaling = 1.0f / std::sqrt(static_cast<float>(attention.head_dim_));
+  const int64_t dd = d_model * d_model;
+  auto packed = std::make_shared<std::vector<float>>(3 * dd + 3 * d_model);
+  float* w = packed->data();
+  float* b = w + 3 * dd;
+  for (int64_t i = 0; i < dd; ++i) w[i] = q.weight[i] * scaling;
+  std::copy_n(k.weight, dd, w + dd);
+  std::copy_n(v.weight, dd, w + 2 * dd);
+  for (int64_t i = 0; i < d_model; ++i) b[i] = q.bias[i] * scaling;
+  std::copy_n(k.bias, d_model, b + d_model);
+  std::copy_n(v.bias, d_model, b + 2 * d_model);
+  attention.qkv_proj_ = Linear{w, b, d_model, 3 * d_model};
+  attention.q_proj_ = Linear{w, b, d_model, d_model};
+  attention.kv_proj_ = Linear{w + dd, b + d_model, d_model, 2 * d_model};
+  attention.packed_ = std::move(packed);
   return attention;
 }
 
-void MultiHeadAttention::ProjectKeyValues(ExecutionContext& ctx, const float* x,
-                                          int64_t rows, int64_t len,
-                                          int64_t offset, KeyValueCache* cache,
-                                          std::vector<float>* scratch) const {
+void MultiHeadAttention::StoreKeyValues(const float* projected, int64_t stride,
+                                        int64_t k_offset, int64_t rows,
+                                        int64_t len, int64_t offset,
+                                        KeyValueCache* cache) const {
   const int64_t d_model = num_heads_ * head_dim_;
-  scratch->resize(std::max<size_t>(scratch->size(), rows * len * d_model));
-  for (int which = 0; which < 2; ++which) {
-    (which == 0 ? k_proj_ : v_proj_)(ctx, x, rows * len, scratch->data());
-    float* dst = which == 0 ? cache->keys.data() : cache->values.data();
-    // [rows, len, heads, head_dim] -> [rows, heads, capacity, head_dim]
-    for (int64_t n = 0; n < rows; ++n) {
-      for (int64_t t = 0; t < len; ++t) {
-        for (int64_t h = 0; h < num_heads_; ++h) {
-          std::copy_n(scratch->data() + (n * len + t) * d_model + h * head_dim_,
-                      head_dim_,
-                      dst + ((n * num_heads_ + h) * cache->capacity + offset + t) *
-                                head_dim_);
-        }
+  // [rows, len, heads, head_dim] -> [rows, heads, capacity, head_dim]
+  for (int64_t n = 0; n < rows; ++n) {
+    for (int64_t t = 0; t < len; ++t) {
+      const float* src = projected + (n * len + t) * stride + k_offset;
+      for (int64_t h = 0; h < num_heads_; ++h) {
+        const int64_t dst =
+            ((n * num_heads_ + h) * cache->capacity + offset + t) * head_dim_;
+        std::copy_n(src + h * head_dim_, head_dim_, cache->keys.data() + dst);
+        std::copy_n(src + d_model + h * head_dim_, head_dim_,
+                    cache->values.data() + dst);
       }
     }
   }
 }
 
-void MultiHeadAttention::Attend(ExecutionContext& ctx, const float* query_input,
-                                int64_t rows, int64_t len,
-                                const KeyValueCache& cache,
-                                const int* key_lengths, const int* kv_rows,
-                                bool causal, int64_t past, float* hidden,
-                                std::vector<float>* q_scratch,
-                                std::vector<float>* context_scratch,
-                                float* probs, int64_t probs_stride) const {
+void MultiHeadAttention::SelfAttention(ExecutionContext& ctx, float* hidden,
+                                       int64_t rows, int64_t len, int64_t past,
+                                       KeyValueCache* cache,
+                                       const int* key_lengths, bool causal,
+                                       AttentionScratch* scratch) const {
   const int64_t d_model = num_heads_ * head_dim_;
-  const size_t size = rows * len * d_model;
-  if (q_scratch->size() < size) q_scratch->resize(size);
-  if (context_scratch->size() < size) context_scratch->resize(size);
-  // MarianAttention scales the projected (biased) query by head_dim^-0.5.
-  const float scaling = 1.0f / std::sqrt(static_cast<float>(head_dim_));
-  q_proj_(ctx, query_input, rows * len, q_scratch->data(),
-          ops::Activation::kNone, scaling);
+  const int64_t m = rows * len;
+  if (scratch->projected.size() < static_cast<size_t>(m * 3 * d_model)) {
+    scratch->projected.resize(m * 3 * d_model);
+  }
+  if (scratch->context.size() < static_cast<size_t>(m * d_model)) {
+    scratch->context.resize(m * d_model);
+  }
+  qkv_proj_(ctx, hidden, m, scratch->projected.data());
+  StoreKeyValues(scratch->projected.data(), 3 * d_model, d_model, rows, len,
+                 past, cache);
+  ops::AttentionShape shape;
+  shape.batch = rows;
+  shape.query_len = len;
+  shape.num_heads = num_heads_;
+  shape.head_dim = head_dim_;
+  shape.capacity = cache->capacity;
+  shape.q_stride = 3 * d_model;
+  shape.causal = causal;
+  shape.past = past;
+  ops::Attention(shape, scratch->projected.data(), cache->keys.data(),
+                 cache->values.data(), key_lengths, scratch->context.data());
+  out_proj_(ctx, scratch->context.data(), m, hidden, ops::Activation::kNone,
+            1.0f, /*accumulate=*/true);
+}
+
+void MultiHeadAttention::ProjectKeyValues(ExecutionContext& ctx,
+                                          const float* memory, int64_t rows,
+                                          int64_t len, KeyValueCache* cache,
+                                          AttentionScratch* scratch) const {
+  const int64_t d_model = num_heads_ * head_dim_;
+  const int64_t m = rows * len;
+  if (scratch->projected.size() < static_cast<size_t>(m * 2 * d_model)) {
+    scratch->projected.resize(m * 2 * d_model);
+  }
+  kv_proj_(ctx, memory, m, scratch->projected.data());
+  StoreKeyValues(scratch->projected.data(), 2 * d_model, 0, rows, len, 0,
+                 cache);
+}
+
+void MultiHeadAttention::CrossAttention(ExecutionContext& ctx, float* hidden,
+                                        int64_t rows, int64_t len,
+                                        const KeyValueCache& cache,
+                                        const int* key_lengths,
+                                        const int* kv_rows,
+                                        AttentionScratch* scratch) const {
+  const int64_t d_model = num_heads_ * head_dim_;
+  const int64_t m = rows * len;
+  if (scratch->projected.size() < static_cast<size_t>(m * d_model)) {
+    scratch->projected.resize(m * d_model);
+  }
+  if (scratch->context.size() < static_cast<size_t>(m * d_model)) {
+    scratch->context.resize(m * d_model);
+  }
+  q_proj_(ctx, hidden, m, scratch->projected.data());
   ops::AttentionShape shape;
   shape.batch = rows;
   shape.query_len = len;
   shape.num_heads = num_heads_;
   shape.head_dim = head_dim_;
   shape.capacity = cache.capacity;
-  shape.key_stride = probs_stride;
+  shape.q_stride = d_model;
   shape.kv_rows = kv_rows;
-  shape.causal = causal;
-  shape.past = past;
-  ops::Attention(shape, q_scratch->data(), cache.keys.data(),
-                 cache.values.data(), key_lengths, context_scratch->data(),
-                 probs);
-  out_proj_(ctx, context_scratch->data(), rows * len, hidden,
-            ops::Activation::kNone, 1.0f, /*accumulate=*/true);
+  ops::Attention(shape, scratch->projected.data(), cache.keys.data(),
+                 cache.values.data(), key_lengths, scratch->context.data());
+  out_proj_(ctx, scratch->context.data(), m, hidden, ops::Activation::kNone,
+            1.0f, /*accumulate=*/true);
 }
 
 }  // namespace ts::core

@@ -5,6 +5,7 @@
 #ifndef TRANSFORMER_SERVING_CORE_LAYERS_MULTI_HEAD_ATTENTION_H_
 #define TRANSFORMER_SERVING_CORE_LAYERS_MULTI_HEAD_ATTENTION_H_
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -25,42 +26,67 @@ struct KeyValueCache {
 
   void Resize(int64_t rows, int64_t num_heads, int64_t capacity,
               int64_t head_dim);
-  // Makes row i a copy of row parents[i] (beam search reordering), for the
-  // first `length` positions.
+  // Row i becomes a copy of old row parents[i] (beam reordering, finished
+  // rows leaving), for the first `length` positions; rows = parents.size().
   void Gather(const std::vector<int>& parents, int64_t num_heads,
               int64_t head_dim, int64_t length, KeyValueCache* scratch);
 };
 
+// Buffers of one attention call, reused across calls.
+struct AttentionScratch {
+  std::vector<float> projected;  // [rows * len, 3 * d_model] q|k|v
+  std::vector<float> context;    // [rows * len, d_model]
+};
+
 class MultiHeadAttention {
  public:
-  // Loads `prefix`.{q,k,v,out}_proj (e.g. "model.encoder.layers.0.self_attn").
+  // Loads `prefix`.{q,k,v,out}_proj (e.g. "model.encoder.layers.0.self_attn")
+  // and packs q, k, v into one [3 * d_model, d_model] matrix with the q rows
+  // (and bias) pre-multiplied by head_dim^-0.5, so one matmul projects all
+  // three. Errors: InvalidArgument naming a missing or misshapen tensor.
   static absl::StatusOr<MultiHeadAttention> Load(const Weights& weights,
                                                  const std::string& prefix,
                                                  int64_t d_model,
                                                  int64_t num_heads);
 
-  // Projects x[rows, len, d_model] to keys and values and stores them at
-  // positions [offset, offset + len) of `cache`.
-  void ProjectKeyValues(ExecutionContext& ctx, const float* x, int64_t rows,
-                        int64_t len, int64_t offset, KeyValueCache* cache,
-                        std::vector<float>* scratch) const;
+  // Self-attention over hidden[rows, len, d_model] at positions
+  // [past, past + len): their keys/values go into `cache` (which holds the
+  // earlier ones), then hidden += out_proj(attention). key_lengths[n] bounds
+  // the keys of row n (padding); with `causal`, query t also sees only keys
+  // up to past + t.
+  void SelfAttention(ExecutionContext& ctx, float* hidden, int64_t rows,
+                     int64_t len, int64_t past, KeyValueCache* cache,
+                     const int* key_lengths, bool causal,
+                     AttentionScratch* scratch) const;
 
-  // hidden[rows, len, d_model] += out_proj(attention(q_proj(query_input),
-  // cache)); the residual add is fused into out_proj. `key_lengths` has one
-  // entry per cache row; row n reads cache row kv_rows[n] (identity if null). With `causal`,
-  // query t sees keys up to past + t. `probs` as in ops::Attention.
-  void Attend(ExecutionContext& ctx, const float* query_input, int64_t rows,
-              int64_t len, const KeyValueCache& cache,
-              const int* key_lengths, const int* kv_rows, bool causal,
-              int64_t past, float* hidden, std::vector<float>* q_scratch,
-              std::vector<float>* context_scratch,
-              float* probs = nullptr, int64_t probs_stride = 0) const;
+  // Projects memory[rows, len, d_model] (the encoder output) to the keys and
+  // values of cross-attention, once per source.
+  void ProjectKeyValues(ExecutionContext& ctx, const float* memory,
+                        int64_t rows, int64_t len, KeyValueCache* cache,
+                        AttentionScratch* scratch) const;
+
+  // Cross-attention: hidden[rows, len, d_model] += out_proj(attention(q, cache))
+  // where row n reads cache row kv_rows[n] with key_lengths[kv_rows[n]] keys.
+  void CrossAttention(ExecutionContext& ctx, float* hidden, int64_t rows,
+                      int64_t len, const KeyValueCache& cache,
+                      const int* key_lengths, const int* kv_rows,
+                      AttentionScratch* scratch) const;
 
   int64_t num_heads() const { return num_heads_; }
   int64_t head_dim() const { return head_dim_; }
 
  private:
-  Linear q_proj_, k_proj_, v_proj_, out_proj_;
+  // Copies k and v of projected[rows, len, stride] (at column k_offset) into
+  // the cache at positions [offset, offset + len).
+  void StoreKeyValues(const float* projected, int64_t stride, int64_t k_offset,
+                      int64_t rows, int64_t len, int64_t offset,
+                      KeyValueCache* cache) const;
+
+  std::shared_ptr<const std::vector<float>> packed_;  // [3D, D] + bias [3D]
+  Linear qkv_proj_;  // all of packed_
+  Linear q_proj_;    // its first D rows
+  Linear kv_proj_;   // its last 2D rows
+  Linear out_proj_;
   int64_t num_heads_ = 0;
   int64_t head_dim_ = 0;
 };

@@ -32,11 +32,9 @@ void EncoderLayer::Forward(ExecutionContext& ctx, float* hidden, int64_t batch,
   const int64_t rows = batch * src_len;
   scratch->self_kv.Resize(batch, self_attn_.num_heads(), src_len,
                           self_attn_.head_dim());
-  self_attn_.ProjectKeyValues(ctx, hidden, batch, src_len, 0, &scratch->self_kv,
-                              &scratch->projection);
-  self_attn_.Attend(ctx, hidden, batch, src_len, scratch->self_kv, lengths,
-                    /*kv_rows=*/nullptr, /*causal=*/false, /*past=*/0, hidden,
-                    &scratch->q, &scratch->context);
+  self_attn_.SelfAttention(ctx, hidden, batch, src_len, /*past=*/0,
+                           &scratch->self_kv, lengths, /*causal=*/false,
+                           &scratch->attention);
   self_attn_layer_norm_(ctx, hidden, rows);
   ffn_.Forward(ctx, hidden, rows, &scratch->ffn);
   final_layer_norm_(ctx, hidden, rows);
@@ -78,28 +76,24 @@ void DecoderLayer::ComputeCrossKeyValues(ExecutionContext& ctx,
                                          LayerScratch* scratch) const {
   cross_kv->Resize(batch, encoder_attn_.num_heads(), src_len,
                    encoder_attn_.head_dim());
-  encoder_attn_.ProjectKeyValues(ctx, encoder_output, batch, src_len, 0,
-                                 cross_kv, &scratch->projection);
+  encoder_attn_.ProjectKeyValues(ctx, encoder_output, batch, src_len, cross_kv,
+                                 &scratch->attention);
 }
 
 void DecoderLayer::Forward(ExecutionContext& ctx, float* hidden, int64_t rows,
                            int64_t len, int64_t past, KeyValueCache* self_kv,
                            const KeyValueCache& cross_kv,
                            const int* src_lengths, const int* kv_rows,
-                           LayerScratch* scratch, float* cross_probs,
-                           int64_t src_len) const {
+                           LayerScratch* scratch) const {
   const int64_t n = rows * len;
-  self_attn_.ProjectKeyValues(ctx, hidden, rows, len, past, self_kv,
-                              &scratch->projection);
   // Every row holds past + len positions: the causal mask does the rest.
-  std::vector<int> self_lengths(rows, static_cast<int>(past + len));
-  self_attn_.Attend(ctx, hidden, rows, len, *self_kv, self_lengths.data(),
-                    /*kv_rows=*/nullptr, /*causal=*/true, past, hidden, &scratch->q,
-                    &scratch->context);
+  scratch->self_lengths.assign(rows, static_cast<int>(past + len));
+  self_attn_.SelfAttention(ctx, hidden, rows, len, past, self_kv,
+                           scratch->self_lengths.data(), /*causal=*/true,
+                           &scratch->attention);
   self_attn_layer_norm_(ctx, hidden, n);
-  encoder_attn_.Attend(ctx, hidden, rows, len, cross_kv, src_lengths, kv_rows,
-                       /*causal=*/false, 0, hidden, &scratch->q,
-                       &scratch->context, cross_probs, src_len);
+  encoder_attn_.CrossAttention(ctx, hidden, rows, len, cross_kv, src_lengths,
+                               kv_rows, &scratch->attention);
   encoder_attn_layer_norm_(ctx, hidden, n);
   ffn_.Forward(ctx, hidden, n, &scratch->ffn);
   final_layer_norm_(ctx, hidden, n);

@@ -15,8 +15,10 @@ namespace ts::core {
 
 // Scratch buffers reused across layers and steps (owned by a Translator).
 struct LayerScratch {
-  std::vector<float> q, context, ffn, projection;
-  KeyValueCache self_kv;  // encoder self-attention keys/values
+  AttentionScratch attention;
+  std::vector<float> ffn;
+  std::vector<int> self_lengths;  // decoder: keys per row (past + len)
+  KeyValueCache self_kv;          // encoder self-attention keys/values
 };
 
 // h = LN(h + SelfAttn(h)); h = LN(h + FFN(h)).
@@ -59,12 +61,10 @@ class DecoderLayer {
   // hidden: [rows, len, d_model] for decoder positions [past, past + len),
   // updated in place; `self_kv` receives their keys/values. Row n attends to
   // the cross keys/values of source kv_rows[n], of src_lengths real tokens.
-  // cross_probs (optional): [rows, heads, len, src_len] attention weights.
   void Forward(ExecutionContext& ctx, float* hidden, int64_t rows, int64_t len,
                int64_t past, KeyValueCache* self_kv,
                const KeyValueCache& cross_kv, const int* src_lengths,
-               const int* kv_rows, LayerScratch* scratch,
-               float* cross_probs = nullptr, int64_t src_len = 0) const;
+               const int* kv_rows, LayerScratch* scratch) const;
 
   int64_t num_heads() const { return self_attn_.num_heads(); }
   int64_t head_dim() const { return self_attn_.head_dim(); }

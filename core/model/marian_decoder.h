@@ -18,6 +18,7 @@ struct DecoderWorkspace {
   std::vector<KeyValueCache> cross_kv;  // per layer, [batch, heads, src_len, head_dim]
   KeyValueCache gather_scratch;
   std::vector<float> hidden;            // [rows, d_model]
+  std::vector<float> logits;            // [rows, vocab]
   LayerScratch layer;
 };
 
@@ -32,7 +33,7 @@ class MarianDecoder : public StepModel {
                 int capacity,
                 DecoderWorkspace* workspace);
 
-  void Step(const std::vector<int>& tokens, float* logits) override;
+  void Step(const std::vector<int>& tokens, float* log_probs) override;
   void Reorder(const std::vector<int>& parents) override;
 
   // Teacher forcing: feeds tokens [rows, len] at positions [0, len) in one

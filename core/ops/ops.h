@@ -38,27 +38,26 @@ void LogSoftmax(ExecutionContext& ctx, const float* x, int64_t m, int64_t n,
                 float* y);
 
 // Scaled dot-product attention of "Attention Is All You Need" over a key/value
-// cache, per head: softmax(q k^T + mask) v. `q` is [N, Tq, H * head_dim]
-// (already multiplied by head_dim^-0.5); `k` and `v` are [N_kv, H, capacity,
-// head_dim], with row n of q reading kv row kv_rows[n] (identity if nullptr;
-// beams of one source share its cross-attention keys). Query t of row n sees
-// keys j < key_lengths[kv_rows[n]] and, if causal, j <= past + t. `out` is
-// [N, Tq, H * head_dim]. `probs`, if not nullptr, receives the attention
-// weights [N, H, Tq, key_stride] (entries past the visible keys are 0).
+// cache, per head: softmax(q k^T + mask) v. `q` is [N, Tq, q_stride] with the
+// H * head_dim query columns first (already multiplied by head_dim^-0.5);
+// `k` and `v` are [N_kv, H, capacity, head_dim], with row n of q reading kv
+// row kv_rows[n] (identity if nullptr; beams of one source share its
+// cross-attention keys). Query t of row n sees keys j < key_lengths[kv row]
+// and, if causal, j <= past + t; masked keys get weight 0, as the additive
+// finfo.min mask of transformers gives. `out` is [N, Tq, H * head_dim].
 struct AttentionShape {
-  int64_t batch;       // N, rows of q
-  int64_t query_len;   // Tq
-  int64_t num_heads;   // H
-  int64_t head_dim;
-  int64_t capacity;    // allocated positions per kv row and head
-  int64_t key_stride;  // row length of `probs`
+  int64_t batch = 0;      // N, rows of q
+  int64_t query_len = 1;  // Tq
+  int64_t num_heads = 0;  // H
+  int64_t head_dim = 0;
+  int64_t capacity = 0;   // allocated positions per kv row and head
+  int64_t q_stride = 0;   // elements between consecutive query vectors
   const int* kv_rows = nullptr;  // [N] kv row of each query row
   bool causal = false;
-  int64_t past = 0;    // position of query 0 (causal only)
+  int64_t past = 0;       // position of query 0 (causal only)
 };
 void Attention(const AttentionShape& shape, const float* q, const float* k,
-               const float* v, const int* key_lengths, float* out,
-               float* probs = nullptr);
+               const float* v, const int* key_lengths, float* out);
 
 }  // namespace ts::core::ops
 
