@@ -60,7 +60,8 @@ absl::Status ResolveSharedEmbeddings(const ModelConfig& config,
 }
 
 // Derives absent position tables; checks stored ones against the formula
-// (catches a table in another layout, e.g. interleaved sin/cos).
+// (catches a table in another layout, e.g. interleaved sin/cos, which is off
+// by up to 2; bf16 rounding of a right table stays below 4e-3).
 absl::Status ResolvePositions(const ModelConfig& config, Weights& weights) {
   const std::vector<float> table =
       SinusoidalPositions(config.max_position_embeddings, config.d_model);
@@ -79,7 +80,7 @@ absl::Status ResolvePositions(const ModelConfig& config, Weights& weights) {
           ", config.json implies ", ShapeToString(shape)));
     }
     for (size_t i = 0; i < table.size(); ++i) {
-      if (std::fabs(stored->data[i] - table[i]) > 1e-3f) {
+      if (std::fabs(stored->data[i] - table[i]) > 1e-2f) {
         return absl::InvalidArgumentError(absl::StrCat(
             "tensor ", name, " is not the sinusoidal table of MarianMT (sin in "
             "the first half of the dimensions, cos in the second); entry ", i,

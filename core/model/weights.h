@@ -39,9 +39,9 @@ class Weights {
 
   // Reads `model_dir`/model.safetensors, or every shard named by
   // `model_dir`/model.safetensors.index.json. Errors: NotFound when neither
-  // file exists; DataLoss for a truncated file; InvalidArgument for a bad
-  // header, an unknown dtype, offsets out of range or a size that does not
-  // match the shape. Each message names the file and the tensor.
+  // file exists; DataLoss for a truncated file or data_offsets past the
+  // data; InvalidArgument for a bad header, an unknown dtype or a size that
+  // does not match the shape. Each message names the file and the tensor.
   static absl::StatusOr<Weights> Load(const std::string& model_dir);
 
   // Parses one safetensors file and adds its tensors. Errors: as Load.

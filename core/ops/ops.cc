@@ -52,7 +52,10 @@ void Linear(ExecutionContext& ctx, const float* x, int64_t m, int64_t k,
                               0.0f);
     }
     if (activation != Activation::kNone) {
-      post_ops.append_eltwise(1.0f, ToAlgorithm(activation), 1.0f, 0.0f);
+      // alpha is the negative slope for relu (0: plain ReLU) and the sigmoid
+      // factor for swish (1: x * sigmoid(x)); gelu ignores it.
+      const float alpha = activation == Activation::kRelu ? 0.0f : 1.0f;
+      post_ops.append_eltwise(1.0f, ToAlgorithm(activation), alpha, 0.0f);
     }
     if (accumulate) post_ops.append_sum(1.0f);
     dnnl::primitive_attr attr;
