@@ -1,0 +1,32 @@
+// `transformer-client encode`: texts in, one JSON line of encoder vectors out
+// per text.
+#ifndef TRANSFORMER_SERVING_CLIENT_ENCODE_COMMAND_H_
+#define TRANSFORMER_SERVING_CLIENT_ENCODE_COMMAND_H_
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+
+namespace ts::client {
+
+struct EncodeCommandOptions {
+  std::string server;            // gRPC target
+  std::string pooling = "mean";  // mean | first | tokens
+  bool normalize = false;        // L2-normalize each vector
+  int texts_per_request = 32;
+  absl::Duration timeout = absl::Minutes(5);  // per request
+};
+
+// Encodes `texts` in requests of at most texts_per_request texts, one after
+// the other, writing {text, dim, num_tokens, values} per text to `out` in
+// input order. Returns 0, or 1 after writing the first error (a bad --pooling
+// or an RPC error) to `err`.
+int RunEncode(const EncodeCommandOptions& options,
+              const std::vector<std::string>& texts, std::ostream& out,
+              std::ostream& err);
+
+}  // namespace ts::client
+
+#endif  // TRANSFORMER_SERVING_CLIENT_ENCODE_COMMAND_H_

@@ -1,0 +1,151 @@
+#include "client/translate_command.h"
+
+#include <algorithm>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "client/connection.h"
+#include "nlohmann/json.hpp"
+#include "transformer/v1/transformer_service.grpc.pb.h"
+
+namespace ts::client {
+namespace {
+
+// One Translate request of a contiguous slice of the texts.
+struct Call {
+  size_t first = 0;  // index of its first text
+  std::unique_ptr<grpc::ClientContext> context;
+  transformer::v1::TranslateRequest request;
+  transformer::v1::TranslateResponse response;
+  grpc::Status status;
+  bool done = false;  // guarded by the run's mutex
+};
+
+nlohmann::json HypothesisJson(const transformer::v1::Hypothesis& hypothesis) {
+  return {{"translation", hypothesis.text()},
+          {"token_ids", std::vector<int>(hypothesis.token_ids().begin(),
+                                         hypothesis.token_ids().end())},
+          {"score", hypothesis.score()}};
+}
+
+void WriteTranslation(const std::string& source,
+                      const transformer::v1::Translation& translation,
+                      bool json, std::ostream& out) {
+  if (!json) {
+    out << (translation.hypotheses().empty() ? std::string()
+                                             : translation.hypotheses(0).text())
+        << '\n';
+    return;
+  }
+  nlohmann::json line = {
+      {"source", source},
+      {"input_token_count", translation.input_token_count()}};
+  if (!translation.hypotheses().empty()) {
+    line.update(HypothesisJson(translation.hypotheses(0)));
+  }
+  if (translation.hypotheses_size() > 1) {
+    nlohmann::json all = nlohmann::json::array();
+    for (const auto& hypothesis : translation.hypotheses()) {
+      all.push_back(HypothesisJson(hypothesis));
+    }
+    line["hypotheses"] = std::move(all);
+  }
+  // Invalid UTF-8 in a source is replaced, not fatal.
+  out << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+      << '\n';
+}
+
+}  // namespace
+
+int RunTranslate(const TranslateCommandOptions& options,
+                 const std::vector<std::string>& texts, std::ostream& out,
+                 std::ostream& err) {
+  if (texts.empty()) return 0;
+  const size_t per_request =
+      static_cast<size_t>(std::max(1, options.texts_per_request));
+  const int concurrency = std::max(1, options.concurrency);
+  const size_t num_calls = (texts.size() + per_request - 1) / per_request;
+
+  std::shared_ptr<grpc::Channel> channel = Connect(options.server);
+  auto stub = transformer::v1::TransformerService::NewStub(channel);
+
+  absl::Mutex mu;
+  std::vector<std::unique_ptr<Call>> calls(num_calls);
+  int in_flight = 0;  // guarded by mu
+  size_t next_to_send = 0;
+  bool failed = false;
+  int exit_code = 0;
+
+  for (size_t next_to_write = 0; next_to_write < num_calls; ++next_to_write) {
+    // Keep `concurrency` requests in flight ahead of the writer.
+    while (!failed && next_to_send < num_calls) {
+      {
+        absl::MutexLock lock(&mu);
+        if (in_flight >= concurrency) break;
+        ++in_flight;
+      }
+      auto call = std::make_unique<Call>();
+      call->first = next_to_send * per_request;
+      const size_t last = std::min(texts.size(), call->first + per_request);
+      for (size_t i = call->first; i < last; ++i) {
+        call->request.add_texts(texts[i]);
+      }
+      auto* request_options = call->request.mutable_options();
+      request_options->set_beam_size(options.beam_size);
+      request_options->set_max_length(options.max_length);
+      request_options->set_num_hypotheses(options.num_hypotheses);
+      call->context = MakeContext(options.timeout);
+      Call* raw = call.get();
+      calls[next_to_send++] = std::move(call);
+      stub->async()->Translate(raw->context.get(), &raw->request,
+                               &raw->response,
+                               [raw, &mu, &in_flight](grpc::Status status) {
+                                 absl::MutexLock lock(&mu);
+                                 raw->status = std::move(status);
+                                 raw->done = true;
+                                 --in_flight;
+                               });
+    }
+    if (next_to_write >= next_to_send)
+      break;  // stopped sending after a failure
+    Call* call = calls[next_to_write].get();
+    {
+      absl::MutexLock lock(&mu);
+      mu.Await(absl::Condition(&call->done));
+    }
+    if (!call->status.ok()) {
+      if (!failed) {
+        err << "transformer-client: "
+            << DescribeRpcError("Translate", call->status) << " (texts "
+            << call->first + 1 << ".."
+            << call->first + call->request.texts_size() << " of "
+            << texts.size() << ")" << std::endl;
+      }
+      failed = true;
+      exit_code = 1;
+      continue;  // still wait for the calls in flight: they use `calls`
+    }
+    if (failed) continue;
+    for (int i = 0; i < call->response.translations_size(); ++i) {
+      WriteTranslation(texts[call->first + i], call->response.translations(i),
+                       options.json, out);
+    }
+    if (call->response.translations_size() != call->request.texts_size()) {
+      err << "transformer-client: Translate returned "
+          << call->response.translations_size() << " translations for "
+          << call->request.texts_size() << " texts" << std::endl;
+      failed = true;
+      exit_code = 1;
+    }
+    out.flush();
+    calls[next_to_write].reset();
+  }
+  // Calls started after the failure are still in flight: wait for them.
+  absl::MutexLock lock(&mu);
+  mu.Await(absl::Condition(
+      +[](int* n) { return *n == 0; }, &in_flight));
+  return exit_code;
+}
+
+}  // namespace ts::client

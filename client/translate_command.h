@@ -1,0 +1,36 @@
+// `transformer-client translate`: texts in, one translation per line out.
+#ifndef TRANSFORMER_SERVING_CLIENT_TRANSLATE_COMMAND_H_
+#define TRANSFORMER_SERVING_CLIENT_TRANSLATE_COMMAND_H_
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+
+namespace ts::client {
+
+struct TranslateCommandOptions {
+  std::string server;      // gRPC target
+  int beam_size = 0;       // 0 = the model's default
+  int max_length = 0;      // tokens; 0 = the model's default
+  int num_hypotheses = 0;  // 0 = 1
+  bool json = false;       // JSON lines instead of plain text
+  int texts_per_request = 32;
+  int concurrency = 4;                        // requests in flight
+  absl::Duration timeout = absl::Minutes(5);  // per request
+};
+
+// Translates `texts` in requests of at most texts_per_request texts, with up
+// to `concurrency` requests in flight, and writes one line per text to `out`
+// in input order, as soon as all earlier lines are written: the best
+// translation, or with `json` an object {source, translation, token_ids,
+// score, hypotheses?}. Returns 0, or 1 after writing the first RPC error to
+// `err` (lines before the failed request are still written).
+int RunTranslate(const TranslateCommandOptions& options,
+                 const std::vector<std::string>& texts, std::ostream& out,
+                 std::ostream& err);
+
+}  // namespace ts::client
+
+#endif  // TRANSFORMER_SERVING_CLIENT_TRANSLATE_COMMAND_H_

@@ -1,0 +1,168 @@
+// transformer-server: serves one MarianMT model over gRPC.
+//
+// Start-up: flags (and TS_* environment variables) -> load the model -> warm
+// up every worker -> listen -> health SERVING. SIGTERM / SIGINT: health
+// NOT_SERVING, refuse new requests, finish queued and running ones (at most
+// --drain_timeout_s), exit 0.
+#include <pthread.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "core/model/marian_model.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "server/metrics.h"
+#include "server/request_validation.h"
+#include "server/scheduler.h"
+#include "server/server_options.h"
+#include "server/service.h"
+#include "server/worker_pool.h"
+
+namespace ts::server {
+namespace {
+
+constexpr char kServiceName[] = "transformer.v1.TransformerService";
+
+int Fail(const std::string& message) {
+  std::cerr << "transformer-server: " << message << std::endl;
+  return 1;
+}
+
+void SetHealth(grpc::Server& server, bool serving) {
+  grpc::HealthCheckServiceInterface* health = server.GetHealthCheckService();
+  if (health == nullptr) return;
+  health->SetServingStatus("", serving);
+  health->SetServingStatus(kServiceName, serving);
+}
+
+int Serve(int argc, char** argv) {
+  // Block the shutdown signals before any thread exists, so every thread
+  // inherits the mask and only sigwait below receives them.
+  sigset_t shutdown_signals;
+  sigemptyset(&shutdown_signals);
+  sigaddset(&shutdown_signals, SIGTERM);
+  sigaddset(&shutdown_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &shutdown_signals, nullptr);
+
+  absl::SetProgramUsageMessage(
+      "Serves a MarianMT translation model over gRPC.\n"
+      "Every flag can also be set by the environment variable TS_<FLAG> "
+      "(e.g. TS_PORT=50051); the command line wins.");
+  if (absl::Status status = ApplyEnvironmentToFlags(); !status.ok()) {
+    return Fail(std::string(status.message()));
+  }
+  absl::ParseCommandLine(argc, argv);
+  const ServerOptions options = ServerOptionsFromFlags();
+  if (absl::Status status = options.Validate(); !status.ok()) {
+    return Fail(std::string(status.message()));
+  }
+
+  absl::StatusOr<std::shared_ptr<const core::MarianModel>> model =
+      core::MarianModel::Load(options.model_dir);
+  if (!model.ok()) {
+    return Fail(absl::StrCat("cannot load model from ", options.model_dir, ": ",
+                             model.status().ToString()));
+  }
+
+  Metrics metrics;
+  metrics.SetModelInfo((*model)->config());
+  if (options.metrics_port != 0) {
+    if (absl::Status status =
+            metrics.StartExposer(options.host, options.metrics_port);
+        !status.ok()) {
+      return Fail(std::string(status.message()));
+    }
+  }
+
+  Scheduler scheduler(options.scheduler_options(),
+                      [&metrics](int64_t size) { metrics.SetQueueSize(size); });
+  TransformerServiceImpl service(*model, options, &scheduler, &metrics);
+
+  WorkerPoolOptions pool_options;
+  pool_options.num_workers = options.num_workers;
+  pool_options.intra_threads = options.intra_threads;
+  // The model's default search (what most requests use) and greedy search,
+  // each short: warm-up pays first-call costs, not a long decode.
+  core::TranslationOptions warmup =
+      service.validator().DefaultTranslationOptions();
+  warmup.max_length = std::min(warmup.max_length, 16);
+  warmup.min_length = 0;
+  pool_options.warmup_options.push_back(warmup);
+  if (warmup.beam_size != 1) {
+    warmup.beam_size = 1;
+    warmup.num_hypotheses = 1;
+    pool_options.warmup_options.push_back(warmup);
+  }
+  absl::StatusOr<std::vector<int>> warmup_ids =
+      (*model)->tokenizer().EncodeSource("Hello world.");
+  if (!warmup_ids.ok()) {
+    return Fail(absl::StrCat("cannot tokenize the warm-up sentence: ",
+                             warmup_ids.status().ToString()));
+  }
+  pool_options.warmup_source_ids = *std::move(warmup_ids);
+  WorkerPool workers(*model, pool_options, &scheduler, &metrics);
+  if (absl::Status status = workers.Start(); !status.ok()) {
+    scheduler.Shutdown();
+    workers.Join();
+    return Fail(std::string(status.message()));
+  }
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int bound_port = 0;
+  builder.AddListeningPort(absl::StrCat(options.host, ":", options.port),
+                           grpc::InsecureServerCredentials(), &bound_port);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(
+      std::min<int64_t>(options.max_message_bytes, INT32_MAX)));
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || bound_port == 0) {
+    scheduler.Shutdown();
+    workers.Join();
+    return Fail(
+        absl::StrCat("cannot listen on ", options.host, ":", options.port));
+  }
+  // Loaded and warmed up: ready for traffic.
+  SetHealth(*server, true);
+  std::cout << "listening on " << options.host << ":" << bound_port
+            << std::endl;
+
+  int signal_number = 0;
+  sigwait(&shutdown_signals, &signal_number);
+  std::cerr << "transformer-server: signal " << signal_number
+            << ", draining (at most "
+            << absl::FormatDuration(options.drain_timeout) << ")" << std::endl;
+  // Load balancers stop sending first; requests still arriving are refused
+  // with UNAVAILABLE by the scheduler.
+  SetHealth(*server, false);
+  scheduler.Shutdown();
+  const absl::Time drain_deadline = absl::Now() + options.drain_timeout;
+  if (!scheduler.WaitUntilIdle(drain_deadline)) {
+    scheduler.AbortQueued(absl::UnavailableError(
+        absl::StrCat("server shut down: drain_timeout_s ",
+                     absl::ToInt64Seconds(options.drain_timeout), " passed")));
+  }
+  // Every accepted request is answered (or a worker is finishing its last
+  // batch); calls still open get cancelled after a short grace period.
+  server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  workers.Join();
+  server->Wait();
+  std::cerr << "transformer-server: stopped" << std::endl;
+  return 0;
+}
+
+}  // namespace
+}  // namespace ts::server
+
+int main(int argc, char** argv) { return ts::server::Serve(argc, argv); }

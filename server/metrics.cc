@@ -1,0 +1,153 @@
+#include "server/metrics.h"
+
+#include <exception>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "prometheus/exposer.h"
+#include "prometheus/text_serializer.h"
+
+namespace ts::server {
+namespace {
+
+constexpr char kVersion[] = "0.1.0";
+
+// Latencies from 1 ms to ~33 s, doubling (seconds).
+prometheus::Histogram::BucketBoundaries LatencyBuckets() {
+  prometheus::Histogram::BucketBoundaries buckets;
+  for (double b = 0.001; b < 40; b *= 2) buckets.push_back(b);
+  return buckets;
+}
+
+// 1, 2, 4, ... `max`.
+prometheus::Histogram::BucketBoundaries PowersOfTwo(double max) {
+  prometheus::Histogram::BucketBoundaries buckets;
+  for (double b = 1; b <= max; b *= 2) buckets.push_back(b);
+  return buckets;
+}
+
+}  // namespace
+
+std::string StatusCodeName(grpc::StatusCode code) {
+  // gRPC and absl share the numbering and the names of the codes.
+  return absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
+}
+
+Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
+  requests_ = &prometheus::BuildCounter()
+                   .Name("transformer_requests_total")
+                   .Help("RPCs answered, by method and gRPC status code.")
+                   .Register(*registry_);
+  request_duration_ =
+      &prometheus::BuildHistogram()
+           .Name("transformer_request_duration_seconds")
+           .Help("Time from receiving an RPC to answering it (seconds).")
+           .Register(*registry_);
+  queue_duration_ =
+      &prometheus::BuildHistogram()
+           .Name("transformer_queue_duration_seconds")
+           .Help("Time a sentence waited in the queue for its batch (seconds).")
+           .Register(*registry_)
+           .Add({}, LatencyBuckets());
+  compute_duration_ = &prometheus::BuildHistogram()
+                           .Name("transformer_compute_duration_seconds")
+                           .Help("Model time of one batch (seconds).")
+                           .Register(*registry_)
+                           .Add({}, LatencyBuckets());
+  batch_size_ = &prometheus::BuildHistogram()
+                     .Name("transformer_batch_size")
+                     .Help("Sentences per batch.")
+                     .Register(*registry_)
+                     .Add({}, PowersOfTwo(512));
+  batch_tokens_ =
+      &prometheus::BuildHistogram()
+           .Name("transformer_batch_tokens")
+           .Help("Padded source tokens per batch: sentences * longest source.")
+           .Register(*registry_)
+           .Add({}, PowersOfTwo(65536));
+  queue_size_ = &prometheus::BuildGauge()
+                     .Name("transformer_queue_size")
+                     .Help("Sentences waiting in the queue.")
+                     .Register(*registry_)
+                     .Add({});
+  inflight_ = &prometheus::BuildGauge()
+                   .Name("transformer_inflight_requests")
+                   .Help("RPCs received and not yet answered.")
+                   .Register(*registry_)
+                   .Add({});
+  input_tokens_ = &prometheus::BuildCounter()
+                       .Name("transformer_input_tokens_total")
+                       .Help("Source tokens computed, </s> included.")
+                       .Register(*registry_)
+                       .Add({});
+  output_tokens_ = &prometheus::BuildCounter()
+                        .Name("transformer_output_tokens_total")
+                        .Help("Target tokens generated, over all hypotheses.")
+                        .Register(*registry_)
+                        .Add({});
+  model_info_ = &prometheus::BuildGauge()
+                     .Name("transformer_model_info")
+                     .Help("The served model; always 1.")
+                     .Register(*registry_);
+  prometheus::BuildGauge()
+      .Name("transformer_build_info")
+      .Help("Server version; always 1.")
+      .Register(*registry_)
+      .Add({{"version", kVersion}})
+      .Set(1);
+  // Create the series of every method up front, so dashboards see zeros.
+  for (const char* method : {"Translate", "Encode", "GetModelInfo"}) {
+    request_duration_->Add({{"method", method}}, LatencyBuckets());
+  }
+}
+
+Metrics::~Metrics() = default;
+
+absl::Status Metrics::StartExposer(const std::string& host, int port) {
+  const std::string address = absl::StrCat(host, ":", port);
+  try {
+    exposer_ = std::make_unique<prometheus::Exposer>(address);
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot serve metrics on ", address, ": ", e.what()));
+  }
+  exposer_->RegisterCollectable(registry_, "/metrics");
+  return absl::OkStatus();
+}
+
+void Metrics::SetModelInfo(const core::ModelConfig& config) {
+  model_info_
+      ->Add({{"model", config.name},
+             {"d_model", absl::StrCat(config.d_model)},
+             {"encoder_layers", absl::StrCat(config.encoder_layers)},
+             {"decoder_layers", absl::StrCat(config.decoder_layers)},
+             {"vocab_size", absl::StrCat(config.vocab_size)}})
+      .Set(1);
+}
+
+void Metrics::RecordRequest(std::string_view method, grpc::StatusCode code,
+                            absl::Duration duration) {
+  const std::string method_name(method);
+  requests_->Add({{"method", method_name}, {"code", StatusCodeName(code)}})
+      .Increment();
+  request_duration_->Add({{"method", method_name}}, LatencyBuckets())
+      .Observe(absl::ToDoubleSeconds(duration));
+}
+
+void Metrics::RecordBatch(int sentences, int64_t padded_tokens,
+                          absl::Duration compute, int64_t input_tokens,
+                          int64_t output_tokens) {
+  batch_size_->Observe(sentences);
+  batch_tokens_->Observe(static_cast<double>(padded_tokens));
+  compute_duration_->Observe(absl::ToDoubleSeconds(compute));
+  input_tokens_->Increment(static_cast<double>(input_tokens));
+  output_tokens_->Increment(static_cast<double>(output_tokens));
+}
+
+std::string Metrics::Serialize() const {
+  return prometheus::TextSerializer().Serialize(registry_->Collect());
+}
+
+}  // namespace ts::server

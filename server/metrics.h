@@ -1,0 +1,82 @@
+// Prometheus metrics of the server: one registry, served on /metrics.
+#ifndef TRANSFORMER_SERVING_SERVER_METRICS_H_
+#define TRANSFORMER_SERVING_SERVER_METRICS_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "core/model/config.h"
+#include "grpcpp/support/status.h"
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+
+namespace prometheus {
+class Exposer;
+}
+
+namespace ts::server {
+
+// "OK", "INVALID_ARGUMENT", ... as gRPC names its codes.
+std::string StatusCodeName(grpc::StatusCode code);
+
+// Thread-safe. Names and labels are fixed here (see DESIGN.md "Metrics"):
+// labels take values from small fixed sets (method, status code, model), never
+// from request content.
+class Metrics {
+ public:
+  Metrics();
+  ~Metrics();
+
+  // Serves the registry at http://host:port/metrics. Errors: Unavailable if
+  // the port cannot be bound.
+  absl::Status StartExposer(const std::string& host, int port);
+
+  // transformer_model_info{model, d_model, ...} = 1.
+  void SetModelInfo(const core::ModelConfig& config);
+
+  // One finished RPC; `method` is the RPC name ("Translate").
+  void RecordRequest(std::string_view method, grpc::StatusCode code,
+                     absl::Duration duration);
+  void IncrementInflight() { inflight_->Increment(); }
+  void DecrementInflight() { inflight_->Decrement(); }
+  void SetQueueSize(int64_t sentences) {
+    queue_size_->Set(static_cast<double>(sentences));
+  }
+  // Time one sentence waited between Submit and its batch's release.
+  void RecordQueueWait(absl::Duration wait) {
+    queue_duration_->Observe(absl::ToDoubleSeconds(wait));
+  }
+  // One batch computed by a worker.
+  void RecordBatch(int sentences, int64_t padded_tokens, absl::Duration compute,
+                   int64_t input_tokens, int64_t output_tokens);
+
+  // The registry in the Prometheus text format (what /metrics serves).
+  std::string Serialize() const;
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+
+  prometheus::Family<prometheus::Counter>* requests_;
+  prometheus::Family<prometheus::Histogram>* request_duration_;
+  prometheus::Family<prometheus::Gauge>* model_info_;
+  prometheus::Histogram* queue_duration_;
+  prometheus::Histogram* compute_duration_;
+  prometheus::Histogram* batch_size_;
+  prometheus::Histogram* batch_tokens_;
+  prometheus::Gauge* queue_size_;
+  prometheus::Gauge* inflight_;
+  prometheus::Counter* input_tokens_;
+  prometheus::Counter* output_tokens_;
+};
+
+}  // namespace ts::server
+
+#endif  // TRANSFORMER_SERVING_SERVER_METRICS_H_

@@ -1,0 +1,219 @@
+#include "server/request_validation.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace ts::server {
+namespace {
+
+grpc::Status Invalid(std::string message) {
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::move(message));
+}
+
+}  // namespace
+
+bool IsValidUtf8(std::string_view text) {
+  size_t i = 0;
+  const size_t n = text.size();
+  while (i < n) {
+    const auto byte = static_cast<uint8_t>(text[i]);
+    if (byte < 0x80) {
+      ++i;
+      continue;
+    }
+    // Continuation bytes after the lead byte, the lead byte's payload, and
+    // the smallest code point that needs this many bytes (else overlong).
+    int extra = 0;
+    uint32_t code_point = 0;
+    uint32_t min_code_point = 0;
+    if ((byte & 0xE0) == 0xC0) {
+      extra = 1;
+      code_point = byte & 0x1F;
+      min_code_point = 0x80;
+    } else if ((byte & 0xF0) == 0xE0) {
+      extra = 2;
+      code_point = byte & 0x0F;
+      min_code_point = 0x800;
+    } else if ((byte & 0xF8) == 0xF0) {
+      extra = 3;
+      code_point = byte & 0x07;
+      min_code_point = 0x10000;
+    } else {
+      return false;  // a continuation byte or 0xF8..0xFF as a lead byte
+    }
+    if (n - i <= static_cast<size_t>(extra)) return false;  // truncated
+    for (int k = 1; k <= extra; ++k) {
+      const auto next = static_cast<uint8_t>(text[i + k]);
+      if ((next & 0xC0) != 0x80) return false;
+      code_point = (code_point << 6) | (next & 0x3F);
+    }
+    if (code_point < min_code_point || code_point > 0x10FFFF ||
+        (code_point >= 0xD800 && code_point <= 0xDFFF)) {
+      return false;
+    }
+    i += extra + 1;
+  }
+  return true;
+}
+
+RequestValidator::RequestValidator(
+    std::shared_ptr<const core::MarianModel> model, RequestLimits limits)
+    : model_(std::move(model)), limits_(limits) {}
+
+grpc::Status RequestValidator::TokenizeTexts(
+    const google::protobuf::RepeatedPtrField<std::string>& texts,
+    std::vector<std::vector<int>>* source_ids) const {
+  if (texts.empty()) return Invalid("request has no texts");
+  if (texts.size() > limits_.max_texts_per_request) {
+    return Invalid(absl::StrCat("request has ", texts.size(),
+                                " texts, more than max_texts_per_request ",
+                                limits_.max_texts_per_request));
+  }
+  // The encoder has positions for max_position_embeddings tokens only.
+  const int max_tokens = std::min(limits_.max_input_tokens,
+                                  model_->config().max_position_embeddings);
+  const char* const token_limit_name = max_tokens == limits_.max_input_tokens
+                                           ? "max_input_tokens"
+                                           : "max_position_embeddings";
+  source_ids->clear();
+  source_ids->reserve(texts.size());
+  for (int i = 0; i < texts.size(); ++i) {
+    const std::string& text = texts.Get(i);
+    if (text.empty()) return Invalid(absl::StrCat("texts[", i, "] is empty"));
+    if (!IsValidUtf8(text)) {
+      return Invalid(absl::StrCat("texts[", i, "] is not valid UTF-8"));
+    }
+    absl::StatusOr<std::vector<int>> ids =
+        model_->tokenizer().EncodeSource(text);
+    if (!ids.ok()) {
+      return Invalid(absl::StrCat("texts[", i, "]: ", ids.status().message()));
+    }
+    if (static_cast<int>(ids->size()) > max_tokens) {
+      return Invalid(absl::StrCat("texts[", i, "] has ", ids->size(),
+                                  " tokens (</s> included), more than ",
+                                  token_limit_name, " ", max_tokens));
+    }
+    source_ids->push_back(*std::move(ids));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status RequestValidator::ResolveTranslationOptions(
+    const transformer::v1::TranslationOptions& requested,
+    core::TranslationOptions* resolved) const {
+  for (const auto& [name, value] :
+       {std::pair<const char*, int>{"beam_size", requested.beam_size()},
+        {"max_length", requested.max_length()},
+        {"min_length", requested.min_length()},
+        {"num_hypotheses", requested.num_hypotheses()}}) {
+    if (value < 0) {
+      return Invalid(absl::StrCat("options.", name, " is ", value,
+                                  "; it must be >= 0 (0 = model default)"));
+    }
+  }
+  if (requested.beam_size() > limits_.max_beam_size) {
+    return Invalid(absl::StrCat("options.beam_size ", requested.beam_size(),
+                                " is more than max_beam_size ",
+                                limits_.max_beam_size));
+  }
+  if (requested.max_length() > limits_.max_length_cap) {
+    return Invalid(absl::StrCat("options.max_length ", requested.max_length(),
+                                " is more than max_length_cap ",
+                                limits_.max_length_cap));
+  }
+  const core::ModelConfig& config = model_->config();
+  core::TranslationOptions options;
+  options.beam_size = requested.beam_size();
+  // The cap applies to the model's default too.
+  options.max_length =
+      requested.max_length() != 0
+          ? requested.max_length()
+          : std::min(config.max_length, limits_.max_length_cap);
+  options.min_length = requested.min_length();
+  options.num_hypotheses =
+      requested.num_hypotheses() != 0 ? requested.num_hypotheses() : 1;
+  options.length_penalty = requested.has_length_penalty()
+                               ? requested.length_penalty()
+                               : config.length_penalty;
+  absl::StatusOr<core::TranslationOptions> checked =
+      model_->ResolveOptions(options);
+  if (!checked.ok()) {
+    return Invalid(absl::StrCat("options: ", checked.status().message()));
+  }
+  // Checked again after defaults are filled in, whatever ResolveOptions does.
+  if (checked->beam_size < 1 || checked->beam_size > limits_.max_beam_size) {
+    return Invalid(absl::StrCat("options.beam_size ", checked->beam_size,
+                                " is outside [1, max_beam_size ",
+                                limits_.max_beam_size, "]"));
+  }
+  if (checked->num_hypotheses > checked->beam_size) {
+    return Invalid(
+        absl::StrCat("options.num_hypotheses ", checked->num_hypotheses,
+                     " is more than beam_size ", checked->beam_size));
+  }
+  if (checked->max_length > limits_.max_length_cap) {
+    return Invalid(absl::StrCat("options.max_length ", checked->max_length,
+                                " is more than max_length_cap ",
+                                limits_.max_length_cap));
+  }
+  if (checked->min_length > checked->max_length) {
+    return Invalid(absl::StrCat("options.min_length ", checked->min_length,
+                                " is more than max_length ",
+                                checked->max_length));
+  }
+  *resolved = *checked;
+  return grpc::Status::OK;
+}
+
+grpc::Status RequestValidator::ValidateTranslate(
+    const transformer::v1::TranslateRequest& request,
+    TranslateWork* work) const {
+  if (grpc::Status status = TokenizeTexts(request.texts(), &work->source_ids);
+      !status.ok()) {
+    return status;
+  }
+  return ResolveTranslationOptions(request.options(), &work->options);
+}
+
+grpc::Status RequestValidator::ValidateEncode(
+    const transformer::v1::EncodeRequest& request, EncodeWork* work) const {
+  switch (request.pooling()) {
+    case transformer::v1::POOLING_MEAN:
+      work->options.pooling = core::Pooling::kMean;
+      break;
+    case transformer::v1::POOLING_FIRST:
+      work->options.pooling = core::Pooling::kFirst;
+      break;
+    case transformer::v1::POOLING_TOKENS:
+      work->options.pooling = core::Pooling::kTokens;
+      break;
+    default:
+      return Invalid(absl::StrCat(
+          "pooling ", static_cast<int>(request.pooling()),
+          " is not a known Pooling value (POOLING_MEAN=0, POOLING_FIRST=1, "
+          "POOLING_TOKENS=2)"));
+  }
+  work->options.normalize = request.normalize();
+  return TokenizeTexts(request.texts(), &work->source_ids);
+}
+
+core::TranslationOptions RequestValidator::DefaultTranslationOptions() const {
+  core::TranslationOptions resolved;
+  if (!ResolveTranslationOptions(transformer::v1::TranslationOptions(),
+                                 &resolved)
+           .ok()) {
+    // The model's own defaults are out of the server's limits: fall back to
+    // the smallest valid search.
+    resolved.beam_size = 1;
+    resolved.num_hypotheses = 1;
+    resolved.max_length =
+        std::min(model_->config().max_length, limits_.max_length_cap);
+  }
+  return resolved;
+}
+
+}  // namespace ts::server

@@ -1,0 +1,166 @@
+#include "server/server_options.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/reflection.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+
+ABSL_FLAG(std::string, model_dir, "models/marian-en-de-multi30k",
+          "Hugging Face MarianMT model folder to serve.");
+ABSL_FLAG(std::string, host, "0.0.0.0", "Address the gRPC server binds.");
+ABSL_FLAG(int, port, 50051, "gRPC port; 0 picks a free port.");
+ABSL_FLAG(int, metrics_port, 9464,
+          "Port of the Prometheus /metrics endpoint; 0 disables it.");
+ABSL_FLAG(int, num_workers, 1, "Worker threads running the model.");
+ABSL_FLAG(int, intra_threads, 0,
+          "OpenMP threads per worker; 0 = cores / num_workers (at least 1).");
+ABSL_FLAG(int, max_batch_size, 32, "Most sentences in one batch.");
+ABSL_FLAG(int, max_batch_tokens, 4096,
+          "Most padded tokens in one batch: sentences * longest source.");
+ABSL_FLAG(int, max_queue_delay_ms, 5,
+          "Longest a sentence waits (ms) for its batch to fill.");
+ABSL_FLAG(int, max_queue_size, 1024,
+          "Most sentences waiting; requests beyond get UNAVAILABLE.");
+ABSL_FLAG(int, max_input_tokens, 256,
+          "Most tokens per text after tokenization, </s> included.");
+ABSL_FLAG(int, max_texts_per_request, 256, "Most texts in one request.");
+ABSL_FLAG(int, max_length_cap, 512,
+          "Largest max_length (tokens) a request may ask for; also caps the "
+          "model's default.");
+ABSL_FLAG(int, max_beam_size, 16, "Largest beam_size a request may ask for.");
+ABSL_FLAG(int64_t, max_message_bytes, int64_t{64} << 20,
+          "Largest gRPC request message accepted (bytes).");
+ABSL_FLAG(int, drain_timeout_s, 30,
+          "On SIGTERM/SIGINT, how long (s) queued and running work may take "
+          "to finish before it is abandoned.");
+
+namespace ts::server {
+namespace {
+
+// Every flag above; each may also come from TS_<NAME>.
+constexpr absl::string_view kFlagNames[] = {
+    "model_dir",
+    "host",
+    "port",
+    "metrics_port",
+    "num_workers",
+    "intra_threads",
+    "max_batch_size",
+    "max_batch_tokens",
+    "max_queue_delay_ms",
+    "max_queue_size",
+    "max_input_tokens",
+    "max_texts_per_request",
+    "max_length_cap",
+    "max_beam_size",
+    "max_message_bytes",
+    "drain_timeout_s",
+};
+
+absl::Status CheckPositive(absl::string_view name, int64_t value) {
+  if (value > 0) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("--", name, " must be > 0, got ", value));
+}
+
+}  // namespace
+
+SchedulerOptions ServerOptions::scheduler_options() const {
+  SchedulerOptions options;
+  options.max_batch_size = max_batch_size;
+  options.max_batch_tokens = max_batch_tokens;
+  options.max_queue_delay = max_queue_delay;
+  options.max_queue_size = max_queue_size;
+  return options;
+}
+
+absl::Status ServerOptions::Validate() const {
+  if (model_dir.empty()) {
+    return absl::InvalidArgumentError("--model_dir must not be empty");
+  }
+  if (port < 0 || port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--port must be in [0, 65535], got ", port));
+  }
+  if (metrics_port < 0 || metrics_port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--metrics_port must be in [0, 65535], got ", metrics_port));
+  }
+  for (const auto& [name, value] :
+       std::initializer_list<std::pair<absl::string_view, int64_t>>{
+           {"num_workers", num_workers},
+           {"intra_threads", intra_threads},
+           {"max_batch_size", max_batch_size},
+           {"max_batch_tokens", max_batch_tokens},
+           {"max_queue_size", max_queue_size},
+           {"max_input_tokens", max_input_tokens},
+           {"max_texts_per_request", max_texts_per_request},
+           {"max_length_cap", max_length_cap},
+           {"max_beam_size", max_beam_size},
+           {"max_message_bytes", max_message_bytes}}) {
+    if (absl::Status status = CheckPositive(name, value); !status.ok()) {
+      return status;
+    }
+  }
+  if (max_queue_delay < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--max_queue_delay_ms must be >= 0");
+  }
+  if (drain_timeout < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--drain_timeout_s must be >= 0");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ApplyEnvironmentToFlags() {
+  for (absl::string_view name : kFlagNames) {
+    const std::string variable =
+        absl::StrCat("TS_", absl::AsciiStrToUpper(name));
+    const char* value = std::getenv(variable.c_str());
+    if (value == nullptr) continue;
+    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    if (flag == nullptr) {
+      return absl::InternalError(absl::StrCat("flag --", name, " not linked"));
+    }
+    std::string error;
+    if (!flag->ParseFrom(value, &error)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "environment variable ", variable, "=\"", value, "\": ", error));
+    }
+  }
+  return absl::OkStatus();
+}
+
+ServerOptions ServerOptionsFromFlags() {
+  ServerOptions options;
+  options.model_dir = absl::GetFlag(FLAGS_model_dir);
+  options.host = absl::GetFlag(FLAGS_host);
+  options.port = absl::GetFlag(FLAGS_port);
+  options.metrics_port = absl::GetFlag(FLAGS_metrics_port);
+  options.num_workers = absl::GetFlag(FLAGS_num_workers);
+  options.intra_threads = absl::GetFlag(FLAGS_intra_threads);
+  if (options.intra_threads == 0) {
+    const int cores =
+        std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+    options.intra_threads =
+        std::max(1, cores / std::max(1, options.num_workers));
+  }
+  options.max_batch_size = absl::GetFlag(FLAGS_max_batch_size);
+  options.max_batch_tokens = absl::GetFlag(FLAGS_max_batch_tokens);
+  options.max_queue_delay =
+      absl::Milliseconds(absl::GetFlag(FLAGS_max_queue_delay_ms));
+  options.max_queue_size = absl::GetFlag(FLAGS_max_queue_size);
+  options.max_input_tokens = absl::GetFlag(FLAGS_max_input_tokens);
+  options.max_texts_per_request = absl::GetFlag(FLAGS_max_texts_per_request);
+  options.max_length_cap = absl::GetFlag(FLAGS_max_length_cap);
+  options.max_beam_size = absl::GetFlag(FLAGS_max_beam_size);
+  options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  options.drain_timeout = absl::Seconds(absl::GetFlag(FLAGS_drain_timeout_s));
+  return options;
+}
+
+}  // namespace ts::server

@@ -1,0 +1,52 @@
+// Every limit and setting of transformer-server, in one struct filled from
+// flags (and environment variables, for Kubernetes).
+#ifndef TRANSFORMER_SERVING_SERVER_SERVER_OPTIONS_H_
+#define TRANSFORMER_SERVING_SERVER_SERVER_OPTIONS_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "server/scheduler.h"
+
+namespace ts::server {
+
+struct ServerOptions {
+  std::string model_dir = "models/marian-en-de-multi30k";
+  std::string host = "0.0.0.0";
+  int port = 50051;         // 0: pick a free port
+  int metrics_port = 9464;  // 0: no metrics endpoint
+  int num_workers = 1;      // threads running the model
+  int intra_threads = 1;    // OpenMP threads per worker
+  // Dynamic batching.
+  int max_batch_size = 32;      // sentences
+  int max_batch_tokens = 4096;  // sentences * longest source, padding counted
+  absl::Duration max_queue_delay = absl::Milliseconds(5);
+  int max_queue_size = 1024;  // sentences
+  // Request limits.
+  int max_input_tokens = 256;  // per text, </s> included
+  int max_texts_per_request = 256;
+  int max_length_cap = 512;  // largest max_length a request may ask for
+  int max_beam_size = 16;    // largest beam_size a request may ask for
+  int64_t max_message_bytes = 64 << 20;  // largest request message (bytes)
+  absl::Duration drain_timeout = absl::Seconds(30);  // on SIGTERM
+
+  SchedulerOptions scheduler_options() const;
+  // InvalidArgument naming the first option out of range.
+  absl::Status Validate() const;
+};
+
+// For each flag of ServerOptions, sets it from the environment variable
+// TS_<FLAG NAME IN UPPER CASE> (e.g. TS_PORT) if that is set. Call before
+// absl::ParseCommandLine, so a flag given on the command line wins. Errors:
+// InvalidArgument naming the variable if its value does not parse.
+absl::Status ApplyEnvironmentToFlags();
+
+// The options as the flags say; intra_threads 0 becomes cores / num_workers
+// (at least 1).
+ServerOptions ServerOptionsFromFlags();
+
+}  // namespace ts::server
+
+#endif  // TRANSFORMER_SERVING_SERVER_SERVER_OPTIONS_H_

@@ -1,0 +1,457 @@
+// End to end: the real server binary on a free loopback port, called by the
+// real client binary and by gRPC stubs; checked against the demo model's
+// golden outputs, the error contract, /metrics and a clean SIGTERM.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "grpcpp/generic/generic_stub.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "transformer/v1/transformer_service.grpc.pb.h"
+
+namespace {
+
+using nlohmann::json;
+
+// A loopback port that was free a moment ago (for --metrics_port).
+int FreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+    close(fd);
+    return -1;
+  }
+  socklen_t length = sizeof(address);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  close(fd);
+  return ntohs(address.sin_port);
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> lines = absl::StrSplit(text, '\n');
+  if (!lines.empty() && lines.back().empty()) lines.pop_back();
+  return lines;
+}
+
+std::vector<json> ReadJsonLines(const std::string& path) {
+  std::vector<json> rows;
+  for (const std::string& line : Lines(ReadFile(path))) {
+    rows.push_back(json::parse(line));
+  }
+  return rows;
+}
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs `command` through the shell with `input` on stdin.
+CommandResult RunCommand(const std::string& command, const std::string& input) {
+  char dir_template[] = "/tmp/ts_integration_XXXXXX";
+  const std::string dir = mkdtemp(dir_template);
+  const std::string in_path = dir + "/in", out_path = dir + "/out",
+                    err_path = dir + "/err";
+  std::ofstream(in_path, std::ios::binary) << input;
+  const int status = std::system(
+      absl::StrCat(command, " <", in_path, " >", out_path, " 2>", err_path)
+          .c_str());
+  CommandResult result;
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  result.out = ReadFile(out_path);
+  result.err = ReadFile(err_path);
+  std::remove(in_path.c_str());
+  std::remove(out_path.c_str());
+  std::remove(err_path.c_str());
+  rmdir(dir.c_str());
+  return result;
+}
+
+class IntegrationTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    golden_ = new std::vector<json>(ReadJsonLines(
+        std::string(TS_DEMO_MODEL_DIR) + "/golden/translations.jsonl"));
+    ASSERT_EQ(golden_->size(), 200u);
+    metrics_port_ = FreePort();
+    ASSERT_GT(metrics_port_, 0);
+    StartServer();
+  }
+
+  static void TearDownTestSuite() {
+    if (server_pid_ > 0) {
+      kill(server_pid_, SIGKILL);
+      waitpid(server_pid_, nullptr, 0);
+    }
+    if (stdout_fd_ >= 0) close(stdout_fd_);
+    delete golden_;
+  }
+
+  // Starts the server with --port=0 and reads the port it prints.
+  static void StartServer() {
+    int pipe_fds[2];
+    ASSERT_EQ(pipe(pipe_fds), 0);
+    const std::vector<std::string> args = {
+        TS_SERVER_BINARY,
+        "--host=127.0.0.1",
+        "--port=0",
+        absl::StrCat("--metrics_port=", metrics_port_),
+        absl::StrCat("--model_dir=", TS_DEMO_MODEL_DIR),
+        "--num_workers=2",
+        "--intra_threads=1",
+        "--drain_timeout_s=60"};
+    server_pid_ = fork();
+    ASSERT_GE(server_pid_, 0);
+    if (server_pid_ == 0) {
+      dup2(pipe_fds[1], STDOUT_FILENO);
+      close(pipe_fds[0]);
+      close(pipe_fds[1]);
+      std::vector<char*> argv;
+      for (const std::string& arg : args) {
+        argv.push_back(const_cast<char*>(arg.c_str()));
+      }
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    close(pipe_fds[1]);
+    stdout_fd_ = pipe_fds[0];
+
+    // Model load and warm-up happen before the server listens.
+    const absl::Time give_up = absl::Now() + absl::Seconds(300);
+    std::string output;
+    const std::string prefix = "listening on 127.0.0.1:";
+    while (output.find('\n', output.find(prefix)) == std::string::npos ||
+           output.find(prefix) == std::string::npos) {
+      const int wait_ms =
+          static_cast<int>(absl::ToInt64Milliseconds(give_up - absl::Now()));
+      ASSERT_GT(wait_ms, 0) << "server did not print '" << prefix
+                            << "PORT'; stdout so far: " << output;
+      pollfd poll_fd{stdout_fd_, POLLIN, 0};
+      ASSERT_GE(poll(&poll_fd, 1, wait_ms), 0);
+      char buffer[4096];
+      const ssize_t n = read(stdout_fd_, buffer, sizeof(buffer));
+      ASSERT_GT(n, 0) << "server exited before listening; stdout: " << output;
+      output.append(buffer, n);
+    }
+    const size_t start = output.find(prefix) + prefix.size();
+    port_ = std::stoi(output.substr(start, output.find('\n', start) - start));
+    ASSERT_GT(port_, 0);
+    target_ = absl::StrCat("127.0.0.1:", port_);
+    channel_ = new std::shared_ptr<grpc::Channel>(
+        grpc::CreateChannel(target_, grpc::InsecureChannelCredentials()));
+  }
+
+  // grpc.health.v1.Health/Check for `service`, called without generated
+  // stubs: HealthCheckRequest is field 1 (string service); the response's
+  // field 1 is the enum status (SERVING = 1), encoded 0x08 <status>.
+  static int HealthStatus(const std::string& service) {
+    std::string request;
+    if (!service.empty()) {
+      request = absl::StrCat(
+          "\x0a", std::string(1, static_cast<char>(service.size())), service);
+    }
+    grpc::Slice slice(request);
+    grpc::ByteBuffer request_buffer(&slice, 1);
+    grpc::ByteBuffer response_buffer;
+    grpc::GenericStub stub(*channel_);
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+    absl::Mutex mu;
+    bool done = false;
+    grpc::Status status;
+    stub.UnaryCall(&context, "/grpc.health.v1.Health/Check",
+                   grpc::StubOptions(), &request_buffer, &response_buffer,
+                   [&](grpc::Status s) {
+                     absl::MutexLock lock(&mu);
+                     status = std::move(s);
+                     done = true;
+                   });
+    absl::MutexLock lock(&mu);
+    mu.Await(absl::Condition(&done));
+    if (!status.ok()) return -1;
+    std::vector<grpc::Slice> slices;
+    if (!response_buffer.Dump(&slices).ok()) return -1;
+    std::string bytes;
+    for (const grpc::Slice& s : slices) {
+      bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+    }
+    if (bytes.size() != 2 || bytes[0] != '\x08') return -1;
+    return bytes[1];
+  }
+
+  static std::string Client(const std::string& arguments) {
+    return absl::StrCat(TS_CLIENT_BINARY, " ", arguments,
+                        " --server=", target_);
+  }
+
+  static std::string GoldenSources() {
+    std::string sources;
+    for (const json& row : *golden_) {
+      sources += row["source"].get<std::string>() + "\n";
+    }
+    return sources;
+  }
+
+  static std::vector<json>* golden_;
+  static pid_t server_pid_;
+  static int stdout_fd_;
+  static int port_;
+  static int metrics_port_;
+  static std::string target_;
+  static std::shared_ptr<grpc::Channel>* channel_;
+  // Translate RPCs that the tests expect to have succeeded.
+  static int ok_translate_requests_;
+};
+
+std::vector<json>* IntegrationTest::golden_ = nullptr;
+pid_t IntegrationTest::server_pid_ = -1;
+int IntegrationTest::stdout_fd_ = -1;
+int IntegrationTest::port_ = 0;
+int IntegrationTest::metrics_port_ = 0;
+std::string IntegrationTest::target_;
+std::shared_ptr<grpc::Channel>* IntegrationTest::channel_ = nullptr;
+int IntegrationTest::ok_translate_requests_ = 0;
+
+// The tests below run in this order in one process and share the server.
+
+TEST_F(IntegrationTest, HealthIsServingAfterStartup) {
+  // The server prints its port once loaded and warmed up; health follows.
+  const absl::Time give_up = absl::Now() + absl::Seconds(60);
+  int status = -1;
+  while (absl::Now() < give_up) {
+    status = HealthStatus("");
+    if (status == 1) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  ASSERT_EQ(status, 1) << "grpc.health.v1 never reported SERVING";
+  EXPECT_EQ(HealthStatus("transformer.v1.TransformerService"), 1);
+}
+
+TEST_F(IntegrationTest, GetModelInfoDescribesTheDemoModel) {
+  auto stub = transformer::v1::TransformerService::NewStub(*channel_);
+  grpc::ClientContext context;
+  transformer::v1::GetModelInfoResponse info;
+  ASSERT_TRUE(stub->GetModelInfo(&context, {}, &info).ok());
+  const json config =
+      json::parse(ReadFile(std::string(TS_DEMO_MODEL_DIR) + "/config.json"));
+  EXPECT_EQ(info.d_model(), config["d_model"].get<int>());
+  EXPECT_EQ(info.vocab_size(), config["vocab_size"].get<int>());
+  EXPECT_EQ(info.default_beam_size(), config["num_beams"].get<int>());
+  EXPECT_EQ(info.max_texts_per_request(), 256);
+  EXPECT_EQ(info.max_input_tokens(), 256);
+}
+
+TEST_F(IntegrationTest, GreedyTranslationsMatchGolden) {
+  const CommandResult result = RunCommand(
+      Client("translate --beam_size=1 --max_length=128"), GoldenSources());
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  // 200 texts in requests of 32 (the client's default).
+  ok_translate_requests_ += (200 + 31) / 32;
+  const std::vector<std::string> lines = Lines(result.out);
+  ASSERT_EQ(lines.size(), golden_->size());
+  int matches = 0;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const std::string expected = (*golden_)[i]["greedy_text"];
+    if (lines[i] == expected) {
+      ++matches;
+    } else {
+      ADD_FAILURE() << "line " << i << ": got \"" << lines[i] << "\", golden \""
+                    << expected << "\"";
+    }
+  }
+  EXPECT_EQ(matches, 200);
+}
+
+TEST_F(IntegrationTest, Beam4TranslationsMatchGolden) {
+  const CommandResult result = RunCommand(
+      Client("translate --beam_size=4 --max_length=128 --texts_per_request=16 "
+             "--concurrency=3"),
+      GoldenSources());
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  ok_translate_requests_ += (200 + 15) / 16;
+  const std::vector<std::string> lines = Lines(result.out);
+  ASSERT_EQ(lines.size(), golden_->size());
+  int matches = 0;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (lines[i] == (*golden_)[i]["beam4_text"].get<std::string>()) ++matches;
+  }
+  EXPECT_GE(matches, 198) << "of 200 beam-4 translations equal to golden";
+}
+
+TEST_F(IntegrationTest, JsonOutputCarriesTokenIdsAndScores) {
+  std::string sources;
+  for (int i = 0; i < 3; ++i)
+    sources += (*golden_)[i]["source"].get<std::string>() + "\n";
+  const CommandResult result = RunCommand(
+      Client("translate --json --beam_size=1 --max_length=128"), sources);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  ok_translate_requests_ += 1;
+  const std::vector<std::string> lines = Lines(result.out);
+  ASSERT_EQ(lines.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    const json line = json::parse(lines[i]);
+    const json& golden = (*golden_)[i];
+    EXPECT_EQ(line["source"], golden["source"]);
+    EXPECT_EQ(line["translation"], golden["greedy_text"]);
+    EXPECT_EQ(line["token_ids"], golden["greedy_ids"]);
+    EXPECT_EQ(line["input_token_count"].get<size_t>(),
+              golden["source_ids"].size());
+    EXPECT_LT(line["score"].get<double>(), 0.0);  // a mean log-probability
+  }
+}
+
+TEST_F(IntegrationTest, EncodeReturnsTheMeanEncoderState) {
+  const json golden = json::parse(
+      Lines(ReadFile(std::string(TS_DEMO_MODEL_DIR) + "/golden/encoder.jsonl"))
+          .at(0));
+  const CommandResult result =
+      RunCommand(Client("encode --pooling=mean \"" +
+                        golden["source"].get<std::string>() + "\""),
+                 "");
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const std::vector<std::string> lines = Lines(result.out);
+  ASSERT_EQ(lines.size(), 1u);
+  const json line = json::parse(lines[0]);
+  EXPECT_EQ(line["dim"].get<int>(), 256);
+  EXPECT_EQ(line["num_tokens"].get<size_t>(), golden["source_ids"].size());
+  const std::vector<double> values = line["values"];
+  const std::vector<double> expected = golden["mean_over_tokens"];
+  ASSERT_EQ(values.size(), 256u);
+  ASSERT_EQ(expected.size(), 256u);
+  for (size_t d = 0; d < values.size(); ++d) {
+    ASSERT_NEAR(values[d], expected[d], 1e-3) << "dimension " << d;
+  }
+
+  const CommandResult normalized =
+      RunCommand(Client("encode --pooling=first --normalize \"A dog.\""), "");
+  ASSERT_EQ(normalized.exit_code, 0) << normalized.err;
+  const std::vector<double> unit =
+      json::parse(Lines(normalized.out).at(0))["values"];
+  double norm = 0;
+  for (double v : unit) norm += v * v;
+  EXPECT_NEAR(std::sqrt(norm), 1.0, 1e-4);
+}
+
+TEST_F(IntegrationTest, InvalidRequestsGetInvalidArgument) {
+  // Through the client: exit code and the status code name on stderr.
+  const CommandResult result =
+      RunCommand(Client("translate \"A dog.\" \"\""), "");
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_NE(result.err.find("INVALID_ARGUMENT"), std::string::npos)
+      << result.err;
+  EXPECT_NE(result.err.find("texts[1] is empty"), std::string::npos)
+      << result.err;
+
+  // Directly: the limit is named.
+  auto stub = transformer::v1::TransformerService::NewStub(*channel_);
+  transformer::v1::TranslateRequest request;
+  for (int i = 0; i < 257; ++i) request.add_texts("A dog.");
+  grpc::ClientContext context;
+  transformer::v1::TranslateResponse response;
+  const grpc::Status status = stub->Translate(&context, request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(status.error_message().find("max_texts_per_request 256"),
+            std::string::npos)
+      << status.error_message();
+}
+
+TEST_F(IntegrationTest, MetricsCountRequestsAndBatches) {
+  const CommandResult result = RunCommand(
+      absl::StrCat("curl -sf http://127.0.0.1:", metrics_port_, "/metrics"),
+      "");
+  ASSERT_EQ(result.exit_code, 0) << "curl failed: " << result.err;
+  double ok_translate = -1;
+  bool invalid_translate = false;
+  for (const std::string& line : Lines(result.out)) {
+    if (line.rfind("transformer_requests_total{", 0) != 0) continue;
+    const bool translate =
+        line.find("method=\"Translate\"") != std::string::npos;
+    if (translate && line.find("code=\"OK\"") != std::string::npos) {
+      ok_translate = std::stod(line.substr(line.rfind(' ') + 1));
+    }
+    if (translate &&
+        line.find("code=\"INVALID_ARGUMENT\"") != std::string::npos) {
+      invalid_translate = true;
+    }
+  }
+  EXPECT_GE(ok_translate, ok_translate_requests_) << result.out;
+  EXPECT_TRUE(invalid_translate) << result.out;
+  EXPECT_NE(result.out.find("transformer_batch_size_count"), std::string::npos);
+  EXPECT_NE(result.out.find("transformer_build_info{version=\"0.1.0\"} 1"),
+            std::string::npos);
+  EXPECT_NE(result.out.find("transformer_model_info{"), std::string::npos);
+}
+
+TEST_F(IntegrationTest, SigtermDrainsAndExitsZero) {
+  ASSERT_GT(server_pid_, 0);
+  // A request in flight when the signal arrives still gets its answer.
+  auto stub = transformer::v1::TransformerService::NewStub(*channel_);
+  transformer::v1::TranslateRequest request;
+  for (int i = 0; i < 64; ++i) {
+    request.add_texts((*golden_)[i]["source"].get<std::string>());
+  }
+  request.mutable_options()->set_beam_size(4);
+  request.mutable_options()->set_max_length(128);
+  grpc::ClientContext context;
+  transformer::v1::TranslateResponse response;
+  absl::Mutex mu;
+  bool done = false;
+  grpc::Status status;
+  stub->async()->Translate(&context, &request, &response, [&](grpc::Status s) {
+    absl::MutexLock lock(&mu);
+    status = std::move(s);
+    done = true;
+  });
+  absl::SleepFor(absl::Milliseconds(200));  // let it reach the queue
+  ASSERT_EQ(kill(server_pid_, SIGTERM), 0);
+  {
+    absl::MutexLock lock(&mu);
+    mu.Await(absl::Condition(&done));
+  }
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.translations_size(), 64);
+
+  int wait_status = 0;
+  const absl::Time give_up = absl::Now() + absl::Seconds(120);
+  pid_t exited = 0;
+  while ((exited = waitpid(server_pid_, &wait_status, WNOHANG)) == 0 &&
+         absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  ASSERT_EQ(exited, server_pid_) << "server did not exit after SIGTERM";
+  server_pid_ = -1;
+  ASSERT_TRUE(WIFEXITED(wait_status));
+  EXPECT_EQ(WEXITSTATUS(wait_status), 0);
+}
+
+}  // namespace

@@ -1,0 +1,206 @@
+// Request validation against the demo model's real tokenizer and config:
+// every INVALID_ARGUMENT names the limit it enforces.
+#include "server/request_validation.h"
+
+#include <memory>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace ts::server {
+namespace {
+
+using ::testing::HasSubstr;
+
+class RequestValidationTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto model = core::MarianModel::Load(TS_DEMO_MODEL_DIR);
+    ASSERT_TRUE(model.ok()) << model.status();
+    model_ = new std::shared_ptr<const core::MarianModel>(*std::move(model));
+  }
+  static void TearDownTestSuite() {
+    delete model_;
+    model_ = nullptr;
+  }
+
+  static RequestLimits Limits() {
+    RequestLimits limits;
+    limits.max_texts_per_request = 3;
+    limits.max_input_tokens = 12;
+    limits.max_length_cap = 100;
+    limits.max_beam_size = 6;
+    return limits;
+  }
+
+  RequestValidator validator_{*model_, Limits()};
+
+  grpc::Status Translate(const transformer::v1::TranslateRequest& request) {
+    TranslateWork work;
+    return validator_.ValidateTranslate(request, &work);
+  }
+  static transformer::v1::TranslateRequest OneText(const std::string& text) {
+    transformer::v1::TranslateRequest request;
+    request.add_texts(text);
+    return request;
+  }
+
+  static std::shared_ptr<const core::MarianModel>* model_;
+};
+
+std::shared_ptr<const core::MarianModel>* RequestValidationTest::model_ =
+    nullptr;
+
+void ExpectInvalid(const grpc::Status& status, const std::string& needle) {
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+      << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr(needle));
+}
+
+TEST_F(RequestValidationTest, ValidRequestIsTokenizedAndResolved) {
+  transformer::v1::TranslateRequest request;
+  request.add_texts("A man is riding a bike.");
+  request.add_texts("Two dogs.");
+  TranslateWork work;
+  ASSERT_TRUE(validator_.ValidateTranslate(request, &work).ok());
+  ASSERT_EQ(work.source_ids.size(), 2u);
+  for (int i = 0; i < 2; ++i) {
+    auto expected = (*model_)->tokenizer().EncodeSource(request.texts(i));
+    ASSERT_TRUE(expected.ok());
+    EXPECT_EQ(work.source_ids[i], *expected);
+    EXPECT_EQ(work.source_ids[i].back(), (*model_)->tokenizer().eos_id());
+  }
+  const core::ModelConfig& config = (*model_)->config();
+  EXPECT_EQ(work.options.beam_size, config.num_beams);
+  // The model's default max_length is capped by the server.
+  EXPECT_EQ(work.options.max_length, std::min(config.max_length, 100));
+  EXPECT_EQ(work.options.num_hypotheses, 1);
+  EXPECT_FLOAT_EQ(work.options.length_penalty, config.length_penalty);
+}
+
+TEST_F(RequestValidationTest, RequestedOptionsAreKept) {
+  transformer::v1::TranslateRequest request = OneText("A dog.");
+  request.mutable_options()->set_beam_size(2);
+  request.mutable_options()->set_num_hypotheses(2);
+  request.mutable_options()->set_max_length(40);
+  request.mutable_options()->set_length_penalty(0.5f);
+  TranslateWork work;
+  ASSERT_TRUE(validator_.ValidateTranslate(request, &work).ok());
+  EXPECT_EQ(work.options.beam_size, 2);
+  EXPECT_EQ(work.options.num_hypotheses, 2);
+  EXPECT_EQ(work.options.max_length, 40);
+  EXPECT_FLOAT_EQ(work.options.length_penalty, 0.5f);
+}
+
+TEST_F(RequestValidationTest, NoTexts) {
+  ExpectInvalid(Translate(transformer::v1::TranslateRequest()), "no texts");
+}
+
+TEST_F(RequestValidationTest, TooManyTexts) {
+  transformer::v1::TranslateRequest request;
+  for (int i = 0; i < 4; ++i) request.add_texts("A dog.");
+  ExpectInvalid(Translate(request),
+                "4 texts, more than max_texts_per_request 3");
+}
+
+TEST_F(RequestValidationTest, EmptyText) {
+  transformer::v1::TranslateRequest request;
+  request.add_texts("A dog.");
+  request.add_texts("");
+  ExpectInvalid(Translate(request), "texts[1] is empty");
+}
+
+TEST_F(RequestValidationTest, InvalidUtf8) {
+  ExpectInvalid(Translate(OneText("caf\xC3")), "texts[0] is not valid UTF-8");
+}
+
+TEST_F(RequestValidationTest, TooManyTokensSaysCountAndLimit) {
+  const std::string text =
+      "A group of people standing in front of an igloo while a man in a red "
+      "jacket watches them.";
+  auto ids = (*model_)->tokenizer().EncodeSource(text);
+  ASSERT_TRUE(ids.ok());
+  ASSERT_GT(ids->size(), 12u) << "the test sentence must exceed the limit";
+  ExpectInvalid(Translate(OneText(text)),
+                "has " + std::to_string(ids->size()) +
+                    " tokens (</s> included), more than max_input_tokens 12");
+}
+
+TEST_F(RequestValidationTest, BadTranslationOptions) {
+  {
+    auto request = OneText("A dog.");
+    request.mutable_options()->set_beam_size(-1);
+    ExpectInvalid(Translate(request), "beam_size is -1");
+  }
+  {
+    auto request = OneText("A dog.");
+    request.mutable_options()->set_beam_size(7);
+    ExpectInvalid(Translate(request), "max_beam_size 6");
+  }
+  {
+    auto request = OneText("A dog.");
+    request.mutable_options()->set_beam_size(2);
+    request.mutable_options()->set_num_hypotheses(3);
+    // Checked by the server or by MarianModel::ResolveOptions, whose wording
+    // differs; both name the option, its value and the limit.
+    const grpc::Status status = Translate(request);
+    ExpectInvalid(status, "num_hypotheses 3");
+    ExpectInvalid(status, "beam_size");
+    ExpectInvalid(status, "2");
+  }
+  {
+    auto request = OneText("A dog.");
+    request.mutable_options()->set_max_length(101);
+    ExpectInvalid(Translate(request), "max_length_cap 100");
+  }
+  {
+    auto request = OneText("A dog.");
+    request.mutable_options()->set_max_length(10);
+    request.mutable_options()->set_min_length(20);
+    ExpectInvalid(Translate(request), "min_length");
+  }
+  {
+    auto request = OneText("A dog.");
+    request.mutable_options()->set_num_hypotheses(-2);
+    ExpectInvalid(Translate(request), "num_hypotheses is -2");
+  }
+}
+
+TEST_F(RequestValidationTest, EncodeChecksPoolingAndTexts) {
+  transformer::v1::EncodeRequest request;
+  request.add_texts("A dog.");
+  request.set_pooling(static_cast<transformer::v1::Pooling>(7));
+  EncodeWork work;
+  ExpectInvalid(validator_.ValidateEncode(request, &work),
+                "pooling 7 is not a known Pooling value");
+
+  request.set_pooling(transformer::v1::POOLING_FIRST);
+  request.set_normalize(true);
+  ASSERT_TRUE(validator_.ValidateEncode(request, &work).ok());
+  EXPECT_EQ(work.options.pooling, core::Pooling::kFirst);
+  EXPECT_TRUE(work.options.normalize);
+  ASSERT_EQ(work.source_ids.size(), 1u);
+
+  request.add_texts("");
+  ExpectInvalid(validator_.ValidateEncode(request, &work), "texts[1] is empty");
+}
+
+TEST(Utf8Test, AcceptsValidAndRejectsMalformedSequences) {
+  EXPECT_TRUE(IsValidUtf8("plain ascii"));
+  EXPECT_TRUE(IsValidUtf8("Grüße, 日本語, \xF0\x9F\x98\x80"));
+  EXPECT_TRUE(IsValidUtf8(""));
+  EXPECT_FALSE(IsValidUtf8("\xFF"));              // never a lead byte
+  EXPECT_FALSE(IsValidUtf8("\x80"));              // lone continuation
+  EXPECT_FALSE(IsValidUtf8("\xC0\xAF"));          // overlong '/'
+  EXPECT_FALSE(IsValidUtf8("\xE0\x80\xAF"));      // overlong '/'
+  EXPECT_FALSE(IsValidUtf8("\xED\xA0\x80"));      // surrogate U+D800
+  EXPECT_FALSE(IsValidUtf8("\xF4\x90\x80\x80"));  // above U+10FFFF
+  EXPECT_FALSE(IsValidUtf8("\xE2\x82"));          // truncated
+  EXPECT_FALSE(
+      IsValidUtf8("ab\xE2\x82"
+                  "c"));  // bad continuation
+}
+
+}  // namespace
+}  // namespace ts::server

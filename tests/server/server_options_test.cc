@@ -1,0 +1,57 @@
+// Server options come from flags, from TS_* environment variables when a flag
+// is not on the command line, and are range-checked.
+#include "server/server_options.h"
+
+#include <cstdlib>
+#include <vector>
+
+#include "absl/flags/parse.h"
+#include "gtest/gtest.h"
+
+namespace ts::server {
+namespace {
+
+TEST(ServerOptionsTest, EnvironmentSetsFlagsAndCommandLineWins) {
+  ASSERT_EQ(setenv("TS_MAX_QUEUE_SIZE", "77", 1), 0);
+  ASSERT_EQ(setenv("TS_MAX_BATCH_TOKENS", "999", 1), 0);
+  ASSERT_EQ(setenv("TS_MODEL_DIR", "/models/opus-mt-de-en", 1), 0);
+  ASSERT_TRUE(ApplyEnvironmentToFlags().ok());
+  char program[] = "server_options_test";
+  char batch_tokens[] = "--max_batch_tokens=123";
+  std::vector<char*> argv = {program, batch_tokens};
+  absl::ParseCommandLine(static_cast<int>(argv.size()), argv.data());
+  const ServerOptions options = ServerOptionsFromFlags();
+  EXPECT_EQ(options.max_queue_size, 77);
+  EXPECT_EQ(options.model_dir, "/models/opus-mt-de-en");
+  EXPECT_EQ(options.max_batch_tokens, 123);
+  EXPECT_EQ(options.scheduler_options().max_batch_tokens, 123);
+  EXPECT_EQ(options.scheduler_options().max_queue_size, 77);
+  EXPECT_GE(options.intra_threads, 1);  // 0 = derived from the cores
+  EXPECT_TRUE(options.Validate().ok());
+  unsetenv("TS_MAX_QUEUE_SIZE");
+  unsetenv("TS_MAX_BATCH_TOKENS");
+  unsetenv("TS_MODEL_DIR");
+}
+
+TEST(ServerOptionsTest, UnparsableEnvironmentValueNamesTheVariable) {
+  ASSERT_EQ(setenv("TS_PORT", "not-a-port", 1), 0);
+  const absl::Status status = ApplyEnvironmentToFlags();
+  unsetenv("TS_PORT");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("TS_PORT"), std::string::npos)
+      << status.message();
+}
+
+TEST(ServerOptionsTest, ValidateNamesTheBadOption) {
+  ServerOptions options;
+  EXPECT_TRUE(options.Validate().ok());
+  options.max_batch_size = 0;
+  EXPECT_NE(options.Validate().message().find("--max_batch_size"),
+            std::string::npos);
+  options = ServerOptions();
+  options.port = 70000;
+  EXPECT_NE(options.Validate().message().find("--port"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ts::server
