@@ -8,7 +8,7 @@ PACKAGES=(
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libdnnl-dev ocl-icd-opencl-dev opencl-headers libabsl-dev prometheus-cpp-dev libsentencepiece-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  curl procps
+  curl procps python3-yaml prometheus
 )
 
 SUDO=""

@@ -1,0 +1,486 @@
+#!/usr/bin/env bash
+# Checks the Dockerfile and deploy/ against the real server binary:
+#   (a) every YAML file in deploy/ and the Grafana dashboard parse; only known
+#       metric names are used;
+#   (b) every TS_* variable of deploy/deployment.yaml is a server flag (and
+#       every server flag has one), the values parse, ports and selectors agree;
+#   (c) the Dockerfile's runtime apt list provides every library that `ldd`
+#       resolves for transformer-server (and transformer-client next to it);
+#   (d) promtool checks the rules, the config and the rule unit tests (if
+#       promtool is installed: Debian package `prometheus`);
+#   (e) `kubectl kustomize deploy` builds (if kubectl is installed);
+#   (f) a real server started with the deployment's settings serves /metrics
+#       with every metric the dashboard and the alerts use (if python3 can
+#       reach it on loopback).
+#
+# Usage: check_deploy.sh [path/to/transformer-server] [source dir]
+# Prints one line per check and ends with "N passed, M failed".
+set -euo pipefail
+
+SRC="${2:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+SERVER="${1:-$SRC/build/bin/transformer-server}"
+PY=/usr/bin/python3
+DEPLOY="$SRC/deploy"
+DOCKERFILE="$SRC/Dockerfile"
+
+passed=0
+failed=0
+skipped=0
+pass() { echo "PASS  $*"; passed=$((passed + 1)); }
+fail() { echo "FAIL  $*"; failed=$((failed + 1)); }
+skip() { echo "SKIP  $*"; skipped=$((skipped + 1)); }
+
+# check "description" command...: PASS if the command succeeds, else FAIL
+# with its output.
+check() {
+  local what="$1"
+  shift
+  local out
+  if out="$("$@" 2>&1)"; then
+    pass "$what"
+  else
+    fail "$what"
+    printf '%s\n' "$out" | sed 's/^/      /'
+  fi
+}
+
+echo "check_deploy: source $SRC, server $SERVER"
+
+if [[ ! -x "$PY" ]] || ! "$PY" -c 'import yaml' 2>/dev/null; then
+  fail "$PY with the yaml module (Debian package python3-yaml) is needed"
+  echo "$passed passed, $failed failed"
+  exit 1
+fi
+
+# The metric names of the service (DESIGN.md "Metrics").
+METRICS="transformer_requests_total transformer_request_duration_seconds
+transformer_queue_duration_seconds transformer_compute_duration_seconds
+transformer_batch_size transformer_batch_tokens transformer_queue_size
+transformer_inflight_requests transformer_input_tokens_total
+transformer_output_tokens_total transformer_model_info transformer_build_info"
+export METRICS
+
+############################################################################
+echo "== (a) deploy/ files parse"
+############################################################################
+while IFS= read -r f; do
+  check "YAML parses: ${f#"$SRC"/}" "$PY" -c '
+import sys, yaml
+with open(sys.argv[1]) as fh:
+    docs = [d for d in yaml.safe_load_all(fh) if d is not None]
+if not docs:
+    sys.exit("no YAML document in " + sys.argv[1])
+' "$f"
+done < <(find "$DEPLOY" "$SRC/tests/deploy" -type f \( -name '*.yaml' -o -name '*.yml' \) | sort)
+
+check "JSON parses: deploy/grafana/dashboard.json (panels, metric queries)" "$PY" -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+panels = d["panels"]
+exprs = [t["expr"] for p in panels for t in p.get("targets", [])]
+assert len(exprs) >= 10, "too few queries: %d" % len(exprs)
+for needle in ("transformer_requests_total", "transformer_request_duration_seconds_bucket",
+               "transformer_queue_duration_seconds_bucket", "transformer_compute_duration_seconds_bucket",
+               "transformer_batch_size_bucket", "transformer_queue_size", "transformer_inflight_requests",
+               "transformer_output_tokens_total", "transformer_input_tokens_total"):
+    assert any(needle in e for e in exprs), "no panel queries " + needle
+ids = [p["id"] for p in panels]
+assert len(ids) == len(set(ids)), "duplicate panel ids"
+' "$DEPLOY/grafana/dashboard.json"
+
+check "deploy/ uses only the service's metric names" "$PY" -c '
+import os, re, sys
+known = set(os.environ["METRICS"].split())
+bad = []
+for root, _, files in os.walk(sys.argv[1]):
+    for name in files:
+        path = os.path.join(root, name)
+        for m in set(re.findall(r"\btransformer_[a-z_]+", open(path).read())):
+            base = re.sub(r"_(bucket|sum|count)$", "", m)
+            if m not in known and base not in known:
+                bad.append("%s: %s" % (os.path.relpath(path, sys.argv[1]), m))
+if bad:
+    sys.exit("unknown metric names:\n" + "\n".join(sorted(bad)))
+' "$DEPLOY"
+
+############################################################################
+echo "== (b) deployment.yaml against transformer-server --helpfull"
+############################################################################
+if [[ -x "$SERVER" ]]; then
+  HELP="$("$SERVER" --helpfull 2>&1 || true)"
+  export HELP
+  check "server prints its flags (--helpfull)" grep -q -- '--model_dir' <<<"$HELP"
+
+  check "every TS_* env in deployment.yaml is a server flag and every server flag has one" \
+    "$PY" - "$DEPLOY/deployment.yaml" <<'EOF'
+import os, re, sys, yaml
+help_text = os.environ["HELP"]
+# Flags of the server's own files ("Flags from .../server/...:"), not absl's.
+server_flags, all_flags, section = set(), set(), ""
+for line in help_text.splitlines():
+    m = re.match(r"\s*Flags from (.*):\s*$", line)
+    if m:
+        section = m.group(1)
+        continue
+    m = re.match(r"\s+--([a-z0-9_]+) ", line)
+    if m:
+        all_flags.add(m.group(1))
+        if "server/" in section:
+            server_flags.add(m.group(1))
+if not server_flags:
+    sys.exit("no server flags found in --helpfull output")
+dep = yaml.safe_load(open(sys.argv[1]))
+env = {e["name"]: e.get("value") for c in dep["spec"]["template"]["spec"]["containers"]
+       for e in c.get("env", [])}
+ts = {k[3:].lower() for k in env if k.startswith("TS_")}
+errors = ["TS_%s: no flag --%s" % (n.upper(), n) for n in sorted(ts - all_flags)]
+errors += ["--%s: no TS_%s in deployment.yaml" % (n, n.upper()) for n in sorted(server_flags - ts)]
+if errors:
+    sys.exit("\n".join(errors))
+print("%d TS_* variables, %d server flags" % (len(ts), len(server_flags)))
+EOF
+
+  # The server applies TS_* before parsing flags, so --helpfull with the
+  # deployment's environment fails on a value that does not parse and shows
+  # the values it took ("currently: ...").
+  DEP_ENV="$("$PY" - "$DEPLOY/deployment.yaml" <<'EOF'
+import sys, yaml
+dep = yaml.safe_load(open(sys.argv[1]))
+for c in dep["spec"]["template"]["spec"]["containers"]:
+    for e in c.get("env", []):
+        if e["name"].startswith("TS_"):
+            print("%s=%s" % (e["name"], e["value"]))
+EOF
+)"
+  mapfile -t DEP_ENV_ARR <<<"$DEP_ENV"
+  check "the server accepts every TS_* value of deployment.yaml" \
+    bash -c 'out="$(env "$@" --helpfull 2>&1)"; grep -q -- "--model_dir" <<<"$out" || { echo "$out"; exit 1; }' \
+    _ "${DEP_ENV_ARR[@]}" "$SERVER"
+
+  check "ports: flag defaults = deployment env/containerPorts/probes = services = scrape configs" \
+    "$PY" - "$DEPLOY" <<'EOF'
+import os, re, sys, yaml
+d = sys.argv[1]
+help_text = os.environ["HELP"]
+def default(flag):
+    m = re.search(r"--%s \(.*?\);\s+default: (\d+);" % flag, help_text, re.S)
+    if not m:
+        sys.exit("no default for --%s in --helpfull" % flag)
+    return int(m.group(1))
+grpc, metrics = default("port"), default("metrics_port")
+errors = []
+def expect(what, got, want):
+    if str(got) != str(want):
+        errors.append("%s: %s, want %s" % (what, got, want))
+expect("--port default", grpc, 50051)
+expect("--metrics_port default", metrics, 9464)
+dep = yaml.safe_load(open(os.path.join(d, "deployment.yaml")))
+c = dep["spec"]["template"]["spec"]["containers"][0]
+env = {e["name"]: e.get("value") for e in c["env"]}
+expect("TS_PORT", env.get("TS_PORT"), grpc)
+expect("TS_METRICS_PORT", env.get("TS_METRICS_PORT"), metrics)
+ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+expect("containerPort grpc", ports.get("grpc"), grpc)
+expect("containerPort metrics", ports.get("metrics"), metrics)
+for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+    expect(probe + ".grpc.port", c.get(probe, {}).get("grpc", {}).get("port"), grpc)
+ann = dep["spec"]["template"]["metadata"].get("annotations", {})
+expect("prometheus.io/port annotation", ann.get("prometheus.io/port"), metrics)
+for f in ("service.yaml", "service-headless.yaml"):
+    svc = yaml.safe_load(open(os.path.join(d, f)))
+    sp = {p["name"]: p for p in svc["spec"]["ports"]}
+    expect(f + " grpc port", sp.get("grpc", {}).get("port"), grpc)
+    expect(f + " grpc appProtocol", sp.get("grpc", {}).get("appProtocol"), "grpc")
+    for name, p in sp.items():
+        if p.get("targetPort") not in ports and p.get("targetPort") not in ports.values():
+            errors.append("%s: targetPort %s is no container port" % (f, p.get("targetPort")))
+    if f == "service.yaml":
+        expect(f + " metrics port", sp.get("metrics", {}).get("port"), metrics)
+    else:
+        expect(f + " clusterIP", svc["spec"].get("clusterIP"), "None")
+prom = yaml.safe_load(open(os.path.join(d, "prometheus", "prometheus.yml")))
+targets = [t for sc in prom["scrape_configs"] for s in sc.get("static_configs", []) for t in s["targets"]]
+expect("prometheus.yml target", targets, ["localhost:%d" % metrics])
+expect("prometheus.yml job", [sc["job_name"] for sc in prom["scrape_configs"]], ["transformer-serving"])
+if errors:
+    sys.exit("\n".join(errors))
+EOF
+else
+  fail "transformer-server binary not found at $SERVER (build it: cmake --build build --target transformer-server)"
+fi
+
+check "deployment: probes, drain timing, security, resources; selectors of Service/PDB/HPA/ServiceMonitor match" \
+  "$PY" - "$DEPLOY" "$DOCKERFILE" <<'EOF'
+import os, re, sys, yaml
+d, dockerfile = sys.argv[1], sys.argv[2]
+load = lambda f: yaml.safe_load(open(os.path.join(d, f)))
+dep = load("deployment.yaml")
+errors = []
+def need(cond, msg):
+    if not cond:
+        errors.append(msg)
+pod = dep["spec"]["template"]["spec"]
+labels = dep["spec"]["template"]["metadata"]["labels"]
+sel = dep["spec"]["selector"]["matchLabels"]
+need(all(labels.get(k) == v for k, v in sel.items()), "Deployment selector does not match its pod labels")
+c = pod["containers"][0]
+env = {e["name"]: e.get("value") for e in c["env"]}
+grace = pod.get("terminationGracePeriodSeconds", 30)
+drain = int(env.get("TS_DRAIN_TIMEOUT_S", 30))
+pre = c.get("lifecycle", {}).get("preStop", {})
+sleep = int(pre.get("sleep", {}).get("seconds", 0)) or int(next(
+    (a for a in pre.get("exec", {}).get("command", []) if str(a).isdigit()), 0))
+need(sleep > 0, "no preStop sleep")
+# preStop sleep + drain + the server's 5 s gRPC shutdown grace must fit.
+need(grace >= sleep + drain + 5, "terminationGracePeriodSeconds %d < preStop %d + drain %d + 5" % (grace, sleep, drain))
+for p in ("startupProbe", "readinessProbe", "livenessProbe"):
+    need("grpc" in c.get(p, {}), p + " is not a native gRPC probe")
+live = c["livenessProbe"]
+need(live.get("periodSeconds", 10) * live.get("failureThreshold", 3) > grace,
+     "livenessProbe could kill a draining pod (period x threshold <= grace period)")
+sc, psc = c.get("securityContext", {}), pod.get("securityContext", {})
+need(sc.get("readOnlyRootFilesystem") is True, "readOnlyRootFilesystem not set")
+need((sc.get("runAsNonRoot") or psc.get("runAsNonRoot")) is True, "runAsNonRoot not set")
+need(psc.get("runAsUser", sc.get("runAsUser")) == 10001, "runAsUser is not 10001")
+res = c.get("resources", {})
+for kind in ("requests", "limits"):
+    need("cpu" in res.get(kind, {}) and "memory" in res.get(kind, {}), "resources.%s cpu/memory missing" % kind)
+workers = int(env.get("TS_NUM_WORKERS", 1)); intra = int(env.get("TS_INTRA_THREADS", 0))
+cpu = str(res.get("limits", {}).get("cpu", "0"))
+cpu = float(cpu[:-1]) / 1000 if cpu.endswith("m") else float(cpu)
+need(intra > 0 and workers * intra <= max(1, cpu), "TS_NUM_WORKERS x TS_INTRA_THREADS (%d x %d) exceeds limits.cpu %s" % (workers, intra, cpu))
+# The model dir of the deployment is the one baked into the image.
+df = open(dockerfile).read()
+m = re.search(r"TS_MODEL_DIR=(\S+)", df)
+need(m is not None and m.group(1) == env.get("TS_MODEL_DIR"), "TS_MODEL_DIR differs from the Dockerfile's ENV")
+for f in ("service.yaml", "service-headless.yaml"):
+    s = load(f)["spec"]["selector"]
+    need(all(labels.get(k) == v for k, v in s.items()), f + " selector does not match the pods")
+pdb = load("pdb.yaml")
+need(pdb["apiVersion"] == "policy/v1" and pdb["spec"].get("minAvailable") == 1, "pdb: want policy/v1 minAvailable 1")
+need(all(labels.get(k) == v for k, v in pdb["spec"]["selector"]["matchLabels"].items()), "pdb selector does not match the pods")
+hpa = load("hpa.yaml")
+need(hpa["apiVersion"] == "autoscaling/v2", "hpa: want autoscaling/v2")
+ref = hpa["spec"]["scaleTargetRef"]
+need(ref["kind"] == "Deployment" and ref["name"] == dep["metadata"]["name"], "hpa does not target the Deployment")
+need(any(m.get("resource", {}).get("name") == "cpu" for m in hpa["spec"]["metrics"]), "hpa has no cpu metric")
+sm = load("servicemonitor.yaml")
+svc = load("service.yaml")
+need(sm["apiVersion"] == "monitoring.coreos.com/v1", "servicemonitor apiVersion")
+need(all(svc["metadata"]["labels"].get(k) == v for k, v in sm["spec"]["selector"]["matchLabels"].items()),
+     "servicemonitor does not select service.yaml")
+need([e["port"] for e in sm["spec"]["endpoints"]] == ["metrics"], "servicemonitor endpoint port is not 'metrics'")
+kust = load("kustomization.yaml")
+files = sorted(f for f in os.listdir(d) if f.endswith(".yaml") and f != "kustomization.yaml")
+need(sorted(kust["resources"]) == files, "kustomization resources %s != %s" % (sorted(kust["resources"]), files))
+if errors:
+    sys.exit("\n".join(errors))
+EOF
+
+############################################################################
+echo "== (c) Dockerfile runtime packages provide the binaries' libraries"
+############################################################################
+# The runtime stage: from the last FROM on.
+RUNTIME_STAGE="$(awk '/^FROM /{buf=""} {buf=buf $0 "\n"} END{printf "%s", buf}' "$DOCKERFILE")"
+check "Dockerfile: bookworm build stage, bookworm-slim runtime, non-root, ports, entrypoint" \
+  "$PY" - "$DOCKERFILE" "$SRC/.dockerignore" <<'EOF'
+import re, sys
+df = open(sys.argv[1]).read()
+ignore = open(sys.argv[2]).read().split()
+stages = re.split(r"(?m)^FROM ", df)[1:]
+errors = []
+def need(cond, msg):
+    if not cond:
+        errors.append(msg)
+need(len(stages) == 2, "want 2 stages, got %d" % len(stages))
+build, run = stages[0], stages[-1]
+need(build.startswith("debian:bookworm AS build"), "build stage is not debian:bookworm")
+need("scripts/setup.sh" in build and "scripts/build.sh -DTS_BUILD_TESTS=OFF" in build, "build stage does not use setup.sh/build.sh")
+need(run.startswith("debian:bookworm-slim"), "runtime stage is not debian:bookworm-slim")
+need(len(re.findall(r"apt-get install", run)) == 1 and "--no-install-recommends" in run, "runtime: one apt-get install --no-install-recommends")
+need("-dev" not in re.sub(r"#.*", "", run), "runtime stage installs a -dev package")
+need(re.search(r"(?m)^USER 10001\b", run), "no USER 10001")
+need(re.search(r"useradd .*--uid 10001", run), "no user with uid 10001")
+need(re.search(r"(?m)^EXPOSE 50051 9464\s*$", run), "no EXPOSE 50051 9464")
+need('ENTRYPOINT ["/opt/transformer-serving/bin/transformer-server"]' in run, "ENTRYPOINT")
+need("TS_MODEL_DIR=/opt/transformer-serving/models/marian-en-de-multi30k" in run, "ENV TS_MODEL_DIR")
+for what in ("transformer-server", "transformer-client", "models/marian-en-de-multi30k"):
+    need(re.search(r"(?m)^COPY .*" + re.escape(what), run), "runtime does not COPY " + what)
+need("build*/" in ignore and ".git" in ignore, ".dockerignore must exclude build*/ and .git")
+if errors:
+    sys.exit("\n".join(errors))
+EOF
+
+# Owner package of each library, from one `dpkg -S` over all basenames
+# (usrmerge: ldd says /lib/..., dpkg may have registered /usr/lib/..., so
+# paths are compared without a leading /usr).
+declare -A OWNER=()
+load_owners() {
+  local line path pkg
+  while IFS= read -r line; do
+    [[ "$line" == *": /"* ]] || continue
+    path="${line#*: }"
+    pkg="${line%%: /*}"
+    pkg="${pkg%%,*}"
+    OWNER["${path#/usr}"]="${pkg%%:*}"
+  done < <(dpkg -S "$@" 2>/dev/null || true)
+}
+owner() {
+  local path="$1" real candidate
+  real="$(readlink -f "$path")"
+  for candidate in "${path#/usr}" "${real#/usr}"; do
+    if [[ -n "${OWNER[$candidate]:-}" ]]; then
+      echo "${OWNER[$candidate]}"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# Packages of the base image (libc6 holds libc, libm, ld-linux).
+BASE_PACKAGES=" libc6 libstdc++6 libgcc-s1 "
+if ! command -v dpkg >/dev/null || ! command -v ldd >/dev/null; then
+  skip "(c) needs dpkg and ldd"
+elif [[ ! -x "$SERVER" ]]; then
+  fail "(c) transformer-server binary not found at $SERVER"
+else
+  BINARIES=("$SERVER")
+  CLIENT="$(dirname "$SERVER")/transformer-client"
+  if [[ -x "$CLIENT" ]]; then BINARIES+=("$CLIENT"); else skip "transformer-client not built next to the server"; fi
+  mapfile -t LIB_NAMES < <(for bin in "${BINARIES[@]}"; do
+    ldd "$bin" | awk '/=> \// {print $3}' | while read -r l; do basename "$l"; basename "$(readlink -f "$l")"; done
+  done | sort -u)
+  load_owners "${LIB_NAMES[@]}"
+  for bin in "${BINARIES[@]}"; do
+    name="$(basename "$bin")"
+    problems=()
+    packages=()
+    while IFS= read -r line; do
+      if [[ "$line" == *"not found"* ]]; then
+        problems+=("unresolved: $line")
+        continue
+      fi
+      [[ "$line" =~ =\>\ (/[^ ]+) ]] || continue
+      lib="${BASH_REMATCH[1]}"
+      if ! pkg="$(owner "$lib")"; then
+        problems+=("$lib belongs to no Debian package")
+        continue
+      fi
+      [[ "$BASE_PACKAGES" == *" $pkg "* ]] && continue
+      if ! grep -Eq "(^|[[:space:]])${pkg//+/\\+}([[:space:]]|\\\\|$)" <<<"$RUNTIME_STAGE"; then
+        problems+=("$lib: package $pkg is missing from the Dockerfile runtime stage")
+      fi
+      packages+=("$pkg")
+    done < <(ldd "$bin")
+    uniq_packages="$(printf '%s\n' "${packages[@]}" | sort -u | tr '\n' ' ')"
+    if ((${#problems[@]} == 0)); then
+      pass "$name: every library is provided by the runtime stage ($uniq_packages)"
+    else
+      fail "$name: runtime libraries"
+      printf '      %s\n' "$(printf '%s\n' "${problems[@]}" | sort -u)"
+    fi
+  done
+  if command -v apt-cache >/dev/null; then
+    # Every package of the runtime list is a real bookworm package.
+    LISTED="$(grep -A1 -E 'apt-get install' <<<"$RUNTIME_STAGE" | tail -n1 | tr -d '\\')"
+    check "runtime package list names real packages ($(wc -w <<<"$LISTED") packages)" \
+      bash -c 'for p in $1; do apt-cache show "$p" >/dev/null 2>&1 || { echo "unknown package: $p"; bad=1; }; done; exit ${bad:-0}' _ "$LISTED"
+  fi
+fi
+
+############################################################################
+echo "== (d) promtool"
+############################################################################
+if command -v promtool >/dev/null; then
+  check "promtool check rules deploy/prometheus/alerts.yml" promtool check rules "$DEPLOY/prometheus/alerts.yml"
+  check "promtool check config deploy/prometheus/prometheus.yml" promtool check config "$DEPLOY/prometheus/prometheus.yml"
+  check "promtool test rules tests/deploy/alerts_test.yml" promtool test rules "$SRC/tests/deploy/alerts_test.yml"
+else
+  skip "promtool not installed (apt-get install prometheus)"
+fi
+
+############################################################################
+echo "== (e) kustomize"
+############################################################################
+if command -v kubectl >/dev/null; then
+  check "kubectl kustomize deploy: 6 objects, images set" bash -c '
+    out="$(kubectl kustomize "$1")" || exit 1
+    kinds="$(grep -E "^kind: " <<<"$out" | sort | tr "\n" " ")"
+    want="kind: Deployment kind: HorizontalPodAutoscaler kind: PodDisruptionBudget kind: Service kind: Service kind: ServiceMonitor "
+    [[ "$kinds" == "$want" ]] || { echo "kinds: $kinds"; exit 1; }
+    grep -q "image: transformer-serving:" <<<"$out" || { echo "image tag not set"; exit 1; }' _ "$DEPLOY"
+else
+  skip "kubectl not installed (no kustomize build)"
+fi
+
+############################################################################
+echo "== (f) a real server with the deployment's settings: metrics, one request, drain"
+############################################################################
+CLIENT="$(dirname "$SERVER")/transformer-client"
+if [[ -x "$SERVER" && -x "$CLIENT" && -d "$SRC/models/marian-en-de-multi30k" ]]; then
+  check "server runs with deployment.yaml's env, answers a Translate, /metrics has every metric, SIGTERM exits 0" \
+    "$PY" - "$SERVER" "$CLIENT" "$SRC/models/marian-en-de-multi30k" "${DEP_ENV:-}" <<'EOF'
+import os, signal, socket, subprocess, sys, time, urllib.request
+server, client, model, dep_env = sys.argv[1:5]
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+env = dict(os.environ)
+for line in dep_env.splitlines():
+    k, _, v = line.partition("=")
+    env[k] = v
+port, mport = free_port(), free_port()
+# The deployment's settings, on loopback ports of our own and the checkout's model.
+env.update(TS_MODEL_DIR=model, TS_HOST="127.0.0.1", TS_PORT=str(port), TS_METRICS_PORT=str(mport),
+           TS_DRAIN_TIMEOUT_S="10")
+proc = subprocess.Popen([server], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def die(msg):
+    if proc.poll() is None:
+        proc.kill()
+    out = proc.communicate()[0]
+    sys.exit("%s\nserver output:\n%s" % (msg, out[-3000:]))
+try:
+    # The gRPC port listens once the model is loaded and warmed up.
+    deadline = time.time() + 180
+    while True:
+        if proc.poll() is not None:
+            die("server exited with %s" % proc.returncode)
+        if time.time() > deadline:
+            die("gRPC port %d not listening after 180 s" % port)
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.5)
+    r = subprocess.run([client, "translate", "--server=127.0.0.1:%d" % port, "--timeout_s=60",
+                        "A man is riding a bicycle."], capture_output=True, text=True, timeout=120)
+    if r.returncode != 0 or not r.stdout.strip():
+        die("transformer-client translate failed (%d): %s %s" % (r.returncode, r.stdout, r.stderr))
+    body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mport, timeout=10).read().decode()
+    names = {line.split()[2] for line in body.splitlines() if line.startswith("# TYPE ")}
+    missing = sorted(set(os.environ["METRICS"].split()) - names)
+    if missing:
+        die("missing from /metrics: " + " ".join(missing))
+    if 'code="OK"' not in body:
+        die('no transformer_requests_total{code="OK"} after a successful request')
+    proc.send_signal(signal.SIGTERM)
+    try:
+        rc = proc.wait(timeout=40)
+    except subprocess.TimeoutExpired:
+        die("server still running 40 s after SIGTERM")
+    if rc != 0:
+        die("server exited %d after SIGTERM" % rc)
+    print("translated: %s" % r.stdout.strip())
+finally:
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+EOF
+else
+  skip "(f) needs transformer-server, transformer-client and models/marian-en-de-multi30k"
+fi
+
+echo "($skipped skipped)"
+echo "$passed passed, $failed failed"
+((failed == 0))
