@@ -8,7 +8,9 @@ PACKAGES=(
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libdnnl-dev ocl-icd-opencl-dev opencl-headers libabsl-dev prometheus-cpp-dev libsentencepiece-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  curl procps python3-yaml prometheus
+  curl procps openssl python3-yaml prometheus
+  clang libclang-rt-14-dev
+  python3-grpcio python3-grpc-tools python3-pytest python3-sentencepiece
 )
 
 SUDO=""
