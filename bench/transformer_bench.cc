@@ -38,7 +38,8 @@ ABSL_FLAG(int, output_length, 0,
           "Force exactly this many generated tokens per sentence (eos banned "
           "until the last); 0 = decode until eos (max_length 128, as the golden files)");
 ABSL_FLAG(int, threads, 2, "OpenMP threads");
-ABSL_FLAG(std::string, compute_type, "fp32", "fp32 (bf16 and int8: issue 7)");
+ABSL_FLAG(std::string, compute_type, "fp32",
+          "Precision of the matmuls: fp32 or bf16");
 ABSL_FLAG(int, repeat, 9, "Timed runs; the median is reported");
 ABSL_FLAG(std::string, output, "", "Write translations of the last run here");
 ABSL_FLAG(std::string, json, "", "Write the figures as JSON to this file");
@@ -94,11 +95,11 @@ int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   using ts::core::MarianModel;
   const std::string model_dir = absl::GetFlag(FLAGS_model_dir);
-  if (absl::GetFlag(FLAGS_compute_type) != "fp32") {
-    std::fprintf(stderr,
-                 "transformer-bench: --compute_type=%s is not supported yet "
-                 "(fp32 only)\n",
-                 absl::GetFlag(FLAGS_compute_type).c_str());
+  const auto compute_type =
+      MarianModel::ParseComputeType(absl::GetFlag(FLAGS_compute_type));
+  if (!compute_type.ok()) {
+    std::fprintf(stderr, "transformer-bench: %s\n",
+                 compute_type.status().ToString().c_str());
     return 2;
   }
   absl::StatusOr<std::shared_ptr<const MarianModel>> model;
@@ -114,9 +115,9 @@ int main(int argc, char** argv) {
     }
     ts::core::Weights weights = ts::core::SynthesizeWeights(*config, 1234);
     model = MarianModel::FromParts(*config, std::move(weights),
-                                   *std::move(tokenizer));
+                                   *std::move(tokenizer), *compute_type);
   } else {
-    model = MarianModel::Load(model_dir);
+    model = MarianModel::Load(model_dir, *compute_type);
   }
   if (!model.ok()) {
     std::fprintf(stderr, "transformer-bench: %s\n",

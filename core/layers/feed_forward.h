@@ -23,6 +23,11 @@ class FeedForward {
   void Forward(ExecutionContext& ctx, float* hidden, int64_t rows,
                std::vector<float>* scratch) const;
 
+  void ConvertToBFloat16() {
+    fc1_.ConvertToBFloat16();
+    fc2_.ConvertToBFloat16();
+  }
+
  private:
   Linear fc1_, fc2_;
   ops::Activation activation_ = ops::Activation::kSwish;

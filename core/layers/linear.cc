@@ -40,6 +40,12 @@ absl::StatusOr<Linear> Linear::Load(const Weights& weights,
   return linear;
 }
 
+void Linear::ConvertToBFloat16() {
+  bf16_owner = std::make_shared<const std::vector<uint16_t>>(
+      ops::ToBFloat16(weight, in_features * out_features));
+  weight_bf16 = bf16_owner->data();
+}
+
 absl::StatusOr<LayerNormLayer> LayerNormLayer::Load(const Weights& weights,
                                                     const std::string& prefix,
                                                     int64_t dim, float eps) {

@@ -2,7 +2,9 @@
 #ifndef TRANSFORMER_SERVING_CORE_LAYERS_LINEAR_H_
 #define TRANSFORMER_SERVING_CORE_LAYERS_LINEAR_H_
 
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "core/model/weights.h"
@@ -16,6 +18,25 @@ struct Linear {
   const float* bias = nullptr;  // may be nullptr
   int64_t in_features = 0;
   int64_t out_features = 0;
+  // bf16 copy of weight (ComputeType::kBFloat16), else nullptr; kept alive by
+  // bf16_owner, which sibling views into one packed matrix share.
+  const uint16_t* weight_bf16 = nullptr;
+  std::shared_ptr<const std::vector<uint16_t>> bf16_owner;
+
+  // A view of fp32 weights [out_features, in_features] and bias owned
+  // elsewhere.
+  static Linear View(const float* weight, const float* bias,
+                     int64_t in_features, int64_t out_features) {
+    Linear linear;
+    linear.weight = weight;
+    linear.bias = bias;
+    linear.in_features = in_features;
+    linear.out_features = out_features;
+    return linear;
+  }
+
+  // Makes the bf16 copy of the weights; later calls run in bf16.
+  void ConvertToBFloat16();
 
   // Finds `prefix`.weight and `prefix`.bias and checks their shapes.
   // Errors: InvalidArgument naming the tensor, its shape and the expected one.
@@ -28,8 +49,13 @@ struct Linear {
   void operator()(ExecutionContext& ctx, const float* x, int64_t m, float* y,
                   ops::Activation activation = ops::Activation::kNone,
                   float scale = 1.0f, bool accumulate = false) const {
-    ops::Linear(ctx, x, m, in_features, weight, bias, out_features, y,
-                activation, scale, accumulate);
+    if (weight_bf16 != nullptr) {
+      ops::LinearBf16(ctx, x, m, in_features, weight_bf16, bias, out_features,
+                      y, activation, scale, accumulate);
+    } else {
+      ops::Linear(ctx, x, m, in_features, weight, bias, out_features, y,
+                  activation, scale, accumulate);
+    }
   }
 };
 

@@ -64,11 +64,21 @@ absl::StatusOr<MultiHeadAttention> MultiHeadAttention::Load(
   for (int64_t i = 0; i < d_model; ++i) b[i] = q.bias[i] * scaling;
   std::copy_n(k.bias, d_model, b + d_model);
   std::copy_n(v.bias, d_model, b + 2 * d_model);
-  attention.qkv_proj_ = Linear{w, b, d_model, 3 * d_model};
-  attention.q_proj_ = Linear{w, b, d_model, d_model};
-  attention.kv_proj_ = Linear{w + dd, b + d_model, d_model, 2 * d_model};
+  attention.qkv_proj_ = Linear::View(w, b, d_model, 3 * d_model);
+  attention.q_proj_ = Linear::View(w, b, d_model, d_model);
+  attention.kv_proj_ = Linear::View(w + dd, b + d_model, d_model, 2 * d_model);
   attention.packed_ = std::move(packed);
   return attention;
+}
+
+void MultiHeadAttention::ConvertToBFloat16() {
+  qkv_proj_.ConvertToBFloat16();
+  // q and kv are row ranges of the packed matrix: views into its copy.
+  const int64_t d_model = num_heads_ * head_dim_;
+  q_proj_.bf16_owner = kv_proj_.bf16_owner = qkv_proj_.bf16_owner;
+  q_proj_.weight_bf16 = qkv_proj_.weight_bf16;
+  kv_proj_.weight_bf16 = qkv_proj_.weight_bf16 + d_model * d_model;
+  out_proj_.ConvertToBFloat16();
 }
 
 void MultiHeadAttention::StoreKeyValues(const float* projected, int64_t stride,

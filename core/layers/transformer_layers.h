@@ -35,6 +35,11 @@ class EncoderLayer {
                int64_t src_len, const int* lengths,
                LayerScratch* scratch) const;
 
+  void ConvertToBFloat16() {
+    self_attn_.ConvertToBFloat16();
+    ffn_.ConvertToBFloat16();
+  }
+
  private:
   MultiHeadAttention self_attn_;
   LayerNormLayer self_attn_layer_norm_;
@@ -65,6 +70,12 @@ class DecoderLayer {
                int64_t past, KeyValueCache* self_kv,
                const KeyValueCache& cross_kv, const int* src_lengths,
                const int* kv_rows, LayerScratch* scratch) const;
+
+  void ConvertToBFloat16() {
+    self_attn_.ConvertToBFloat16();
+    encoder_attn_.ConvertToBFloat16();
+    ffn_.ConvertToBFloat16();
+  }
 
   int64_t num_heads() const { return self_attn_.num_heads(); }
   int64_t head_dim() const { return self_attn_.head_dim(); }

@@ -93,8 +93,16 @@ absl::Status ResolvePositions(const ModelConfig& config, Weights& weights) {
 
 }  // namespace
 
+absl::StatusOr<ops::ComputeType> MarianModel::ParseComputeType(
+    const std::string& name) {
+  if (name == "fp32" || name == "float32") return ops::ComputeType::kFloat32;
+  if (name == "bf16" || name == "bfloat16") return ops::ComputeType::kBFloat16;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "compute_type \"", name, "\" is not supported (fp32, bf16)"));
+}
+
 absl::StatusOr<std::shared_ptr<const MarianModel>> MarianModel::Load(
-    const std::string& model_dir) {
+    const std::string& model_dir, ops::ComputeType compute_type) {
   auto config = ModelConfig::Load(model_dir);
   if (!config.ok()) return config.status();
   auto tokenizer = MarianTokenizer::Load(model_dir);
@@ -102,7 +110,7 @@ absl::StatusOr<std::shared_ptr<const MarianModel>> MarianModel::Load(
   auto weights = Weights::Load(model_dir);
   if (!weights.ok()) return weights.status();
   auto model = FromParts(*std::move(config), *std::move(weights),
-                         *std::move(tokenizer));
+                         *std::move(tokenizer), compute_type);
   if (!model.ok()) {
     return absl::Status(model.status().code(),
                         absl::StrCat(model_dir, ": ", model.status().message()));
@@ -111,7 +119,8 @@ absl::StatusOr<std::shared_ptr<const MarianModel>> MarianModel::Load(
 }
 
 absl::StatusOr<std::shared_ptr<const MarianModel>> MarianModel::FromParts(
-    ModelConfig config, Weights weights, MarianTokenizer tokenizer) {
+    ModelConfig config, Weights weights, MarianTokenizer tokenizer,
+    ops::ComputeType compute_type) {
   if (tokenizer.vocab_size() > config.vocab_size) {
     return absl::InvalidArgumentError(absl::StrCat(
         "vocab.json has ids up to ", tokenizer.vocab_size() - 1,
@@ -136,7 +145,8 @@ absl::StatusOr<std::shared_ptr<const MarianModel>> MarianModel::FromParts(
   model->config_ = std::move(config);
   model->weights_ = std::move(weights);
   model->tokenizer_ = std::move(tokenizer);
-  auto network = MarianNetwork::Build(model->config_, model->weights_);
+  auto network =
+      MarianNetwork::Build(model->config_, model->weights_, compute_type);
   if (!network.ok()) return network.status();
   model->network_ = *std::move(network);
   return std::shared_ptr<const MarianModel>(std::move(model));

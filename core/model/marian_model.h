@@ -31,12 +31,18 @@ class MarianModel {
   // against them. Errors: NotFound for a missing file, InvalidArgument (or
   // DataLoss for a truncated file) naming the file and tensor otherwise.
   static absl::StatusOr<std::shared_ptr<const MarianModel>> Load(
-      const std::string& model_dir);
+      const std::string& model_dir,
+      ops::ComputeType compute_type = ops::ComputeType::kFloat32);
 
   // Builds a model from parts already in memory (used by tests and benchmarks
   // with synthesized weights). Errors: as Load.
   static absl::StatusOr<std::shared_ptr<const MarianModel>> FromParts(
-      ModelConfig config, Weights weights, MarianTokenizer tokenizer);
+      ModelConfig config, Weights weights, MarianTokenizer tokenizer,
+      ops::ComputeType compute_type = ops::ComputeType::kFloat32);
+
+  // Parses "fp32" or "bf16". Errors: InvalidArgument naming the choices.
+  static absl::StatusOr<ops::ComputeType> ParseComputeType(
+      const std::string& name);
 
   const ModelConfig& config() const { return config_; }
   const Weights& weights() const { return weights_; }

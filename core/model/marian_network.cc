@@ -2,12 +2,14 @@
 
 #include <cmath>
 
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 
 namespace ts::core {
 
-absl::StatusOr<MarianNetwork> MarianNetwork::Build(const ModelConfig& config,
-                                                   const Weights& weights) {
+absl::StatusOr<MarianNetwork> MarianNetwork::Build(
+    const ModelConfig& config, const Weights& weights,
+    ops::ComputeType compute_type) {
   MarianNetwork network;
   const int64_t d = config.d_model;
   auto shared = FindTensor(weights, "model.shared.weight", {config.vocab_size, d});
@@ -37,7 +39,16 @@ absl::StatusOr<MarianNetwork> MarianNetwork::Build(const ModelConfig& config,
   }
   auto bias = FindTensor(weights, "final_logits_bias", {1, config.vocab_size});
   if (!bias.ok()) return bias.status();
-  network.lm_head = Linear{(*shared)->data, (*bias)->data, d, config.vocab_size};
+  network.lm_head = Linear::View((*shared)->data, (*bias)->data, d, config.vocab_size);
+  if (compute_type == ops::ComputeType::kBFloat16) {
+    if (!ops::BFloat16MatmulSupported()) {
+      return absl::UnimplementedError(
+          "compute_type bf16: oneDNN cannot run bf16 matmuls on this CPU");
+    }
+    for (EncoderLayer& layer : network.encoder_layers) layer.ConvertToBFloat16();
+    for (DecoderLayer& layer : network.decoder_layers) layer.ConvertToBFloat16();
+    network.lm_head.ConvertToBFloat16();
+  }
   return network;
 }
 

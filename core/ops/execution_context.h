@@ -4,6 +4,7 @@
 
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "oneapi/dnnl/dnnl.hpp"
 
@@ -33,6 +34,9 @@ class ExecutionContext {
   }
 
   size_t num_primitives() const { return primitives_.size(); }
+
+  // Matmul inputs converted to bf16, reused across calls.
+  std::vector<uint16_t> bf16_scratch;
 
  private:
   static constexpr size_t kMaxPrimitives = 4096;

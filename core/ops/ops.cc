@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <string>
 
@@ -33,17 +34,23 @@ void* Mutable(const float* p) { return const_cast<float*>(p); }
 
 }  // namespace
 
-void Linear(ExecutionContext& ctx, const float* x, int64_t m, int64_t k,
-            const float* weight, const float* bias, int64_t n, float* y,
-            Activation activation, float scale, bool accumulate) {
-  const memory::desc src_md({m, k}, dt::f32, tag::ab);
+namespace {
+
+// The matmul of Linear and LinearBf16; `weights_type` is that of both x (as
+// passed) and weight.
+void MatmulWithPostOps(ExecutionContext& ctx, const void* x, dt weights_type,
+                       int64_t m, int64_t k, const void* weight,
+                       const float* bias, int64_t n, float* y,
+                       Activation activation, float scale, bool accumulate) {
+  const memory::desc src_md({m, k}, weights_type, tag::ab);
   // [out, in] row-major is the [K, N] weights matrix in column-major ("ba").
-  const memory::desc weights_md({k, n}, dt::f32, tag::ba);
+  const memory::desc weights_md({k, n}, weights_type, tag::ba);
   const memory::desc bias_md({1, n}, dt::f32, tag::ab);
   const memory::desc dst_md({m, n}, dt::f32, tag::ab);
-  const std::string key =
-      absl::StrCat("matmul:", m, ":", k, ":", n, ":", bias != nullptr, ":",
-                   static_cast<int>(activation), ":", scale, ":", accumulate);
+  const std::string key = absl::StrCat(
+      "matmul:", static_cast<int>(weights_type), ":", m, ":", k, ":", n, ":",
+      bias != nullptr, ":", static_cast<int>(activation), ":", scale, ":",
+      accumulate);
   const dnnl::primitive* primitive = ctx.Find(key);
   if (primitive == nullptr) {
     dnnl::post_ops post_ops;
@@ -68,14 +75,62 @@ void Linear(ExecutionContext& ctx, const float* x, int64_t m, int64_t k,
     primitive = &ctx.Insert(key, dnnl::matmul(pd));
   }
   std::unordered_map<int, memory> args = {
-      {DNNL_ARG_SRC, memory(src_md, ctx.engine(), Mutable(x))},
-      {DNNL_ARG_WEIGHTS, memory(weights_md, ctx.engine(), Mutable(weight))},
+      {DNNL_ARG_SRC, memory(src_md, ctx.engine(), const_cast<void*>(x))},
+      {DNNL_ARG_WEIGHTS,
+       memory(weights_md, ctx.engine(), const_cast<void*>(weight))},
       {DNNL_ARG_DST, memory(dst_md, ctx.engine(), y)}};
   if (bias != nullptr) {
     args.emplace(DNNL_ARG_BIAS, memory(bias_md, ctx.engine(), Mutable(bias)));
   }
   primitive->execute(ctx.stream(), args);
   ctx.stream().wait();
+}
+
+uint16_t RoundToBFloat16(float value) {
+  uint32_t bits;
+  std::memcpy(&bits, &value, sizeof(bits));
+  if ((bits & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((bits >> 16) | 0x40);
+  bits += 0x7fffu + ((bits >> 16) & 1u);  // round to nearest even
+  return static_cast<uint16_t>(bits >> 16);
+}
+
+}  // namespace
+
+void Linear(ExecutionContext& ctx, const float* x, int64_t m, int64_t k,
+            const float* weight, const float* bias, int64_t n, float* y,
+            Activation activation, float scale, bool accumulate) {
+  MatmulWithPostOps(ctx, x, dt::f32, m, k, weight, bias, n, y, activation,
+                    scale, accumulate);
+}
+
+void LinearBf16(ExecutionContext& ctx, const float* x, int64_t m, int64_t k,
+                const uint16_t* weight, const float* bias, int64_t n, float* y,
+                Activation activation, float scale, bool accumulate) {
+  std::vector<uint16_t>& src = ctx.bf16_scratch;
+  if (src.size() < static_cast<size_t>(m * k)) src.resize(m * k);
+  const int64_t total = m * k;
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < total; ++i) src[i] = RoundToBFloat16(x[i]);
+  MatmulWithPostOps(ctx, src.data(), dt::bf16, m, k, weight, bias, n, y,
+                    activation, scale, accumulate);
+}
+
+std::vector<uint16_t> ToBFloat16(const float* values, int64_t n) {
+  std::vector<uint16_t> out(n);
+  for (int64_t i = 0; i < n; ++i) out[i] = RoundToBFloat16(values[i]);
+  return out;
+}
+
+bool BFloat16MatmulSupported() {
+  try {
+    dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+    const memory::desc a({2, 2}, dt::bf16, tag::ab);
+    const memory::desc c({2, 2}, dt::f32, tag::ab);
+    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, a, c), engine);
+    return true;
+  } catch (const dnnl::error&) {
+    return false;
+  }
 }
 
 void LayerNorm(ExecutionContext& ctx, float* x, int64_t m, int64_t d,

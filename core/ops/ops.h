@@ -6,6 +6,7 @@
 #define TRANSFORMER_SERVING_CORE_OPS_OPS_H_
 
 #include <cstdint>
+#include <vector>
 
 #include "core/ops/execution_context.h"
 
@@ -19,6 +20,13 @@ enum class Activation {
   kGelu,   // exact (erf) GELU, "gelu" in transformers
 };
 
+// Precision of the matmuls: weights are converted once at load; activations
+// stay fp32 between ops and are converted on the fly.
+enum class ComputeType {
+  kFloat32,
+  kBFloat16,  // bf16 weights and matmul inputs, fp32 accumulation and output
+};
+
 // y[M, N] = (x[M, K] * weight[N, K]^T + bias[N]) * scale, then activation,
 // then (if accumulate) + the previous y, as torch.nn.Linear. `weight` has the
 // Hugging Face layout [out_features, in_features]; `bias` may be nullptr.
@@ -27,6 +35,19 @@ void Linear(ExecutionContext& ctx, const float* x, int64_t m, int64_t k,
             const float* weight, const float* bias, int64_t n, float* y,
             Activation activation = Activation::kNone, float scale = 1.0f,
             bool accumulate = false);
+
+// As Linear, with `weight` [N, K] in bfloat16 (the upper 16 bits of the
+// fp32 value, rounded to nearest even); x is rounded to bf16 on the fly.
+void LinearBf16(ExecutionContext& ctx, const float* x, int64_t m, int64_t k,
+                const uint16_t* weight, const float* bias, int64_t n, float* y,
+                Activation activation = Activation::kNone, float scale = 1.0f,
+                bool accumulate = false);
+
+// values rounded to bfloat16 (nearest even; NaN stays NaN).
+std::vector<uint16_t> ToBFloat16(const float* values, int64_t n);
+
+// True if oneDNN can run a bf16 matmul on this CPU (natively or emulated).
+bool BFloat16MatmulSupported();
 
 // In-place layer normalization over the last dimension of x[M, D]:
 // (x - mean) / sqrt(var + eps) * gamma + beta, as torch.nn.LayerNorm.

@@ -146,6 +146,31 @@ TEST_F(GoldenTest, BeamFourTextsMatch) {
   EXPECT_LT(max_score_error, 1e-3);
 }
 
+TEST_F(GoldenTest, BFloat16GreedyStaysCloseToReference) {
+  auto bf16 = MarianModel::Load(TS_DEMO_MODEL_DIR, ops::ComputeType::kBFloat16);
+  if (!bf16.ok() && bf16.status().code() == absl::StatusCode::kUnimplemented) {
+    GTEST_SKIP() << bf16.status();
+  }
+  ASSERT_TRUE(bf16.ok()) << bf16.status();
+  std::vector<std::vector<int>> sources;
+  for (const auto& entry : *translations_) {
+    sources.push_back(entry["source_ids"].get<std::vector<int>>());
+  }
+  Translator translator(*bf16);
+  auto results = translator.Translate(sources, Options(/*beam_size=*/1));
+  ASSERT_TRUE(results.ok()) << results.status();
+  int same = 0;
+  for (size_t i = 0; i < sources.size(); ++i) {
+    same += (*results)[i].hypotheses[0].ids ==
+            (*translations_)[i]["greedy_ids"].get<std::vector<int>>();
+  }
+  std::printf("bf16 greedy: %d/%zu equal to the fp32 reference\n", same,
+              sources.size());
+  // bf16 rounds weights and activations to 8 bits of mantissa: a few long
+  // sentences take another path; measured 195/200 on AVX-512 BF16.
+  EXPECT_GE(same, 185);
+}
+
 TEST_F(GoldenTest, EncoderStatesWithinTolerance) {
   const auto entries = ReadJsonLines(std::string(TS_DEMO_MODEL_DIR) +
                                      "/golden/encoder.jsonl");

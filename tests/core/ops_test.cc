@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <cstdint>
 #include <ostream>
 #include <random>
@@ -460,6 +461,42 @@ TEST(ExecutionContextTest, ReusesPrimitivesForTheSameShape) {
   Linear(ctx, x2.data(), m + 1, k, weight.data(), bias.data(), n, y.data(),
          Activation::kRelu, 1.0f, /*accumulate=*/true);
   EXPECT_EQ(ctx.num_primitives(), after_first + 3);
+}
+
+// bf16 matmul against an fp64 loop over the bf16-rounded inputs: the only
+// error left is fp32 accumulation order, so 1e-4 relative holds.
+TEST(LinearBf16Test, MatchesLoopOverRoundedInputs) {
+  if (!BFloat16MatmulSupported()) GTEST_SKIP() << "no bf16 matmul on this CPU";
+  ExecutionContext ctx;
+  const int64_t m = 5, k = 96, n = 40;
+  const std::vector<float> x = RandomVector(m * k, 41);
+  const std::vector<float> weight = RandomVector(n * k, 42);
+  const std::vector<float> bias = RandomVector(n, 43);
+  const std::vector<uint16_t> x16 = ToBFloat16(x.data(), m * k);
+  const std::vector<uint16_t> w16 = ToBFloat16(weight.data(), n * k);
+  auto widen = [](uint16_t b) {
+    const uint32_t bits = static_cast<uint32_t>(b) << 16;
+    float f;
+    std::memcpy(&f, &bits, sizeof(f));
+    return f;
+  };
+  std::vector<float> y(m * n);
+  LinearBf16(ctx, x.data(), m, k, w16.data(), bias.data(), n, y.data(),
+             Activation::kSwish);
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < n; ++j) {
+      double acc = bias[j];
+      for (int64_t c = 0; c < k; ++c) {
+        acc += static_cast<double>(widen(x16[i * k + c])) * widen(w16[j * k + c]);
+      }
+      const double expected = acc / (1.0 + std::exp(-acc));
+      EXPECT_NEAR(y[i * n + j], expected, 1e-4 * (1.0 + std::fabs(expected)))
+          << i << "," << j;
+    }
+  }
+  // Rounding is to nearest even: 1 + 2^-8 is halfway and rounds down to 1.
+  const float halfway = 1.0f + 1.0f / 256.0f;
+  EXPECT_EQ(ToBFloat16(&halfway, 1)[0], 0x3f80);
 }
 
 }  // namespace
