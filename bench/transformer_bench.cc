@@ -39,7 +39,7 @@ ABSL_FLAG(int, output_length, 0,
           "until the last); 0 = decode until eos (max_length 128, as the golden files)");
 ABSL_FLAG(int, threads, 2, "OpenMP threads");
 ABSL_FLAG(std::string, compute_type, "fp32",
-          "Precision of the matmuls: fp32 or bf16");
+          "Precision of the matmuls: fp32, bf16 or int8");
 ABSL_FLAG(int, repeat, 9, "Timed runs; the median is reported");
 ABSL_FLAG(std::string, output, "", "Write translations of the last run here");
 ABSL_FLAG(std::string, json, "", "Write the figures as JSON to this file");

@@ -23,9 +23,9 @@ class FeedForward {
   void Forward(ExecutionContext& ctx, float* hidden, int64_t rows,
                std::vector<float>* scratch) const;
 
-  void ConvertToBFloat16() {
-    fc1_.ConvertToBFloat16();
-    fc2_.ConvertToBFloat16();
+  void ConvertTo(ops::ComputeType compute_type) {
+    fc1_.ConvertTo(compute_type);
+    fc2_.ConvertTo(compute_type);
   }
 
  private:

@@ -22,6 +22,8 @@ struct Linear {
   // bf16_owner, which sibling views into one packed matrix share.
   const uint16_t* weight_bf16 = nullptr;
   std::shared_ptr<const std::vector<uint16_t>> bf16_owner;
+  // int8 copy (ComputeType::kInt8), else nullptr.
+  std::shared_ptr<const ops::Int8Weights> int8;
 
   // A view of fp32 weights [out_features, in_features] and bias owned
   // elsewhere.
@@ -35,8 +37,8 @@ struct Linear {
     return linear;
   }
 
-  // Makes the bf16 copy of the weights; later calls run in bf16.
-  void ConvertToBFloat16();
+  // Makes the bf16 or int8 copy of the weights; later calls use it.
+  void ConvertTo(ops::ComputeType compute_type);
 
   // Finds `prefix`.weight and `prefix`.bias and checks their shapes.
   // Errors: InvalidArgument naming the tensor, its shape and the expected one.
@@ -49,7 +51,10 @@ struct Linear {
   void operator()(ExecutionContext& ctx, const float* x, int64_t m, float* y,
                   ops::Activation activation = ops::Activation::kNone,
                   float scale = 1.0f, bool accumulate = false) const {
-    if (weight_bf16 != nullptr) {
+    if (int8 != nullptr) {
+      ops::LinearInt8(ctx, x, m, in_features, *int8, bias, out_features, y,
+                      activation, scale, accumulate);
+    } else if (weight_bf16 != nullptr) {
       ops::LinearBf16(ctx, x, m, in_features, weight_bf16, bias, out_features,
                       y, activation, scale, accumulate);
     } else {

@@ -71,14 +71,20 @@ absl::StatusOr<MultiHeadAttention> MultiHeadAttention::Load(
   return attention;
 }
 
-void MultiHeadAttention::ConvertToBFloat16() {
-  qkv_proj_.ConvertToBFloat16();
-  // q and kv are row ranges of the packed matrix: views into its copy.
-  const int64_t d_model = num_heads_ * head_dim_;
-  q_proj_.bf16_owner = kv_proj_.bf16_owner = qkv_proj_.bf16_owner;
-  q_proj_.weight_bf16 = qkv_proj_.weight_bf16;
-  kv_proj_.weight_bf16 = qkv_proj_.weight_bf16 + d_model * d_model;
-  out_proj_.ConvertToBFloat16();
+void MultiHeadAttention::ConvertTo(ops::ComputeType compute_type) {
+  qkv_proj_.ConvertTo(compute_type);
+  out_proj_.ConvertTo(compute_type);
+  if (compute_type == ops::ComputeType::kBFloat16) {
+    // q and kv are row ranges of the packed matrix: views into its copy.
+    const int64_t d_model = num_heads_ * head_dim_;
+    q_proj_.bf16_owner = kv_proj_.bf16_owner = qkv_proj_.bf16_owner;
+    q_proj_.weight_bf16 = qkv_proj_.weight_bf16;
+    kv_proj_.weight_bf16 = qkv_proj_.weight_bf16 + d_model * d_model;
+  } else {
+    // Per-channel int8 rows do not share scales: quantize the views too.
+    q_proj_.ConvertTo(compute_type);
+    kv_proj_.ConvertTo(compute_type);
+  }
 }
 
 void MultiHeadAttention::StoreKeyValues(const float* projected, int64_t stride,

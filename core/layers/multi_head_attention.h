@@ -72,8 +72,8 @@ class MultiHeadAttention {
                       const int* key_lengths, const int* kv_rows,
                       AttentionScratch* scratch) const;
 
-  // Runs the projections in bf16 from now on.
-  void ConvertToBFloat16();
+  // Runs the projections in `compute_type` from now on.
+  void ConvertTo(ops::ComputeType compute_type);
 
   int64_t num_heads() const { return num_heads_; }
   int64_t head_dim() const { return head_dim_; }

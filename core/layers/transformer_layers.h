@@ -35,9 +35,9 @@ class EncoderLayer {
                int64_t src_len, const int* lengths,
                LayerScratch* scratch) const;
 
-  void ConvertToBFloat16() {
-    self_attn_.ConvertToBFloat16();
-    ffn_.ConvertToBFloat16();
+  void ConvertTo(ops::ComputeType compute_type) {
+    self_attn_.ConvertTo(compute_type);
+    ffn_.ConvertTo(compute_type);
   }
 
  private:
@@ -71,10 +71,10 @@ class DecoderLayer {
                const KeyValueCache& cross_kv, const int* src_lengths,
                const int* kv_rows, LayerScratch* scratch) const;
 
-  void ConvertToBFloat16() {
-    self_attn_.ConvertToBFloat16();
-    encoder_attn_.ConvertToBFloat16();
-    ffn_.ConvertToBFloat16();
+  void ConvertTo(ops::ComputeType compute_type) {
+    self_attn_.ConvertTo(compute_type);
+    encoder_attn_.ConvertTo(compute_type);
+    ffn_.ConvertTo(compute_type);
   }
 
   int64_t num_heads() const { return self_attn_.num_heads(); }

@@ -97,8 +97,9 @@ absl::StatusOr<ops::ComputeType> MarianModel::ParseComputeType(
     const std::string& name) {
   if (name == "fp32" || name == "float32") return ops::ComputeType::kFloat32;
   if (name == "bf16" || name == "bfloat16") return ops::ComputeType::kBFloat16;
+  if (name == "int8") return ops::ComputeType::kInt8;
   return absl::InvalidArgumentError(absl::StrCat(
-      "compute_type \"", name, "\" is not supported (fp32, bf16)"));
+      "compute_type \"", name, "\" is not supported (fp32, bf16, int8)"));
 }
 
 absl::StatusOr<std::shared_ptr<const MarianModel>> MarianModel::Load(

@@ -40,14 +40,15 @@ absl::StatusOr<MarianNetwork> MarianNetwork::Build(
   auto bias = FindTensor(weights, "final_logits_bias", {1, config.vocab_size});
   if (!bias.ok()) return bias.status();
   network.lm_head = Linear::View((*shared)->data, (*bias)->data, d, config.vocab_size);
-  if (compute_type == ops::ComputeType::kBFloat16) {
-    if (!ops::BFloat16MatmulSupported()) {
-      return absl::UnimplementedError(
-          "compute_type bf16: oneDNN cannot run bf16 matmuls on this CPU");
-    }
-    for (EncoderLayer& layer : network.encoder_layers) layer.ConvertToBFloat16();
-    for (DecoderLayer& layer : network.decoder_layers) layer.ConvertToBFloat16();
-    network.lm_head.ConvertToBFloat16();
+  if (compute_type == ops::ComputeType::kBFloat16 &&
+      !ops::BFloat16MatmulSupported()) {
+    return absl::UnimplementedError(
+        "compute_type bf16: oneDNN cannot run bf16 matmuls on this CPU");
+  }
+  if (compute_type != ops::ComputeType::kFloat32) {
+    for (EncoderLayer& layer : network.encoder_layers) layer.ConvertTo(compute_type);
+    for (DecoderLayer& layer : network.decoder_layers) layer.ConvertTo(compute_type);
+    network.lm_head.ConvertTo(compute_type);
   }
   return network;
 }

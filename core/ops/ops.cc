@@ -115,6 +115,92 @@ void LinearBf16(ExecutionContext& ctx, const float* x, int64_t m, int64_t k,
                     activation, scale, accumulate);
 }
 
+Int8Weights QuantizeWeights(const float* weight, int64_t n, int64_t k) {
+  Int8Weights q;
+  q.values.resize(n * k);
+  q.scales.resize(n);
+  for (int64_t r = 0; r < n; ++r) {
+    const float* row = weight + r * k;
+    float max_abs = 0.0f;
+    for (int64_t c = 0; c < k; ++c) max_abs = std::max(max_abs, std::fabs(row[c]));
+    const float scale = max_abs > 0.0f ? max_abs / 127.0f : 1.0f;
+    q.scales[r] = scale;
+    for (int64_t c = 0; c < k; ++c) {
+      q.values[r * k + c] = static_cast<int8_t>(std::lrint(row[c] / scale));
+    }
+  }
+  return q;
+}
+
+void LinearInt8(ExecutionContext& ctx, const float* x, int64_t m, int64_t k,
+                const Int8Weights& weight, const float* bias, int64_t n,
+                float* y, Activation activation, float scale,
+                bool accumulate) {
+  std::vector<int8_t>& x8 = ctx.int8_scratch;
+  std::vector<float>& row_scales = ctx.int8_row_scales;
+  std::vector<int32_t>& acc = ctx.int32_scratch;
+  if (x8.size() < static_cast<size_t>(m * k)) x8.resize(m * k);
+  if (row_scales.size() < static_cast<size_t>(m)) row_scales.resize(m);
+  if (acc.size() < static_cast<size_t>(m * n)) acc.resize(m * n);
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < m; ++r) {
+    const float* row = x + r * k;
+    float max_abs = 0.0f;
+    for (int64_t c = 0; c < k; ++c) max_abs = std::max(max_abs, std::fabs(row[c]));
+    const float row_scale = max_abs > 0.0f ? max_abs / 127.0f : 1.0f;
+    const float inverse = 1.0f / row_scale;
+    row_scales[r] = row_scale;
+    for (int64_t c = 0; c < k; ++c) {
+      x8[r * k + c] = static_cast<int8_t>(std::lrint(row[c] * inverse));
+    }
+  }
+  const memory::desc src_md({m, k}, dt::s8, tag::ab);
+  const memory::desc weights_md({k, n}, dt::s8, tag::ba);
+  const memory::desc dst_md({m, n}, dt::s32, tag::ab);
+  const std::string key = absl::StrCat("matmul_s8:", m, ":", k, ":", n);
+  const dnnl::primitive* primitive = ctx.Find(key);
+  if (primitive == nullptr) {
+    const dnnl::matmul::primitive_desc pd(
+        dnnl::matmul::desc(src_md, weights_md, dst_md), ctx.engine());
+    primitive = &ctx.Insert(key, dnnl::matmul(pd));
+  }
+  primitive->execute(
+      ctx.stream(),
+      {{DNNL_ARG_SRC, memory(src_md, ctx.engine(), x8.data())},
+       {DNNL_ARG_WEIGHTS,
+        memory(weights_md, ctx.engine(),
+               const_cast<int8_t*>(weight.values.data()))},
+       {DNNL_ARG_DST, memory(dst_md, ctx.engine(), acc.data())}});
+  ctx.stream().wait();
+  // Dequantize, then the same epilogue as the fp32 post-ops, in order.
+  const float* w_scales = weight.scales.data();
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < m; ++r) {
+    const float row_scale = row_scales[r];
+    const int32_t* a = acc.data() + r * n;
+    float* out = y + r * n;
+    for (int64_t c = 0; c < n; ++c) {
+      float v = static_cast<float>(a[c]) * row_scale * w_scales[c];
+      if (bias != nullptr) v += bias[c];
+      v *= scale;
+      switch (activation) {
+        case Activation::kSwish:
+          v = v / (1.0f + std::exp(-v));
+          break;
+        case Activation::kRelu:
+          v = std::max(v, 0.0f);
+          break;
+        case Activation::kGelu:
+          v = 0.5f * v * (1.0f + std::erf(v * static_cast<float>(M_SQRT1_2)));
+          break;
+        case Activation::kNone:
+          break;
+      }
+      out[c] = accumulate ? out[c] + v : v;
+    }
+  }
+}
+
 std::vector<uint16_t> ToBFloat16(const float* values, int64_t n) {
   std::vector<uint16_t> out(n);
   for (int64_t i = 0; i < n; ++i) out[i] = RoundToBFloat16(values[i]);

@@ -25,7 +25,17 @@ enum class Activation {
 enum class ComputeType {
   kFloat32,
   kBFloat16,  // bf16 weights and matmul inputs, fp32 accumulation and output
+  kInt8,      // int8 weights (per output channel scales), int8 inputs
+              // (per row scales, computed on the fly), int32 accumulation
 };
+
+// Symmetric per-output-channel int8 weights: weight[n][k] ~= values[n][k] *
+// scales[n], with scales[n] = max_k |weight[n][k]| / 127.
+struct Int8Weights {
+  std::vector<int8_t> values;  // [N, K]
+  std::vector<float> scales;   // [N]
+};
+Int8Weights QuantizeWeights(const float* weight, int64_t n, int64_t k);
 
 // y[M, N] = (x[M, K] * weight[N, K]^T + bias[N]) * scale, then activation,
 // then (if accumulate) + the previous y, as torch.nn.Linear. `weight` has the
@@ -42,6 +52,14 @@ void LinearBf16(ExecutionContext& ctx, const float* x, int64_t m, int64_t k,
                 const uint16_t* weight, const float* bias, int64_t n, float* y,
                 Activation activation = Activation::kNone, float scale = 1.0f,
                 bool accumulate = false);
+
+// As Linear with int8 weights: each row of x is quantized to int8 with its
+// own scale (max |x| / 127), multiplied in int8 with int32 accumulation by
+// oneDNN, then scaled back, biased, activated (and accumulated) in fp32.
+void LinearInt8(ExecutionContext& ctx, const float* x, int64_t m, int64_t k,
+                const Int8Weights& weight, const float* bias, int64_t n,
+                float* y, Activation activation = Activation::kNone,
+                float scale = 1.0f, bool accumulate = false);
 
 // values rounded to bfloat16 (nearest even; NaN stays NaN).
 std::vector<uint16_t> ToBFloat16(const float* values, int64_t n);

@@ -499,5 +499,39 @@ TEST(LinearBf16Test, MatchesLoopOverRoundedInputs) {
   EXPECT_EQ(ToBFloat16(&halfway, 1)[0], 0x3f80);
 }
 
+// int8 matmul against a loop over the same quantization (per output channel
+// weight scales, per row input scales): only fp32 rounding of the epilogue
+// differs. Also checks the quantized product stays near the fp32 one.
+TEST(LinearInt8Test, MatchesLoopOverQuantizedInputs) {
+  ExecutionContext ctx;
+  const int64_t m = 6, k = 80, n = 24;
+  const std::vector<float> x = RandomVector(m * k, 51);
+  const std::vector<float> weight = RandomVector(n * k, 52);
+  const std::vector<float> bias = RandomVector(n, 53);
+  const Int8Weights q = QuantizeWeights(weight.data(), n, k);
+  std::vector<float> y(m * n, 0.5f);
+  LinearInt8(ctx, x.data(), m, k, q, bias.data(), n, y.data(),
+             Activation::kRelu, 1.0f, /*accumulate=*/true);
+  for (int64_t i = 0; i < m; ++i) {
+    float max_abs = 0.0f;
+    for (int64_t c = 0; c < k; ++c) max_abs = std::max(max_abs, std::fabs(x[i * k + c]));
+    const float row_scale = max_abs / 127.0f;
+    for (int64_t j = 0; j < n; ++j) {
+      int64_t acc = 0;
+      double exact = bias[j];
+      for (int64_t c = 0; c < k; ++c) {
+        acc += static_cast<int64_t>(std::lrint(x[i * k + c] / row_scale)) *
+               q.values[j * k + c];
+        exact += static_cast<double>(x[i * k + c]) * weight[j * k + c];
+      }
+      const double expected =
+          0.5 + std::max(0.0, acc * double{row_scale} * q.scales[j] + bias[j]);
+      EXPECT_NEAR(y[i * n + j], expected, 1e-4 * (1.0 + std::fabs(expected)));
+      // Quantization error bound: ~k * 2 * (half a step of x and w).
+      EXPECT_NEAR(y[i * n + j], 0.5 + std::max(0.0, exact), 0.05);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace ts::core::ops
