@@ -3,6 +3,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include "absl/status/status.h"
@@ -28,11 +29,14 @@ absl::StatusOr<json> ParseObject(const std::string& text,
 absl::Status ReadInt(const json& object, const char* key, int* out,
                      const std::string& what) {
   if (!object.contains(key) || object[key].is_null()) return absl::OkStatus();
-  if (!object[key].is_number_integer()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, ": \"", key, "\" must be an integer"));
+  const json& value = object[key];
+  if (!value.is_number_integer() ||
+      value.get<int64_t>() < std::numeric_limits<int>::min() ||
+      value.get<int64_t>() > std::numeric_limits<int>::max()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, ": \"", key, "\" must be an integer that fits in 32 bits"));
   }
-  *out = object[key].get<int>();
+  *out = value.get<int>();
   return absl::OkStatus();
 }
 

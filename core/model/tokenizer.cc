@@ -85,8 +85,18 @@ absl::StatusOr<MarianTokenizer> MarianTokenizer::Load(
     return absl::InvalidArgumentError(absl::StrCat(
         vocab_path.string(), ": not a JSON object of piece -> id"));
   }
+  // Ids are dense in real vocabularies; a bound tied to the entry count
+  // keeps a hostile file from making us allocate for ids it does not have.
+  const int64_t max_allowed_id =
+      std::max<int64_t>(2 * static_cast<int64_t>(vocab.size()), 1024);
   int max_id = -1;
   for (const auto& [piece, id] : vocab.items()) {
+    if (id.is_number_integer() && id.get<int64_t>() >= max_allowed_id) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          vocab_path.string(), ": id ", id.get<int64_t>(), " of piece \"",
+          piece, "\" is past twice the number of entries (",
+          vocab.size(), "); ids must be nearly dense"));
+    }
     if (!id.is_number_integer() || id.get<int64_t>() < 0 ||
         id.get<int64_t>() >= (1 << 24)) {
       return absl::InvalidArgumentError(absl::StrCat(

@@ -200,12 +200,14 @@ absl::Status Weights::AddSafetensorsFile(const std::string& path) {
         return absl::InvalidArgumentError(
             absl::StrCat(where, ": shape has a bad dimension"));
       }
-      shape.push_back(dim.get<int64_t>());
-      numel *= dim.get<uint64_t>();
-      if (numel > (1ull << 40)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(where, ": shape is too large"));
+      const uint64_t size = dim.get<uint64_t>();
+      shape.push_back(static_cast<int64_t>(size));
+      // Checked before multiplying, so the product cannot wrap around.
+      if (size != 0 && numel > (1ull << 40) / size) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            where, ": shape has more than 2^40 elements"));
       }
+      numel *= size;
     }
     const auto& offsets = entry["data_offsets"];
     if (!offsets[0].is_number_unsigned() || !offsets[1].is_number_unsigned()) {
