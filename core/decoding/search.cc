@@ -191,7 +191,7 @@ std::vector<TranslationResult> BeamSearch(StepModel& model, int batch,
     // a source are among its rows' ones.
     const int top = 2 * beams;
     std::vector<std::pair<float, int>> row_best(static_cast<size_t>(rows) * top);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * vocab >= (1 << 18))
     for (int r = 0; r < rows; ++r) {
       float* row = logits.data() + static_cast<size_t>(r) * vocab;
       ApplySearchRules(row, rules, options, cur_len);

@@ -29,6 +29,11 @@ dnnl::algorithm ToAlgorithm(Activation activation) {
   return dnnl::algorithm::undef;
 }
 
+// Elements below which an element-wise loop runs on one thread: a parallel
+// region costs a few microseconds (much more when cores are oversubscribed),
+// more than such a loop takes.
+constexpr int64_t kMinParallelWork = 1 << 16;
+
 // oneDNN wants non-const handles even for inputs it only reads.
 void* Mutable(const float* p) { return const_cast<float*>(p); }
 
@@ -94,6 +99,36 @@ uint16_t RoundToBFloat16(float value) {
   return static_cast<uint16_t>(bits >> 16);
 }
 
+// y[r, c] = act((products[r, c] * row_scales[r] * col_scales[c] + bias[c]) *
+// scale) (+ y[r, c]); one instantiation per activation so the inner loop
+// has no branch and vectorizes.
+template <Activation kActivation>
+void Dequantize(const int32_t* products, const float* row_scales,
+                const float* col_scales, const float* bias, float scale,
+                bool accumulate, int64_t m, int64_t n, float* y) {
+#pragma omp parallel for schedule(static) if (m * n >= kMinParallelWork)
+  for (int64_t r = 0; r < m; ++r) {
+    const float row_scale = row_scales[r];
+    const int32_t* a = products + r * n;
+    float* out = y + r * n;
+#pragma omp simd
+    for (int64_t c = 0; c < n; ++c) {
+      float v = static_cast<float>(a[c]) * (row_scale * col_scales[c]);
+      if (bias != nullptr) v += bias[c];
+      v *= scale;
+      if constexpr (kActivation == Activation::kSwish) {
+        v = v / (1.0f + std::exp(-v));
+      } else if constexpr (kActivation == Activation::kRelu) {
+        v = std::max(v, 0.0f);
+      } else if constexpr (kActivation == Activation::kGelu) {
+        v = 0.5f * v * (1.0f + std::erf(v * static_cast<float>(M_SQRT1_2)));
+      }
+      // Not keep * out[c] + v: a fresh buffer may hold NaNs.
+      out[c] = accumulate ? out[c] + v : v;
+    }
+  }
+}
+
 }  // namespace
 
 void Linear(ExecutionContext& ctx, const float* x, int64_t m, int64_t k,
@@ -109,7 +144,7 @@ void LinearBf16(ExecutionContext& ctx, const float* x, int64_t m, int64_t k,
   std::vector<uint16_t>& src = ctx.bf16_scratch;
   if (src.size() < static_cast<size_t>(m * k)) src.resize(m * k);
   const int64_t total = m * k;
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (total >= kMinParallelWork)
   for (int64_t i = 0; i < total; ++i) src[i] = RoundToBFloat16(x[i]);
   MatmulWithPostOps(ctx, src.data(), dt::bf16, m, k, weight, bias, n, y,
                     activation, scale, accumulate);
@@ -142,16 +177,21 @@ void LinearInt8(ExecutionContext& ctx, const float* x, int64_t m, int64_t k,
   if (x8.size() < static_cast<size_t>(m * k)) x8.resize(m * k);
   if (row_scales.size() < static_cast<size_t>(m)) row_scales.resize(m);
   if (acc.size() < static_cast<size_t>(m * n)) acc.resize(m * n);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (m * k >= kMinParallelWork)
   for (int64_t r = 0; r < m; ++r) {
     const float* row = x + r * k;
     float max_abs = 0.0f;
+#pragma omp simd reduction(max : max_abs)
     for (int64_t c = 0; c < k; ++c) max_abs = std::max(max_abs, std::fabs(row[c]));
     const float row_scale = max_abs > 0.0f ? max_abs / 127.0f : 1.0f;
     const float inverse = 1.0f / row_scale;
     row_scales[r] = row_scale;
+    int8_t* q = x8.data() + r * k;
+    // Round half away from zero; |value| <= 127 by construction.
+#pragma omp simd
     for (int64_t c = 0; c < k; ++c) {
-      x8[r * k + c] = static_cast<int8_t>(std::lrint(row[c] * inverse));
+      const float v = row[c] * inverse;
+      q[c] = static_cast<int8_t>(static_cast<int32_t>(v + std::copysign(0.5f, v)));
     }
   }
   const memory::desc src_md({m, k}, dt::s8, tag::ab);
@@ -174,30 +214,24 @@ void LinearInt8(ExecutionContext& ctx, const float* x, int64_t m, int64_t k,
   ctx.stream().wait();
   // Dequantize, then the same epilogue as the fp32 post-ops, in order.
   const float* w_scales = weight.scales.data();
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < m; ++r) {
-    const float row_scale = row_scales[r];
-    const int32_t* a = acc.data() + r * n;
-    float* out = y + r * n;
-    for (int64_t c = 0; c < n; ++c) {
-      float v = static_cast<float>(a[c]) * row_scale * w_scales[c];
-      if (bias != nullptr) v += bias[c];
-      v *= scale;
-      switch (activation) {
-        case Activation::kSwish:
-          v = v / (1.0f + std::exp(-v));
-          break;
-        case Activation::kRelu:
-          v = std::max(v, 0.0f);
-          break;
-        case Activation::kGelu:
-          v = 0.5f * v * (1.0f + std::erf(v * static_cast<float>(M_SQRT1_2)));
-          break;
-        case Activation::kNone:
-          break;
-      }
-      out[c] = accumulate ? out[c] + v : v;
-    }
+  const int32_t* products = acc.data();
+  switch (activation) {
+    case Activation::kNone:
+      Dequantize<Activation::kNone>(products, row_scales.data(), w_scales,
+                                    bias, scale, accumulate, m, n, y);
+      break;
+    case Activation::kSwish:
+      Dequantize<Activation::kSwish>(products, row_scales.data(), w_scales,
+                                     bias, scale, accumulate, m, n, y);
+      break;
+    case Activation::kRelu:
+      Dequantize<Activation::kRelu>(products, row_scales.data(), w_scales,
+                                    bias, scale, accumulate, m, n, y);
+      break;
+    case Activation::kGelu:
+      Dequantize<Activation::kGelu>(products, row_scales.data(), w_scales,
+                                    bias, scale, accumulate, m, n, y);
+      break;
   }
 }
 
@@ -265,7 +299,7 @@ void Attention(const AttentionShape& s, const float* q, const float* k,
                const float* v, const int* key_lengths, float* out) {
   const int64_t d_model = s.num_heads * s.head_dim;
   const int64_t hd = s.head_dim;
-#pragma omp parallel
+#pragma omp parallel if (s.batch * s.num_heads * s.query_len * s.head_dim >= kMinParallelWork / 16)
   {
     std::vector<float> scores;
 #pragma omp for collapse(2) schedule(static)
