@@ -5,14 +5,37 @@
 #include <memory>
 #include <string>
 
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
 
 namespace ts::client {
 
-// An insecure channel to `target`, any gRPC target string ("host:port",
-// "dns:///host:port", "unix:/path"). Responses of any size are accepted.
-std::shared_ptr<grpc::Channel> Connect(const std::string& target);
+struct ConnectionOptions {
+  // Any gRPC target string: "host:port", "dns:///host:port",
+  // "ipv4:a:p,b:p", "unix:/path".
+  std::string target;
+  // TLS is used if `tls` or any of the files / the name below is set.
+  bool tls = false;
+  std::string tls_ca;           // PEM roots; empty: the system's roots
+  std::string tls_cert;         // PEM client certificate (mutual TLS)
+  std::string tls_key;          // its private key
+  std::string tls_server_name;  // name checked against the server's cert
+  // "pick_first" (gRPC's default) or "round_robin" (spread calls over every
+  // address the target resolves to); empty: the default.
+  std::string lb_policy;
+
+  bool use_tls() const {
+    return tls || !tls_ca.empty() || !tls_cert.empty() || !tls_key.empty() ||
+           !tls_server_name.empty();
+  }
+};
+
+// A channel to `options.target`; responses of any size are accepted.
+// Errors: InvalidArgument for a bad lb_policy or a tls_cert without tls_key
+// (or the reverse); NotFound naming a PEM file that cannot be read.
+absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(
+    const ConnectionOptions& options);
 
 // A context for one call that gives up after `timeout`.
 std::unique_ptr<grpc::ClientContext> MakeContext(absl::Duration timeout);

@@ -4,14 +4,16 @@
 #include <vector>
 
 #include "client/connection.h"
+#include "client/exit_codes.h"
 #include "nlohmann/json.hpp"
 #include "transformer/v1/transformer_service.grpc.pb.h"
 
 namespace ts::client {
 
 int RunEncode(const EncodeCommandOptions& options,
+              const std::shared_ptr<grpc::Channel>& channel,
               const std::vector<std::string>& texts, std::ostream& out,
-              std::ostream& err) {
+              std::ostream& err, Progress* progress) {
   transformer::v1::Pooling pooling;
   if (options.pooling == "mean") {
     pooling = transformer::v1::POOLING_MEAN;
@@ -22,10 +24,9 @@ int RunEncode(const EncodeCommandOptions& options,
   } else {
     err << "transformer-client: --pooling must be mean, first or tokens, got \""
         << options.pooling << "\"" << std::endl;
-    return 1;
+    return kExitUsageError;
   }
-  auto stub =
-      transformer::v1::TransformerService::NewStub(Connect(options.server));
+  auto stub = transformer::v1::TransformerService::NewStub(channel);
   const size_t per_request =
       static_cast<size_t>(std::max(1, options.texts_per_request));
   for (size_t first = 0; first < texts.size(); first += per_request) {
@@ -41,13 +42,13 @@ int RunEncode(const EncodeCommandOptions& options,
       err << "transformer-client: " << DescribeRpcError("Encode", status)
           << " (texts " << first + 1 << ".." << last << " of " << texts.size()
           << ")" << std::endl;
-      return 1;
+      return kExitRpcError;
     }
     if (response.embeddings_size() != static_cast<int>(last - first)) {
       err << "transformer-client: Encode returned "
           << response.embeddings_size() << " embeddings for " << last - first
           << " texts" << std::endl;
-      return 1;
+      return kExitRpcError;
     }
     for (size_t i = first; i < last; ++i) {
       const transformer::v1::Embedding& embedding =
@@ -62,8 +63,13 @@ int RunEncode(const EncodeCommandOptions& options,
           << '\n';
     }
     out.flush();
+    if (!out) {
+      err << "transformer-client: cannot write the output" << std::endl;
+      return kExitIoError;
+    }
+    progress->Advance(last - first);
   }
-  return 0;
+  return kExitOk;
 }
 
 }  // namespace ts::client

@@ -8,11 +8,12 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "client/progress.h"
+#include "grpcpp/grpcpp.h"
 
 namespace ts::client {
 
 struct EncodeCommandOptions {
-  std::string server;            // gRPC target
   std::string pooling = "mean";  // mean | first | tokens
   bool normalize = false;        // L2-normalize each vector
   int texts_per_request = 32;
@@ -21,11 +22,13 @@ struct EncodeCommandOptions {
 
 // Encodes `texts` in requests of at most texts_per_request texts, one after
 // the other, writing {text, dim, num_tokens, values} per text to `out` in
-// input order. Returns 0, or 1 after writing the first error (a bad --pooling
-// or an RPC error) to `err`.
+// input order, over `channel`; `progress` counts the texts written. Returns
+// an ExitCode (client/exit_codes.h) after writing the first error to `err`:
+// usage error for a bad --pooling, RPC error, I/O error if `out` fails.
 int RunEncode(const EncodeCommandOptions& options,
+              const std::shared_ptr<grpc::Channel>& channel,
               const std::vector<std::string>& texts, std::ostream& out,
-              std::ostream& err);
+              std::ostream& err, Progress* progress);
 
 }  // namespace ts::client
 

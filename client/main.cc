@@ -2,77 +2,146 @@
 //
 //   transformer-client translate --server=HOST:PORT [TEXT...]
 //   transformer-client encode --server=HOST:PORT [--pooling=mean] [TEXT...]
+//   transformer-client [COMMAND] --help
 //
-// Without TEXT arguments, texts are read from stdin, one per line.
+// Without TEXT arguments, texts are read from --input (or stdin), one per
+// line. Exit codes: client/exit_codes.h.
+#include <unistd.h>
+
+#include <fstream>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/time/time.h"
+#include "client/command_line.h"
+#include "client/connection.h"
 #include "client/encode_command.h"
+#include "client/exit_codes.h"
+#include "client/progress.h"
 #include "client/text_input.h"
 #include "client/translate_command.h"
 
+// Every command.
 ABSL_FLAG(std::string, server, "localhost:50051",
-          "gRPC target of transformer-server (any gRPC target string).");
+          "gRPC target of transformer-server: host:port, dns:///host:port, "
+          "ipv4:a:p,b:p, unix:/path.");
+ABSL_FLAG(std::string, lb_policy, "",
+          "pick_first | round_robin (spread calls over every address the "
+          "target resolves to); empty = gRPC's default, pick_first.");
+ABSL_FLAG(bool, tls, false,
+          "Use TLS (implied by any --tls_* flag); without --tls_ca the "
+          "system's root certificates verify the server.");
+ABSL_FLAG(std::string, tls_ca, "", "PEM root certificates for the server.");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM client certificate, for servers that require one (mutual "
+          "TLS); needs --tls_key.");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert.");
+ABSL_FLAG(std::string, tls_server_name, "",
+          "Name to check the server's certificate against, instead of the "
+          "target's host.");
 ABSL_FLAG(int, timeout_s, 300, "Deadline of each request (seconds).");
 ABSL_FLAG(int, texts_per_request, 32, "Most texts sent in one request.");
+ABSL_FLAG(std::string, input, "",
+          "File with one text per line (instead of TEXT arguments or stdin).");
+ABSL_FLAG(std::string, output, "", "File to write instead of stdout.");
 // translate
 ABSL_FLAG(int, beam_size, 0,
-          "translate: beam width, 1 = greedy; 0 = the model's default.");
+          "Beam width, 1 = greedy; 0 = the model's default.");
 ABSL_FLAG(int, max_length, 0,
-          "translate: most output tokens (counting the decoder start token); "
-          "0 = the model's default.");
+          "Most output tokens (counting the decoder start token); 0 = the "
+          "model's default.");
 ABSL_FLAG(int, num_hypotheses, 0,
-          "translate: hypotheses per text (with --json all are printed); "
-          "0 = 1.");
+          "Hypotheses per text (with --json all are printed); 0 = 1.");
 ABSL_FLAG(bool, json, false,
-          "translate: print a JSON line per text (source, translation, "
-          "token_ids, score) instead of the plain translation.");
-ABSL_FLAG(int, concurrency, 4, "translate: requests in flight at once.");
+          "Print a JSON line per text (source, translation, token_ids, "
+          "score) instead of the plain translation.");
+ABSL_FLAG(int, concurrency, 4, "Requests in flight at once.");
 // encode
 ABSL_FLAG(std::string, pooling, "mean",
-          "encode: mean | first | tokens (every token's vector).");
-ABSL_FLAG(bool, normalize, false, "encode: L2-normalize each vector.");
+          "mean | first | tokens (every token's vector).");
+ABSL_FLAG(bool, normalize, false, "L2-normalize each vector.");
 
+namespace ts::client {
 namespace {
 
-constexpr char kUsage[] =
-    "Client of transformer-server.\n"
-    "  transformer-client translate --server=HOST:PORT [--beam_size=N] "
-    "[--max_length=N] [--json] [--texts_per_request=N] [--concurrency=N] "
-    "[TEXT...]\n"
-    "  transformer-client encode --server=HOST:PORT "
-    "[--pooling=mean|first|tokens] [--normalize] [TEXT...]\n"
-    "Without TEXT arguments, reads one text per line from stdin. Prints one "
-    "line per text, in input order.";
+int Fail(int code, const std::string& message) {
+  std::cerr << "transformer-client: " << message << std::endl;
+  return code;
+}
 
-}  // namespace
+ConnectionOptions ConnectionOptionsFromFlags() {
+  ConnectionOptions options;
+  options.target = absl::GetFlag(FLAGS_server);
+  options.lb_policy = absl::GetFlag(FLAGS_lb_policy);
+  options.tls = absl::GetFlag(FLAGS_tls);
+  options.tls_ca = absl::GetFlag(FLAGS_tls_ca);
+  options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  options.tls_key = absl::GetFlag(FLAGS_tls_key);
+  options.tls_server_name = absl::GetFlag(FLAGS_tls_server_name);
+  return options;
+}
 
-int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(kUsage);
-  std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
-  if (positional.size() < 2) {
-    std::cerr << "transformer-client: missing command (translate or encode)\n"
-              << kUsage << std::endl;
-    return 2;
+int Run(int argc, char** argv) {
+  absl::StatusOr<CommandLine> command_line = ParseCommandLine(argc, argv);
+  if (!command_line.ok()) {
+    return Fail(kExitUsageError,
+                std::string(command_line.status().message()) +
+                    "\nRun 'transformer-client --help' for usage.");
   }
-  const std::string command = positional[1];
-  if (command != "translate" && command != "encode") {
-    std::cerr << "transformer-client: unknown command \"" << command
-              << "\" (translate or encode)" << std::endl;
-    return 2;
+  if (command_line->help) {
+    std::cout << Usage(command_line->command);
+    return kExitOk;
   }
-  const std::vector<std::string> args(positional.begin() + 2, positional.end());
-  const std::vector<std::string> texts = ts::client::ReadTexts(args, std::cin);
+  const std::string& command = command_line->command;
+
+  const std::string input_path = absl::GetFlag(FLAGS_input);
+  if (!input_path.empty() && !command_line->texts.empty()) {
+    return Fail(kExitUsageError, "give TEXT arguments or --input, not both");
+  }
+  std::ifstream input_file;
+  if (!input_path.empty()) {
+    input_file.open(input_path);
+    if (!input_file) {
+      return Fail(kExitIoError, "cannot read --input \"" + input_path + "\"");
+    }
+  }
+  const std::vector<std::string> texts = ReadTexts(
+      command_line->texts, input_path.empty() ? std::cin : input_file);
+  if (input_file.bad()) {
+    return Fail(kExitIoError, "error reading --input \"" + input_path + "\"");
+  }
+
+  const std::string output_path = absl::GetFlag(FLAGS_output);
+  std::ofstream output_file;
+  if (!output_path.empty()) {
+    output_file.open(output_path, std::ios::binary | std::ios::trunc);
+    if (!output_file) {
+      return Fail(kExitIoError,
+                  "cannot write --output \"" + output_path + "\"");
+    }
+  }
+  std::ostream& out = output_path.empty() ? std::cout : output_file;
+
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+      Connect(ConnectionOptionsFromFlags());
+  if (!channel.ok()) {
+    return Fail(
+        absl::IsNotFound(channel.status()) ? kExitIoError : kExitUsageError,
+        std::string(channel.status().message()));
+  }
+
+  // Progress only for --input: a run over a file is the long one, and
+  // stderr of a one-line call stays empty.
+  Progress progress(Progress::ModeFor(!input_path.empty(), STDERR_FILENO),
+                    command == "translate" ? "translated" : "encoded",
+                    texts.size(), &std::cerr);
   const absl::Duration timeout = absl::Seconds(absl::GetFlag(FLAGS_timeout_s));
-
+  int exit_code = kExitOk;
   if (command == "translate") {
-    ts::client::TranslateCommandOptions options;
-    options.server = absl::GetFlag(FLAGS_server);
+    TranslateCommandOptions options;
     options.beam_size = absl::GetFlag(FLAGS_beam_size);
     options.max_length = absl::GetFlag(FLAGS_max_length);
     options.num_hypotheses = absl::GetFlag(FLAGS_num_hypotheses);
@@ -80,16 +149,28 @@ int main(int argc, char** argv) {
     options.texts_per_request = absl::GetFlag(FLAGS_texts_per_request);
     options.concurrency = absl::GetFlag(FLAGS_concurrency);
     options.timeout = timeout;
-    return ts::client::RunTranslate(options, texts, std::cout, std::cerr);
-  }
-  if (command == "encode") {
-    ts::client::EncodeCommandOptions options;
-    options.server = absl::GetFlag(FLAGS_server);
+    exit_code =
+        RunTranslate(options, *channel, texts, out, std::cerr, &progress);
+  } else {
+    EncodeCommandOptions options;
     options.pooling = absl::GetFlag(FLAGS_pooling);
     options.normalize = absl::GetFlag(FLAGS_normalize);
     options.texts_per_request = absl::GetFlag(FLAGS_texts_per_request);
     options.timeout = timeout;
-    return ts::client::RunEncode(options, texts, std::cout, std::cerr);
+    exit_code = RunEncode(options, *channel, texts, out, std::cerr, &progress);
   }
-  return 2;  // unreachable: the command was checked above
+  progress.Finish();
+  if (output_file.is_open()) {
+    output_file.close();
+    if (!output_file && exit_code == kExitOk) {
+      return Fail(kExitIoError,
+                  "cannot write --output \"" + output_path + "\"");
+    }
+  }
+  return exit_code;
 }
+
+}  // namespace
+}  // namespace ts::client
+
+int main(int argc, char** argv) { return ts::client::Run(argc, argv); }

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "client/connection.h"
+#include "client/exit_codes.h"
 #include "nlohmann/json.hpp"
 #include "transformer/v1/transformer_service.grpc.pb.h"
 
@@ -59,15 +60,15 @@ void WriteTranslation(const std::string& source,
 }  // namespace
 
 int RunTranslate(const TranslateCommandOptions& options,
+                 const std::shared_ptr<grpc::Channel>& channel,
                  const std::vector<std::string>& texts, std::ostream& out,
-                 std::ostream& err) {
-  if (texts.empty()) return 0;
+                 std::ostream& err, Progress* progress) {
+  if (texts.empty()) return kExitOk;
   const size_t per_request =
       static_cast<size_t>(std::max(1, options.texts_per_request));
   const int concurrency = std::max(1, options.concurrency);
   const size_t num_calls = (texts.size() + per_request - 1) / per_request;
 
-  std::shared_ptr<grpc::Channel> channel = Connect(options.server);
   auto stub = transformer::v1::TransformerService::NewStub(channel);
 
   absl::Mutex mu;
@@ -75,7 +76,7 @@ int RunTranslate(const TranslateCommandOptions& options,
   int in_flight = 0;  // guarded by mu
   size_t next_to_send = 0;
   bool failed = false;
-  int exit_code = 0;
+  int exit_code = kExitOk;
 
   for (size_t next_to_write = 0; next_to_write < num_calls; ++next_to_write) {
     // Keep `concurrency` requests in flight ahead of the writer.
@@ -123,7 +124,7 @@ int RunTranslate(const TranslateCommandOptions& options,
             << texts.size() << ")" << std::endl;
       }
       failed = true;
-      exit_code = 1;
+      exit_code = kExitRpcError;
       continue;  // still wait for the calls in flight: they use `calls`
     }
     if (failed) continue;
@@ -136,9 +137,15 @@ int RunTranslate(const TranslateCommandOptions& options,
           << call->response.translations_size() << " translations for "
           << call->request.texts_size() << " texts" << std::endl;
       failed = true;
-      exit_code = 1;
+      exit_code = kExitRpcError;
     }
     out.flush();
+    if (!out && !failed) {
+      err << "transformer-client: cannot write the output" << std::endl;
+      failed = true;
+      exit_code = kExitIoError;
+    }
+    progress->Advance(call->response.translations_size());
     calls[next_to_write].reset();
   }
   // Calls started after the failure are still in flight: wait for them.

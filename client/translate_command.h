@@ -7,11 +7,12 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "client/progress.h"
+#include "grpcpp/grpcpp.h"
 
 namespace ts::client {
 
 struct TranslateCommandOptions {
-  std::string server;      // gRPC target
   int beam_size = 0;       // 0 = the model's default
   int max_length = 0;      // tokens; 0 = the model's default
   int num_hypotheses = 0;  // 0 = 1
@@ -25,11 +26,14 @@ struct TranslateCommandOptions {
 // to `concurrency` requests in flight, and writes one line per text to `out`
 // in input order, as soon as all earlier lines are written: the best
 // translation, or with `json` an object {source, translation, token_ids,
-// score, hypotheses?}. Returns 0, or 1 after writing the first RPC error to
-// `err` (lines before the failed request are still written).
+// score, hypotheses?}. Calls go over `channel`; `progress` counts the lines
+// written. Returns an ExitCode (client/exit_codes.h): 0, RPC error after
+// writing the first failed call to `err` (lines before the failed request
+// are still written), or I/O error if `out` fails.
 int RunTranslate(const TranslateCommandOptions& options,
+                 const std::shared_ptr<grpc::Channel>& channel,
                  const std::vector<std::string>& texts, std::ostream& out,
-                 std::ostream& err);
+                 std::ostream& err, Progress* progress);
 
 }  // namespace ts::client
 

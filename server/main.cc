@@ -26,6 +26,7 @@
 #include "server/scheduler.h"
 #include "server/server_options.h"
 #include "server/service.h"
+#include "server/transport.h"
 #include "server/worker_pool.h"
 
 namespace ts::server {
@@ -67,6 +68,12 @@ int Serve(int argc, char** argv) {
     return Fail(std::string(status.message()));
   }
 
+  // Before the model loads (seconds): a bad TLS file fails at once.
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      MakeServerCredentials(options);
+  if (!credentials.ok())
+    return Fail(std::string(credentials.status().message()));
+
   absl::StatusOr<std::shared_ptr<const core::MarianModel>> model =
       core::MarianModel::Load(options.model_dir);
   if (!model.ok()) {
@@ -78,7 +85,7 @@ int Serve(int argc, char** argv) {
   metrics.SetModelInfo((*model)->config());
   if (options.metrics_port != 0) {
     if (absl::Status status =
-            metrics.StartExposer(options.host, options.metrics_port);
+            metrics.StartExposer(options.metrics_address, options.metrics_port);
         !status.ok()) {
       return Fail(std::string(status.message()));
     }
@@ -122,7 +129,8 @@ int Serve(int argc, char** argv) {
   grpc::ServerBuilder builder;
   int bound_port = 0;
   builder.AddListeningPort(absl::StrCat(options.host, ":", options.port),
-                           grpc::InsecureServerCredentials(), &bound_port);
+                           *credentials, &bound_port);
+  ApplyConnectionAge(options, &builder);
   builder.SetMaxReceiveMessageSize(static_cast<int>(
       std::min<int64_t>(options.max_message_bytes, INT32_MAX)));
   builder.RegisterService(&service);
@@ -135,8 +143,16 @@ int Serve(int argc, char** argv) {
   }
   // Loaded and warmed up: ready for traffic.
   SetHealth(*server, true);
+  // Tests and scripts parse this line: keep it "listening on HOST:PORT".
   std::cout << "listening on " << options.host << ":" << bound_port
             << std::endl;
+  if (options.tls_enabled()) {
+    std::cerr << "transformer-server: TLS"
+              << (options.tls_client_ca.empty()
+                      ? ""
+                      : ", client certificates required")
+              << std::endl;
+  }
 
   int signal_number = 0;
   sigwait(&shutdown_signals, &signal_number);

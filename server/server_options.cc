@@ -16,6 +16,21 @@ ABSL_FLAG(std::string, host, "0.0.0.0", "Address the gRPC server binds.");
 ABSL_FLAG(int, port, 50051, "gRPC port; 0 picks a free port.");
 ABSL_FLAG(int, metrics_port, 9464,
           "Port of the Prometheus /metrics endpoint; 0 disables it.");
+ABSL_FLAG(std::string, metrics_address, "0.0.0.0",
+          "Address the Prometheus /metrics endpoint binds.");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate chain of the server; with --tls_key, serve TLS "
+          "instead of plaintext.");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert.");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA certificates; if set, clients must present a certificate "
+          "signed by one of them (mutual TLS). Needs --tls_cert.");
+ABSL_FLAG(int, max_connection_age_s, 0,
+          "Close each client connection (GOAWAY) after this many seconds so "
+          "clients reconnect and spread over new replicas; 0 = never.");
+ABSL_FLAG(int, max_connection_age_grace_s, 30,
+          "After --max_connection_age_s, how long (s) the connection's calls "
+          "may take to finish before it is closed.");
 ABSL_FLAG(int, num_workers, 1, "Worker threads running the model.");
 ABSL_FLAG(int, intra_threads, 0,
           "OpenMP threads per worker; 0 = cores / num_workers (at least 1).");
@@ -48,6 +63,12 @@ constexpr absl::string_view kFlagNames[] = {
     "host",
     "port",
     "metrics_port",
+    "metrics_address",
+    "tls_cert",
+    "tls_key",
+    "tls_client_ca",
+    "max_connection_age_s",
+    "max_connection_age_grace_s",
     "num_workers",
     "intra_threads",
     "max_batch_size",
@@ -113,6 +134,21 @@ absl::Status ServerOptions::Validate() const {
   if (drain_timeout < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--drain_timeout_s must be >= 0");
   }
+  if (max_connection_age < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--max_connection_age_s must be >= 0");
+  }
+  if (max_connection_age_grace < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "--max_connection_age_grace_s must be >= 0");
+  }
+  if (tls_cert.empty() != tls_key.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls_cert and --tls_key must be given together");
+  }
+  if (!tls_client_ca.empty() && tls_cert.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls_client_ca needs --tls_cert and --tls_key");
+  }
   return absl::OkStatus();
 }
 
@@ -141,6 +177,10 @@ ServerOptions ServerOptionsFromFlags() {
   options.host = absl::GetFlag(FLAGS_host);
   options.port = absl::GetFlag(FLAGS_port);
   options.metrics_port = absl::GetFlag(FLAGS_metrics_port);
+  options.metrics_address = absl::GetFlag(FLAGS_metrics_address);
+  options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  options.tls_key = absl::GetFlag(FLAGS_tls_key);
+  options.tls_client_ca = absl::GetFlag(FLAGS_tls_client_ca);
   options.num_workers = absl::GetFlag(FLAGS_num_workers);
   options.intra_threads = absl::GetFlag(FLAGS_intra_threads);
   if (options.intra_threads == 0) {
@@ -160,6 +200,10 @@ ServerOptions ServerOptionsFromFlags() {
   options.max_beam_size = absl::GetFlag(FLAGS_max_beam_size);
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.drain_timeout = absl::Seconds(absl::GetFlag(FLAGS_drain_timeout_s));
+  options.max_connection_age =
+      absl::Seconds(absl::GetFlag(FLAGS_max_connection_age_s));
+  options.max_connection_age_grace =
+      absl::Seconds(absl::GetFlag(FLAGS_max_connection_age_grace_s));
   return options;
 }
 

@@ -17,8 +17,16 @@ struct ServerOptions {
   std::string host = "0.0.0.0";
   int port = 50051;         // 0: pick a free port
   int metrics_port = 9464;  // 0: no metrics endpoint
-  int num_workers = 1;      // threads running the model
-  int intra_threads = 1;    // OpenMP threads per worker
+  // Address of /metrics; apart from --host so metrics can stay on a pod's
+  // network while gRPC binds elsewhere (or the reverse).
+  std::string metrics_address = "0.0.0.0";
+  // TLS: PEM files. tls_cert and tls_key together turn TLS on; tls_client_ca
+  // (which needs them) also requires and verifies client certificates.
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_client_ca;
+  int num_workers = 1;    // threads running the model
+  int intra_threads = 1;  // OpenMP threads per worker
   // Dynamic batching.
   int max_batch_size = 32;      // sentences
   int max_batch_tokens = 4096;  // sentences * longest source, padding counted
@@ -31,6 +39,13 @@ struct ServerOptions {
   int max_beam_size = 16;    // largest beam_size a request may ask for
   int64_t max_message_bytes = 64 << 20;  // largest request message (bytes)
   absl::Duration drain_timeout = absl::Seconds(30);  // on SIGTERM
+  // Connections are closed (GOAWAY) after this age, so clients re-resolve and
+  // spread over new replicas (Kubernetes scale-up). Zero: never.
+  absl::Duration max_connection_age = absl::ZeroDuration();
+  // Time the calls of an aged connection get to finish; longer than a request.
+  absl::Duration max_connection_age_grace = absl::Seconds(30);
+
+  bool tls_enabled() const { return !tls_cert.empty(); }
 
   SchedulerOptions scheduler_options() const;
   // InvalidArgument naming the first option out of range.

@@ -126,6 +126,7 @@ class IntegrationTest : public ::testing::Test {
         "--port=0",
         absl::StrCat("--metrics_port=", metrics_port_),
         absl::StrCat("--model_dir=", TS_DEMO_MODEL_DIR),
+        "--metrics_address=127.0.0.1",
         "--num_workers=2",
         "--intra_threads=1",
         "--drain_timeout_s=60"};
@@ -410,6 +411,90 @@ TEST_F(IntegrationTest, MetricsCountRequestsAndBatches) {
   EXPECT_NE(result.out.find("transformer_build_info{version=\"0.1.0\"} 1"),
             std::string::npos);
   EXPECT_NE(result.out.find("transformer_model_info{"), std::string::npos);
+}
+
+TEST_F(IntegrationTest, FilesInAndOutWithASummaryLine) {
+  char dir_template[] = "/tmp/ts_files_XXXXXX";
+  const std::string dir = mkdtemp(dir_template);
+  const std::string input = dir + "/in.txt", encoded = dir + "/enc.jsonl",
+                    translated = dir + "/de.txt";
+  std::string sources;
+  for (int i = 0; i < 3; ++i) {
+    sources += (*golden_)[i]["source"].get<std::string>() + "\n";
+  }
+  std::ofstream(input) << sources;
+
+  // stderr is a file here, not a terminal: one summary line, no bar.
+  const CommandResult encode =
+      RunCommand(Client("encode --texts_per_request=2 --input=" + input +
+                        " --output=" + encoded),
+                 "");
+  ASSERT_EQ(encode.exit_code, 0) << encode.err;
+  EXPECT_EQ(encode.out, "");
+  EXPECT_EQ(Lines(encode.err).size(), 1u) << encode.err;
+  EXPECT_NE(encode.err.find("encoded 3 of 3 texts"), std::string::npos)
+      << encode.err;
+  const std::vector<json> rows = ReadJsonLines(encoded);
+  ASSERT_EQ(rows.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(rows[i]["text"], (*golden_)[i]["source"]);
+    EXPECT_EQ(rows[i]["dim"].get<int>(), 256);
+  }
+
+  const CommandResult translate = RunCommand(
+      Client("translate --beam_size=1 --max_length=128 --texts_per_request=1 "
+             "--input=" +
+             input + " --output=" + translated),
+      "");
+  ASSERT_EQ(translate.exit_code, 0) << translate.err;
+  ok_translate_requests_ += 3;
+  EXPECT_NE(translate.err.find("translated 3 of 3 texts"), std::string::npos)
+      << translate.err;
+  const std::vector<std::string> lines = Lines(ReadFile(translated));
+  ASSERT_EQ(lines.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(lines[i], (*golden_)[i]["greedy_text"].get<std::string>());
+  }
+  for (const std::string& path : {input, encoded, translated}) {
+    std::remove(path.c_str());
+  }
+  rmdir(dir.c_str());
+}
+
+TEST_F(IntegrationTest, ClientUsageAndExitCodes) {
+  const CommandResult help = RunCommand(Client("--help"), "");
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.out.find("Exit codes: 0 ok, 1 RPC error"), std::string::npos)
+      << help.out;
+  for (const std::string command : {"translate", "encode"}) {
+    const CommandResult usage = RunCommand(Client(command + " --help"), "");
+    EXPECT_EQ(usage.exit_code, 0);
+    EXPECT_NE(usage.out.find("transformer-client " + command),
+              std::string::npos)
+        << usage.out;
+  }
+  EXPECT_NE(RunCommand(Client("encode --help"), "").out.find("--pooling"),
+            std::string::npos);
+  // 2: usage errors.
+  EXPECT_EQ(RunCommand(Client("frobnicate x"), "").exit_code, 2);
+  EXPECT_EQ(RunCommand(Client("translate --pooling=mean x"), "").exit_code, 2);
+  EXPECT_EQ(RunCommand(Client("translate --beam_size=abc x"), "").exit_code, 2);
+  EXPECT_EQ(RunCommand(Client("translate --lb_policy=random x"), "").exit_code,
+            2);
+  // 3: I/O errors.
+  EXPECT_EQ(
+      RunCommand(Client("translate --input=/nonexistent/in.txt"), "").exit_code,
+      3);
+  EXPECT_EQ(RunCommand(Client("translate --output=/nonexistent/out.txt x"), "")
+                .exit_code,
+            3);
+  // 1: an RPC error (nothing listens on port 1).
+  EXPECT_EQ(RunCommand(absl::StrCat(TS_CLIENT_BINARY,
+                                    " translate --timeout_s=10 "
+                                    "--server=127.0.0.1:1 x"),
+                       "")
+                .exit_code,
+            1);
 }
 
 TEST_F(IntegrationTest, SigtermDrainsAndExitsZero) {

@@ -53,5 +53,34 @@ TEST(ServerOptionsTest, ValidateNamesTheBadOption) {
   EXPECT_NE(options.Validate().message().find("--port"), std::string::npos);
 }
 
+TEST(ServerOptionsTest, TlsFilesComeInPairs) {
+  ServerOptions options;
+  options.tls_cert = "server.pem";
+  EXPECT_NE(options.Validate().message().find("--tls_key"), std::string::npos);
+  options.tls_key = "server.key";
+  EXPECT_TRUE(options.Validate().ok());
+  EXPECT_TRUE(options.tls_enabled());
+  options = ServerOptions();
+  options.tls_client_ca = "ca.pem";
+  EXPECT_NE(options.Validate().message().find("--tls_client_ca"),
+            std::string::npos);
+}
+
+TEST(ServerOptionsTest, ConnectionAgeFlagsAreSecondsAndOffByDefault) {
+  char program[] = "server_options_test";
+  char age[] = "--max_connection_age_s=300";
+  std::vector<char*> argv = {program, age};
+  absl::ParseCommandLine(static_cast<int>(argv.size()), argv.data());
+  const ServerOptions options = ServerOptionsFromFlags();
+  EXPECT_EQ(options.max_connection_age, absl::Seconds(300));
+  EXPECT_EQ(options.max_connection_age_grace, absl::Seconds(30));
+  EXPECT_EQ(ServerOptions().max_connection_age, absl::ZeroDuration());
+  EXPECT_EQ(options.metrics_address, "0.0.0.0");
+  ServerOptions negative;
+  negative.max_connection_age = absl::Seconds(-1);
+  EXPECT_NE(negative.Validate().message().find("--max_connection_age_s"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace ts::server
