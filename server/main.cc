@@ -74,8 +74,11 @@ int Serve(int argc, char** argv) {
   if (!credentials.ok())
     return Fail(std::string(credentials.status().message()));
 
+  // Validate() accepted the name, so parsing cannot fail.
+  const core::ops::ComputeType compute_type =
+      *core::MarianModel::ParseComputeType(options.compute_type);
   absl::StatusOr<std::shared_ptr<const core::MarianModel>> model =
-      core::MarianModel::Load(options.model_dir);
+      core::MarianModel::Load(options.model_dir, compute_type);
   if (!model.ok()) {
     return Fail(absl::StrCat("cannot load model from ", options.model_dir, ": ",
                              model.status().ToString()));

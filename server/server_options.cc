@@ -10,6 +10,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 
+ABSL_FLAG(std::string, compute_type, "fp32",
+          "Precision of the matmuls: fp32, bf16 or int8 (weights converted "
+          "at load).");
 ABSL_FLAG(std::string, model_dir, "models/marian-en-de-multi30k",
           "Hugging Face MarianMT model folder to serve.");
 ABSL_FLAG(std::string, host, "0.0.0.0", "Address the gRPC server binds.");
@@ -60,6 +63,7 @@ namespace {
 // Every flag above; each may also come from TS_<NAME>.
 constexpr absl::string_view kFlagNames[] = {
     "model_dir",
+    "compute_type",
     "host",
     "port",
     "metrics_port",
@@ -103,6 +107,12 @@ SchedulerOptions ServerOptions::scheduler_options() const {
 absl::Status ServerOptions::Validate() const {
   if (model_dir.empty()) {
     return absl::InvalidArgumentError("--model_dir must not be empty");
+  }
+  if (compute_type != "fp32" && compute_type != "bf16" &&
+      compute_type != "int8") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--compute_type must be fp32, bf16 or int8, got \"", compute_type,
+        "\""));
   }
   if (port < 0 || port > 65535) {
     return absl::InvalidArgumentError(
@@ -174,6 +184,7 @@ absl::Status ApplyEnvironmentToFlags() {
 ServerOptions ServerOptionsFromFlags() {
   ServerOptions options;
   options.model_dir = absl::GetFlag(FLAGS_model_dir);
+  options.compute_type = absl::GetFlag(FLAGS_compute_type);
   options.host = absl::GetFlag(FLAGS_host);
   options.port = absl::GetFlag(FLAGS_port);
   options.metrics_port = absl::GetFlag(FLAGS_metrics_port);

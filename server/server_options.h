@@ -14,6 +14,7 @@ namespace ts::server {
 
 struct ServerOptions {
   std::string model_dir = "models/marian-en-de-multi30k";
+  std::string compute_type = "fp32";  // fp32 | bf16 | int8
   std::string host = "0.0.0.0";
   int port = 50051;         // 0: pick a free port
   int metrics_port = 9464;  // 0: no metrics endpoint
