@@ -36,7 +36,8 @@ ABSL_FLAG(int, batch_size, 32, "Sentences per Translate call");
 ABSL_FLAG(int, beam_size, 1, "1 = greedy search");
 ABSL_FLAG(int, output_length, 0,
           "Force exactly this many generated tokens per sentence (eos banned "
-          "until the last); 0 = decode until eos (max_length 128, as the golden files)");
+          "until the last); 0 = decode until eos (max_length 128, as the "
+          "golden files)");
 ABSL_FLAG(int, threads, 2, "OpenMP threads");
 ABSL_FLAG(std::string, compute_type, "fp32",
           "Precision of the matmuls: fp32, bf16 or int8");
@@ -61,15 +62,24 @@ std::string CpuModel() {
 
 std::string IsaName(dnnl::cpu_isa isa) {
   switch (isa) {
-    case dnnl::cpu_isa::sse41: return "sse41";
-    case dnnl::cpu_isa::avx: return "avx";
-    case dnnl::cpu_isa::avx2: return "avx2";
-    case dnnl::cpu_isa::avx2_vnni: return "avx2_vnni";
-    case dnnl::cpu_isa::avx512_core: return "avx512_core";
-    case dnnl::cpu_isa::avx512_core_vnni: return "avx512_core_vnni";
-    case dnnl::cpu_isa::avx512_core_bf16: return "avx512_core_bf16";
-    case dnnl::cpu_isa::avx512_core_amx: return "avx512_core_amx";
-    default: return "other";
+    case dnnl::cpu_isa::sse41:
+      return "sse41";
+    case dnnl::cpu_isa::avx:
+      return "avx";
+    case dnnl::cpu_isa::avx2:
+      return "avx2";
+    case dnnl::cpu_isa::avx2_vnni:
+      return "avx2_vnni";
+    case dnnl::cpu_isa::avx512_core:
+      return "avx512_core";
+    case dnnl::cpu_isa::avx512_core_vnni:
+      return "avx512_core_vnni";
+    case dnnl::cpu_isa::avx512_core_bf16:
+      return "avx512_core_bf16";
+    case dnnl::cpu_isa::avx512_core_amx:
+      return "avx512_core_amx";
+    default:
+      return "other";
   }
 }
 
@@ -194,7 +204,8 @@ int main(int argc, char** argv) {
   std::vector<std::vector<std::vector<int>>> batches;
   for (size_t start = 0; start < order.size(); start += batch_size) {
     std::vector<std::vector<int>> batch;
-    for (size_t i = start; i < std::min(order.size(), start + batch_size); ++i) {
+    for (size_t i = start; i < std::min(order.size(), start + batch_size);
+         ++i) {
       batch.push_back(sources[order[i]]);
     }
     batches.push_back(std::move(batch));

@@ -36,7 +36,8 @@ EncodeResult PoolEncoderStates(const float* hidden, int num_tokens, int dim,
       result.values.assign(hidden, hidden + dim);
       break;
     case Pooling::kTokens:
-      result.values.assign(hidden, hidden + static_cast<size_t>(num_tokens) * dim);
+      result.values.assign(hidden,
+                           hidden + static_cast<size_t>(num_tokens) * dim);
       break;
   }
   if (options.normalize) {

@@ -31,19 +31,20 @@ absl::Status CheckSources(const std::vector<std::vector<int>>& sources,
                           const ModelConfig& config) {
   for (size_t i = 0; i < sources.size(); ++i) {
     if (sources[i].empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("source ", i, " is empty"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("source ", i, " is empty"));
     }
     if (static_cast<int>(sources[i].size()) > config.max_position_embeddings) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "source ", i, " has ", sources[i].size(),
-          " tokens, more than max_position_embeddings ",
-          config.max_position_embeddings));
+      return absl::InvalidArgumentError(
+          absl::StrCat("source ", i, " has ", sources[i].size(),
+                       " tokens, more than max_position_embeddings ",
+                       config.max_position_embeddings));
     }
     for (int id : sources[i]) {
       if (id < 0 || id >= config.vocab_size) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("source ", i, " has token id ", id,
-                         " outside the vocabulary [0, ", config.vocab_size, ")"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "source ", i, " has token id ", id, " outside the vocabulary [0, ",
+            config.vocab_size, ")"));
       }
     }
   }
@@ -74,7 +75,8 @@ int Translator::RunEncoder(const std::vector<std::vector<int>>& sources,
     (*lengths)[b] = static_cast<int>(sources[b].size());
     src_len = std::max(src_len, (*lengths)[b]);
   }
-  std::vector<int> ids(static_cast<size_t>(batch) * src_len, config.pad_token_id);
+  std::vector<int> ids(static_cast<size_t>(batch) * src_len,
+                       config.pad_token_id);
   for (int b = 0; b < batch; ++b) {
     std::copy(sources[b].begin(), sources[b].end(), ids.begin() + b * src_len);
   }
@@ -148,9 +150,8 @@ absl::StatusOr<std::vector<std::vector<float>>> Translator::ScoreTargets(
     const std::vector<std::vector<int>>& target_ids) {
   const ModelConfig& config = model_->config();
   if (source_ids.size() != target_ids.size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(source_ids.size(), " sources but ", target_ids.size(),
-                     " targets"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        source_ids.size(), " sources but ", target_ids.size(), " targets"));
   }
   absl::Status status = CheckSources(source_ids, config);
   if (!status.ok()) return status;
@@ -167,7 +168,8 @@ absl::StatusOr<std::vector<std::vector<float>>> Translator::ScoreTargets(
   }
   // Decoder input: [start] + target[:-1], right-padded; the causal mask keeps
   // padding after a target from changing its tokens' scores.
-  std::vector<int> tokens(static_cast<size_t>(batch) * len, config.pad_token_id);
+  std::vector<int> tokens(static_cast<size_t>(batch) * len,
+                          config.pad_token_id);
   for (int b = 0; b < batch; ++b) {
     tokens[b * len] = config.decoder_start_token_id;
     for (size_t t = 0; t + 1 < target_ids[b].size(); ++t) {
@@ -188,7 +190,8 @@ absl::StatusOr<std::vector<std::vector<float>>> Translator::ScoreTargets(
     std::vector<float> row_scores;
     for (size_t t = 0; t < target_ids[b].size(); ++t) {
       row_scores.push_back(
-          log_probs[(static_cast<size_t>(b) * len + t) * vocab + target_ids[b][t]]);
+          log_probs[(static_cast<size_t>(b) * len + t) * vocab +
+                    target_ids[b][t]]);
     }
     scores.push_back(std::move(row_scores));
   }

@@ -110,9 +110,9 @@ absl::Status ServerOptions::Validate() const {
   }
   if (compute_type != "fp32" && compute_type != "bf16" &&
       compute_type != "int8") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--compute_type must be fp32, bf16 or int8, got \"", compute_type,
-        "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--compute_type must be fp32, bf16 or int8, got \"",
+                     compute_type, "\""));
   }
   if (port < 0 || port > 65535) {
     return absl::InvalidArgumentError(

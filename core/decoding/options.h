@@ -11,11 +11,12 @@ namespace ts::core {
 // default" (generation_config.json, else config.json); ResolveOptions in
 // MarianModel fills those in.
 struct TranslationOptions {
-  int beam_size = 0;           // 1 = greedy search; 0 = model default (num_beams)
-  float length_penalty = 1.0f; // score = sum(log_probs) / length^length_penalty
-  int max_length = 0;          // tokens, counting the decoder start token; 0 = default
-  int min_length = 0;          // tokens, counting the decoder start token
-  int num_hypotheses = 1;      // best hypotheses returned, <= beam_size
+  int beam_size = 0;  // 1 = greedy search; 0 = model default (num_beams)
+  float length_penalty =
+      1.0f;            // score = sum(log_probs) / length^length_penalty
+  int max_length = 0;  // tokens, counting the decoder start token; 0 = default
+  int min_length = 0;  // tokens, counting the decoder start token
+  int num_hypotheses = 1;  // best hypotheses returned, <= beam_size
 
   bool operator==(const TranslationOptions&) const = default;
 };

@@ -30,9 +30,8 @@ struct FinishedHypotheses {
 
   void Add(std::vector<int> ids, double sum_logprobs, bool finished) {
     // The length counts the decoder start token.
-    const double score =
-        NormalizedScore(sum_logprobs, static_cast<int>(ids.size()) + 1,
-                        length_penalty);
+    const double score = NormalizedScore(
+        sum_logprobs, static_cast<int>(ids.size()) + 1, length_penalty);
     if (static_cast<int>(beams.size()) < num_beams || score > worst_score) {
       beams.push_back({score, std::move(ids), finished});
       if (static_cast<int>(beams.size()) > num_beams) {
@@ -54,8 +53,8 @@ struct FinishedHypotheses {
   // early_stopping=False: done when no live beam can beat the worst kept one.
   bool IsDone(double best_sum_logprobs, int cur_len) const {
     if (static_cast<int>(beams.size()) < num_beams) return false;
-    return worst_score >= NormalizedScore(best_sum_logprobs, cur_len,
-                                          length_penalty);
+    return worst_score >=
+           NormalizedScore(best_sum_logprobs, cur_len, length_penalty);
   }
 };
 
@@ -82,8 +81,9 @@ void TopTokens(const float* values, int n, int k, std::pair<float, int>* out) {
   }
   std::sort(heap.begin(), heap.end(), better);
   for (int i = 0; i < k; ++i) {
-    out[i] = i < static_cast<int>(heap.size()) ? heap[i]
-                                                : std::pair<float, int>{kNegInf, -1};
+    out[i] = i < static_cast<int>(heap.size())
+                 ? heap[i]
+                 : std::pair<float, int>{kNegInf, -1};
   }
 }
 
@@ -118,7 +118,8 @@ std::vector<TranslationResult> GreedySearch(StepModel& model, int batch,
     for (int r = 0; r < rows; ++r) {
       float* row = logits.data() + static_cast<size_t>(r) * vocab;
       ApplySearchRules(row, rules, options, cur_len);
-      const int token = static_cast<int>(std::max_element(row, row + vocab) - row);
+      const int token =
+          static_cast<int>(std::max_element(row, row + vocab) - row);
       const int source = active[r];
       sum_logprobs[source] += row[token];
       if (token == rules.eos_id) {
@@ -142,12 +143,12 @@ std::vector<TranslationResult> GreedySearch(StepModel& model, int batch,
     tokens = std::move(next_tokens);
   }
   for (int source : active) {  // reached max_length without eos
-    results[source].hypotheses.push_back(MakeHypothesis(
-        ids[source], false,
-        NormalizedScore(sum_logprobs[source],
-                        static_cast<int>(ids[source].size()) + 1,
-                        options.length_penalty),
-        rules.eos_id));
+    results[source].hypotheses.push_back(
+        MakeHypothesis(ids[source], false,
+                       NormalizedScore(sum_logprobs[source],
+                                       static_cast<int>(ids[source].size()) + 1,
+                                       options.length_penalty),
+                       rules.eos_id));
   }
   return results;
 }
@@ -190,12 +191,14 @@ std::vector<TranslationResult> BeamSearch(StepModel& model, int batch,
     // Each row's best 2 * beams tokens; the best 2 * beams continuations of
     // a source are among its rows' ones.
     const int top = 2 * beams;
-    std::vector<std::pair<float, int>> row_best(static_cast<size_t>(rows) * top);
+    std::vector<std::pair<float, int>> row_best(static_cast<size_t>(rows) *
+                                                top);
 #pragma omp parallel for schedule(static) if (rows * vocab >= (1 << 18))
     for (int r = 0; r < rows; ++r) {
       float* row = logits.data() + static_cast<size_t>(r) * vocab;
       ApplySearchRules(row, rules, options, cur_len);
-      TopTokens(row, vocab, top, row_best.data() + static_cast<size_t>(r) * top);
+      TopTokens(row, vocab, top,
+                row_best.data() + static_cast<size_t>(r) * top);
     }
     std::vector<int> next_parents;
     std::vector<int> next_source;
@@ -208,7 +211,8 @@ std::vector<TranslationResult> BeamSearch(StepModel& model, int batch,
       // lower index, as the flattened topk of transformers.
       std::vector<std::pair<float, int>> candidates;
       for (int k = 0; k < beams; ++k) {
-        const auto* best = row_best.data() + static_cast<size_t>(first + k) * top;
+        const auto* best =
+            row_best.data() + static_cast<size_t>(first + k) * top;
         for (int i = 0; i < top; ++i) {
           if (best[i].second < 0) continue;
           candidates.push_back({best[i].first + beam_scores[first + k],
@@ -265,10 +269,11 @@ std::vector<TranslationResult> BeamSearch(StepModel& model, int batch,
   std::vector<TranslationResult> results(batch);
   for (int b = 0; b < batch; ++b) {
     auto& entries = finished[b].beams;
-    std::stable_sort(entries.begin(), entries.end(),
-                     [](const auto& a, const auto& c) { return a.score > c.score; });
-    for (int i = 0; i < options.num_hypotheses &&
-                    i < static_cast<int>(entries.size());
+    std::stable_sort(
+        entries.begin(), entries.end(),
+        [](const auto& a, const auto& c) { return a.score > c.score; });
+    for (int i = 0;
+         i < options.num_hypotheses && i < static_cast<int>(entries.size());
          ++i) {
       results[b].hypotheses.push_back(MakeHypothesis(
           entries[i].ids, entries[i].finished, entries[i].score, rules.eos_id));

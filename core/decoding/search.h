@@ -26,10 +26,10 @@ class StepModel {
 struct SearchRules {
   int vocab_size = 0;
   int eos_id = 0;
-  int pad_id = 0;                 // never generated
+  int pad_id = 0;  // never generated
   int decoder_start_id = 0;
-  int forced_eos_id = -1;         // forced at the last position; -1: none
-  std::vector<int> bad_words_ids; // never generated
+  int forced_eos_id = -1;          // forced at the last position; -1: none
+  std::vector<int> bad_words_ids;  // never generated
 };
 
 // Decodes `batch` sources whose state rows the model holds (row b = source

@@ -16,7 +16,8 @@ std::vector<float> SinusoidalPositions(int64_t num_positions, int64_t dim) {
       if (j % 2 == 0) {
         table[pos * dim + j / 2] = static_cast<float>(std::sin(angle));
       } else {
-        table[pos * dim + sentinel + j / 2] = static_cast<float>(std::cos(angle));
+        table[pos * dim + sentinel + j / 2] =
+            static_cast<float>(std::cos(angle));
       }
     }
   }
@@ -27,7 +28,8 @@ void Embeddings::Forward(const int* ids, int64_t rows, int64_t len,
                          int64_t past, float* out) const {
   for (int64_t n = 0; n < rows; ++n) {
     for (int64_t t = 0; t < len; ++t) {
-      const float* token = tokens + static_cast<int64_t>(ids[n * len + t]) * dim;
+      const float* token =
+          tokens + static_cast<int64_t>(ids[n * len + t]) * dim;
       const float* position = positions + (past + t) * dim;
       float* dst = out + (n * len + t) * dim;
       for (int64_t c = 0; c < dim; ++c) dst[c] = token[c] * scale + position[c];

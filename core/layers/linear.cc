@@ -28,8 +28,8 @@ absl::StatusOr<Linear> Linear::Load(const Weights& weights,
   Linear linear;
   linear.in_features = in_features;
   linear.out_features = out_features;
-  auto weight = FindTensor(weights, prefix + ".weight",
-                           {out_features, in_features});
+  auto weight =
+      FindTensor(weights, prefix + ".weight", {out_features, in_features});
   if (!weight.ok()) return weight.status();
   linear.weight = (*weight)->data;
   if (with_bias) {

@@ -46,14 +46,16 @@ absl::StatusOr<MultiHeadAttention> MultiHeadAttention::Load(
   Linear q, k, v;
   for (auto [name, linear] :
        {std::pair{".q_proj", &q}, std::pair{".k_proj", &k},
-        std::pair{".v_proj", &v}, std::pair{".out_proj", &attention.out_proj_}}) {
+        std::pair{".v_proj", &v},
+        std::pair{".out_proj", &attention.out_proj_}}) {
     auto loaded = Linear::Load(weights, prefix + name, d_model, d_model);
     if (!loaded.ok()) return loaded.status();
     *linear = *loaded;
   }
   // MarianAttention computes (x Wq^T + bq) * scaling; scaling the weights
   // and bias instead is exact for power-of-two scalings (head_dim 64).
-  const float scaling = 1.0f / std::sqrt(static_cast<float>(attention.head_dim_));
+  const float scaling =
+      1.0f / std::sqrt(static_cast<float>(attention.head_dim_));
   const int64_t dd = d_model * d_model;
   auto packed = std::make_shared<std::vector<float>>(3 * dd + 3 * d_model);
   float* w = packed->data();

@@ -65,8 +65,9 @@ class MultiHeadAttention {
                         int64_t rows, int64_t len, KeyValueCache* cache,
                         AttentionScratch* scratch) const;
 
-  // Cross-attention: hidden[rows, len, d_model] += out_proj(attention(q, cache))
-  // where row n reads cache row kv_rows[n] with key_lengths[kv_rows[n]] keys.
+  // Cross-attention: hidden[rows, len, d_model] += out_proj(attention(q,
+  // cache)) where row n reads cache row kv_rows[n] with key_lengths[kv_rows[n]]
+  // keys.
   void CrossAttention(ExecutionContext& ctx, float* hidden, int64_t rows,
                       int64_t len, const KeyValueCache& cache,
                       const int* key_lengths, const int* kv_rows,
@@ -86,9 +87,9 @@ class MultiHeadAttention {
                       KeyValueCache* cache) const;
 
   std::shared_ptr<const std::vector<float>> packed_;  // [3D, D] + bias [3D]
-  Linear qkv_proj_;  // all of packed_
-  Linear q_proj_;    // its first D rows
-  Linear kv_proj_;   // its last 2D rows
+  Linear qkv_proj_;                                   // all of packed_
+  Linear q_proj_;                                     // its first D rows
+  Linear kv_proj_;                                    // its last 2D rows
   Linear out_proj_;
   int64_t num_heads_ = 0;
   int64_t head_dim_ = 0;

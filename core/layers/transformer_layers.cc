@@ -10,8 +10,8 @@ absl::StatusOr<EncoderLayer> EncoderLayer::Load(const Weights& weights,
   auto attn = MultiHeadAttention::Load(weights, prefix + ".self_attn", d,
                                        config.encoder_attention_heads);
   if (!attn.ok()) return attn.status();
-  auto attn_norm = LayerNormLayer::Load(weights, prefix + ".self_attn_layer_norm",
-                                        d, config.layer_norm_eps);
+  auto attn_norm = LayerNormLayer::Load(
+      weights, prefix + ".self_attn_layer_norm", d, config.layer_norm_eps);
   if (!attn_norm.ok()) return attn_norm.status();
   auto ffn = FeedForward::Load(weights, prefix, d, config.encoder_ffn_dim,
                                ActivationFromName(config.activation_function));
@@ -47,18 +47,23 @@ absl::StatusOr<DecoderLayer> DecoderLayer::Load(const Weights& weights,
   const int64_t d = config.d_model;
   const int64_t heads = config.decoder_attention_heads;
   const float eps = config.layer_norm_eps;
-  auto self_attn = MultiHeadAttention::Load(weights, prefix + ".self_attn", d, heads);
+  auto self_attn =
+      MultiHeadAttention::Load(weights, prefix + ".self_attn", d, heads);
   if (!self_attn.ok()) return self_attn.status();
-  auto self_norm = LayerNormLayer::Load(weights, prefix + ".self_attn_layer_norm", d, eps);
+  auto self_norm =
+      LayerNormLayer::Load(weights, prefix + ".self_attn_layer_norm", d, eps);
   if (!self_norm.ok()) return self_norm.status();
-  auto cross = MultiHeadAttention::Load(weights, prefix + ".encoder_attn", d, heads);
+  auto cross =
+      MultiHeadAttention::Load(weights, prefix + ".encoder_attn", d, heads);
   if (!cross.ok()) return cross.status();
-  auto cross_norm = LayerNormLayer::Load(weights, prefix + ".encoder_attn_layer_norm", d, eps);
+  auto cross_norm = LayerNormLayer::Load(
+      weights, prefix + ".encoder_attn_layer_norm", d, eps);
   if (!cross_norm.ok()) return cross_norm.status();
   auto ffn = FeedForward::Load(weights, prefix, d, config.decoder_ffn_dim,
                                ActivationFromName(config.activation_function));
   if (!ffn.ok()) return ffn.status();
-  auto final_norm = LayerNormLayer::Load(weights, prefix + ".final_layer_norm", d, eps);
+  auto final_norm =
+      LayerNormLayer::Load(weights, prefix + ".final_layer_norm", d, eps);
   if (!final_norm.ok()) return final_norm.status();
   layer.self_attn_ = *self_attn;
   layer.self_attn_layer_norm_ = *self_norm;

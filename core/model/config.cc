@@ -52,7 +52,8 @@ absl::Status ReadGeneration(const json& object, ModelConfig* config,
     absl::Status status = ReadInt(object, key, field, what);
     if (!status.ok()) return status;
   }
-  if (object.contains("length_penalty") && object["length_penalty"].is_number()) {
+  if (object.contains("length_penalty") &&
+      object["length_penalty"].is_number()) {
     config->length_penalty = object["length_penalty"].get<float>();
   }
   if (object.contains("bad_words_ids") && !object["bad_words_ids"].is_null()) {
@@ -83,10 +84,9 @@ absl::StatusOr<ModelConfig> ModelConfig::Parse(
   ModelConfig config;
   if (c.contains("model_type") && c["model_type"].is_string() &&
       c["model_type"].get<std::string>() != "marian") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("config.json: model_type \"",
-                     c["model_type"].get<std::string>(),
-                     "\" is not supported (only \"marian\")"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "config.json: model_type \"", c["model_type"].get<std::string>(),
+        "\" is not supported (only \"marian\")"));
   }
   if (c.contains("_name_or_path") && c["_name_or_path"].is_string()) {
     config.name = c["_name_or_path"].get<std::string>();
@@ -110,7 +110,8 @@ absl::StatusOr<ModelConfig> ModelConfig::Parse(
           what, ": \"", key, "\" must be a positive integer, got ", *field));
     }
   }
-  if (c.contains("activation_function") && c["activation_function"].is_string()) {
+  if (c.contains("activation_function") &&
+      c["activation_function"].is_string()) {
     config.activation_function = c["activation_function"].get<std::string>();
   }
   const std::string& act = config.activation_function;
@@ -129,9 +130,9 @@ absl::StatusOr<ModelConfig> ModelConfig::Parse(
   }
   if (config.d_model % config.encoder_attention_heads != 0 ||
       config.d_model % config.decoder_attention_heads != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        what, ": d_model ", config.d_model,
-        " is not divisible by the number of attention heads"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": d_model ", config.d_model,
+                     " is not divisible by the number of attention heads"));
   }
   absl::Status status = ReadGeneration(c, &config, what);
   if (!status.ok()) return status;
@@ -142,20 +143,20 @@ absl::StatusOr<ModelConfig> ModelConfig::Parse(
     status = ReadGeneration(*generation, &config, "generation_config.json");
     if (!status.ok()) return status;
   }
-  for (auto [key, id] : {std::pair{"pad_token_id", config.pad_token_id},
-                         std::pair{"eos_token_id", config.eos_token_id},
-                         std::pair{"decoder_start_token_id",
-                                   config.decoder_start_token_id}}) {
+  for (auto [key, id] :
+       {std::pair{"pad_token_id", config.pad_token_id},
+        std::pair{"eos_token_id", config.eos_token_id},
+        std::pair{"decoder_start_token_id", config.decoder_start_token_id}}) {
     if (id < 0 || id >= config.vocab_size) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(what, ": ", key, " ", id, " is outside the vocabulary [0, ",
-                       config.vocab_size, ")"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, ": ", key, " ", id, " is outside the vocabulary [0, ",
+          config.vocab_size, ")"));
     }
   }
   if (config.num_beams < 1) config.num_beams = 1;
   if (config.max_length < 2) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, ": max_length ", config.max_length, " must be >= 2"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, ": max_length ", config.max_length, " must be >= 2"));
   }
   return config;
 }
@@ -179,13 +180,15 @@ absl::StatusOr<ModelConfig> ModelConfig::Load(const std::string& model_dir) {
       read(config_path),
       fs::exists(generation_path) ? read(generation_path) : std::string());
   if (!config.ok()) {
-    return absl::Status(config.status().code(),
-                        absl::StrCat(model_dir, "/", config.status().message()));
+    return absl::Status(
+        config.status().code(),
+        absl::StrCat(model_dir, "/", config.status().message()));
   }
   if (config->name.empty()) {
     config->name = fs::path(model_dir).lexically_normal().filename().string();
     if (config->name.empty()) {
-      config->name = fs::path(model_dir).lexically_normal().parent_path().filename();
+      config->name =
+          fs::path(model_dir).lexically_normal().parent_path().filename();
     }
   }
   return config;

@@ -13,27 +13,27 @@ namespace ts::core {
 // config.json, with generation_config.json (when present) overriding the
 // generation fields, as `generate` does.
 struct ModelConfig {
-  std::string name;          // "_name_or_path", else the folder name
-  int d_model = 0;           // hidden size
+  std::string name;  // "_name_or_path", else the folder name
+  int d_model = 0;   // hidden size
   int encoder_layers = 0;
   int decoder_layers = 0;
   int encoder_attention_heads = 0;
   int decoder_attention_heads = 0;
   int encoder_ffn_dim = 0;
   int decoder_ffn_dim = 0;
-  int vocab_size = 0;        // rows of model.shared.weight
+  int vocab_size = 0;               // rows of model.shared.weight
   int max_position_embeddings = 0;  // rows of the sinusoidal position tables
   std::string activation_function = "swish";  // swish | silu | relu | gelu
-  bool scale_embedding = true;                // multiply embeddings by sqrt(d_model)
+  bool scale_embedding = true;  // multiply embeddings by sqrt(d_model)
   float layer_norm_eps = 1e-5f;
 
   int pad_token_id = 0;
   int eos_token_id = 0;
   int decoder_start_token_id = 0;
-  int forced_eos_token_id = -1;        // -1: none
-  std::vector<int> bad_words_ids;      // single-token bad words only
-  int num_beams = 1;                   // default beam_size
-  int max_length = 512;                // default max_length, counts the start token
+  int forced_eos_token_id = -1;    // -1: none
+  std::vector<int> bad_words_ids;  // single-token bad words only
+  int num_beams = 1;               // default beam_size
+  int max_length = 512;            // default max_length, counts the start token
   float length_penalty = 1.0f;
 
   // Parses `config_json` (and `generation_config_json` if not empty). Errors:

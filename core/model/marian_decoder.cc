@@ -11,8 +11,7 @@ MarianDecoder::MarianDecoder(const MarianNetwork& network,
                              const ModelConfig& config, ExecutionContext& ctx,
                              const float* encoder_output, int batch,
                              int src_len, const std::vector<int>& src_lengths,
-                             int capacity,
-                             DecoderWorkspace* workspace)
+                             int capacity, DecoderWorkspace* workspace)
     : network_(network),
       config_(config),
       ctx_(ctx),
@@ -80,7 +79,8 @@ void MarianDecoder::Reorder(const std::vector<int>& parents) {
     KeyValueCache& cache = ws_->self_kv[i];
     // Gather into a cache of the new row count.
     cache.rows = static_cast<int64_t>(parents.size());
-    cache.Gather(parents, layer.num_heads(), layer.head_dim(), past_, &ws_->gather_scratch);
+    cache.Gather(parents, layer.num_heads(), layer.head_dim(), past_,
+                 &ws_->gather_scratch);
   }
   row_source_ = std::move(sources);
 }

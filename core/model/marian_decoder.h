@@ -14,11 +14,13 @@ namespace ts::core {
 
 // Buffers a decoder keeps between calls (owned by a Translator, reused).
 struct DecoderWorkspace {
-  std::vector<KeyValueCache> self_kv;   // per layer, [rows, heads, capacity, head_dim]
-  std::vector<KeyValueCache> cross_kv;  // per layer, [batch, heads, src_len, head_dim]
+  std::vector<KeyValueCache>
+      self_kv;  // per layer, [rows, heads, capacity, head_dim]
+  std::vector<KeyValueCache>
+      cross_kv;  // per layer, [batch, heads, src_len, head_dim]
   KeyValueCache gather_scratch;
-  std::vector<float> hidden;            // [rows, d_model]
-  std::vector<float> logits;            // [rows, vocab]
+  std::vector<float> hidden;  // [rows, d_model]
+  std::vector<float> logits;  // [rows, vocab]
   LayerScratch layer;
 };
 
@@ -29,8 +31,7 @@ class MarianDecoder : public StepModel {
   // per source.
   MarianDecoder(const MarianNetwork& network, const ModelConfig& config,
                 ExecutionContext& ctx, const float* encoder_output, int batch,
-                int src_len, const std::vector<int>& src_lengths,
-                int capacity,
+                int src_len, const std::vector<int>& src_lengths, int capacity,
                 DecoderWorkspace* workspace);
 
   void Step(const std::vector<int>& tokens, float* log_probs) override;
@@ -52,7 +53,7 @@ class MarianDecoder : public StepModel {
   std::vector<int> row_source_;  // cross-attention source of each row
   int src_len_;
   int capacity_;
-  int past_ = 0;                 // positions already in the KV cache
+  int past_ = 0;  // positions already in the KV cache
 };
 
 }  // namespace ts::core

@@ -44,12 +44,13 @@ absl::Status ResolveSharedEmbeddings(const ModelConfig& config,
     const TensorView* copy = weights.Find(name);
     if (copy == nullptr) continue;
     if (copy->shape != shape) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("tensor ", name, " has shape ", ShapeToString(copy->shape),
-                       ", config.json implies ", ShapeToString(shape)));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tensor ", name, " has shape ", ShapeToString(copy->shape),
+          ", config.json implies ", ShapeToString(shape)));
     }
     if (copy->data != shared->data &&
-        std::memcmp(copy->data, shared->data, shared->numel() * sizeof(float)) != 0) {
+        std::memcmp(copy->data, shared->data,
+                    shared->numel() * sizeof(float)) != 0) {
       return absl::InvalidArgumentError(absl::StrCat(
           "tensor ", name,
           " differs from model.shared.weight; MarianMT ties them (untied "
@@ -82,9 +83,10 @@ absl::Status ResolvePositions(const ModelConfig& config, Weights& weights) {
     for (size_t i = 0; i < table.size(); ++i) {
       if (std::fabs(stored->data[i] - table[i]) > 1e-2f) {
         return absl::InvalidArgumentError(absl::StrCat(
-            "tensor ", name, " is not the sinusoidal table of MarianMT (sin in "
-            "the first half of the dimensions, cos in the second); entry ", i,
-            " is ", stored->data[i], ", expected ", table[i]));
+            "tensor ", name,
+            " is not the sinusoidal table of MarianMT (sin in "
+            "the first half of the dimensions, cos in the second); entry ",
+            i, " is ", stored->data[i], ", expected ", table[i]));
       }
     }
   }
@@ -113,8 +115,9 @@ absl::StatusOr<std::shared_ptr<const MarianModel>> MarianModel::Load(
   auto model = FromParts(*std::move(config), *std::move(weights),
                          *std::move(tokenizer), compute_type);
   if (!model.ok()) {
-    return absl::Status(model.status().code(),
-                        absl::StrCat(model_dir, ": ", model.status().message()));
+    return absl::Status(
+        model.status().code(),
+        absl::StrCat(model_dir, ": ", model.status().message()));
   }
   return model;
 }
@@ -123,15 +126,15 @@ absl::StatusOr<std::shared_ptr<const MarianModel>> MarianModel::FromParts(
     ModelConfig config, Weights weights, MarianTokenizer tokenizer,
     ops::ComputeType compute_type) {
   if (tokenizer.vocab_size() > config.vocab_size) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "vocab.json has ids up to ", tokenizer.vocab_size() - 1,
-        " but config.json vocab_size is ", config.vocab_size));
+    return absl::InvalidArgumentError(
+        absl::StrCat("vocab.json has ids up to ", tokenizer.vocab_size() - 1,
+                     " but config.json vocab_size is ", config.vocab_size));
   }
   if (tokenizer.pad_id() != config.pad_token_id ||
       tokenizer.eos_id() != config.eos_token_id) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "vocab.json has <pad> = ", tokenizer.pad_id(), " and </s> = ",
-        tokenizer.eos_id(), ", config.json says pad_token_id ",
+        "vocab.json has <pad> = ", tokenizer.pad_id(),
+        " and </s> = ", tokenizer.eos_id(), ", config.json says pad_token_id ",
         config.pad_token_id, " and eos_token_id ", config.eos_token_id));
   }
   absl::Status status = ResolveSharedEmbeddings(config, weights);
@@ -139,7 +142,8 @@ absl::StatusOr<std::shared_ptr<const MarianModel>> MarianModel::FromParts(
   status = ResolvePositions(config, weights);
   if (!status.ok()) return status;
   if (weights.Find("final_logits_bias") == nullptr) {
-    weights.Add("final_logits_bias", std::vector<float>(config.vocab_size, 0.0f),
+    weights.Add("final_logits_bias",
+                std::vector<float>(config.vocab_size, 0.0f),
                 {1, config.vocab_size});
   }
   auto model = std::shared_ptr<MarianModel>(new MarianModel());
@@ -167,20 +171,20 @@ absl::StatusOr<TranslationOptions> MarianModel::ResolveOptions(
   // Decoder positions 0 .. max_length - 2 are fed to the model.
   const int max_length_limit = config_.max_position_embeddings + 1;
   if (resolved.max_length < 2 || resolved.max_length > max_length_limit) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("max_length ", resolved.max_length, " is out of range [2, ",
-                     max_length_limit, "] (max_position_embeddings + 1)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_length ", resolved.max_length, " is out of range [2, ",
+        max_length_limit, "] (max_position_embeddings + 1)"));
   }
   if (resolved.min_length < 0 || resolved.min_length > resolved.max_length) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("min_length ", resolved.min_length, " is out of range [0, ",
-                     resolved.max_length, "] (max_length)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "min_length ", resolved.min_length, " is out of range [0, ",
+        resolved.max_length, "] (max_length)"));
   }
   if (resolved.num_hypotheses < 1 ||
       resolved.num_hypotheses > resolved.beam_size) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("num_hypotheses ", resolved.num_hypotheses,
-                     " is out of range [1, ", resolved.beam_size, "] (beam_size)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "num_hypotheses ", resolved.num_hypotheses, " is out of range [1, ",
+        resolved.beam_size, "] (beam_size)"));
   }
   if (!std::isfinite(resolved.length_penalty)) {
     return absl::InvalidArgumentError("length_penalty must be a finite number");

@@ -40,7 +40,8 @@ class MarianModel {
       ModelConfig config, Weights weights, MarianTokenizer tokenizer,
       ops::ComputeType compute_type = ops::ComputeType::kFloat32);
 
-  // Parses "fp32", "bf16" or "int8". Errors: InvalidArgument naming the choices.
+  // Parses "fp32", "bf16" or "int8". Errors: InvalidArgument naming the
+  // choices.
   static absl::StatusOr<ops::ComputeType> ParseComputeType(
       const std::string& name);
 

@@ -28,8 +28,8 @@ struct MarianNetwork {
   // (MarianModel derives absent ones). Errors: InvalidArgument naming the
   // missing tensor or the wrong shape.
   // With kBFloat16 or kInt8, every matmul weight gets a bf16 or int8 copy
-  // (embeddings, attention and layer norms stay fp32). Errors also: Unimplemented if this CPU cannot
-  // run bf16 matmuls.
+  // (embeddings, attention and layer norms stay fp32). Errors also:
+  // Unimplemented if this CPU cannot run bf16 matmuls.
   static absl::StatusOr<MarianNetwork> Build(
       const ModelConfig& config, const Weights& weights,
       ops::ComputeType compute_type = ops::ComputeType::kFloat32);

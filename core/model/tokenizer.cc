@@ -51,7 +51,8 @@ bool IsValidUtf8(std::string_view text) {
 absl::StatusOr<std::unique_ptr<SentencePieceModel>> LoadSpm(
     const std::filesystem::path& path) {
   if (!std::filesystem::exists(path)) {
-    return absl::NotFoundError(absl::StrCat("missing tokenizer file ", path.string()));
+    return absl::NotFoundError(
+        absl::StrCat("missing tokenizer file ", path.string()));
   }
   std::string error;
   auto spm = SentencePieceModel::Load(path.string(), &error);
@@ -94,14 +95,14 @@ absl::StatusOr<MarianTokenizer> MarianTokenizer::Load(
     if (id.is_number_integer() && id.get<int64_t>() >= max_allowed_id) {
       return absl::InvalidArgumentError(absl::StrCat(
           vocab_path.string(), ": id ", id.get<int64_t>(), " of piece \"",
-          piece, "\" is past twice the number of entries (",
-          vocab.size(), "); ids must be nearly dense"));
+          piece, "\" is past twice the number of entries (", vocab.size(),
+          "); ids must be nearly dense"));
     }
     if (!id.is_number_integer() || id.get<int64_t>() < 0 ||
         id.get<int64_t>() >= (1 << 24)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          vocab_path.string(), ": id of piece \"", piece,
-          "\" is not an integer in [0, 16777216)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(vocab_path.string(), ": id of piece \"", piece,
+                       "\" is not an integer in [0, 16777216)"));
     }
     max_id = std::max(max_id, id.get<int>());
   }

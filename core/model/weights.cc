@@ -94,8 +94,8 @@ absl::StatusOr<Weights> Weights::Load(const std::string& model_dir) {
   nlohmann::json json = nlohmann::json::parse(in, nullptr, false);
   if (json.is_discarded() || !json.is_object() ||
       !json.contains("weight_map") || !json["weight_map"].is_object()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(index.string(), ": not JSON with a \"weight_map\" object"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        index.string(), ": not JSON with a \"weight_map\" object"));
   }
   std::set<std::string> shards;
   for (const auto& [name, file] : json["weight_map"].items()) {
@@ -105,8 +105,9 @@ absl::StatusOr<Weights> Weights::Load(const std::string& model_dir) {
     }
     const std::string shard = file.get<std::string>();
     if (shard.find('/') != std::string::npos) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          index.string(), ": shard name ", shard, " must be a plain file name"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(index.string(), ": shard name ", shard,
+                       " must be a plain file name"));
     }
     shards.insert(shard);
   }
@@ -128,8 +129,8 @@ absl::StatusOr<Weights> Weights::Load(const std::string& model_dir) {
 absl::Status Weights::AddSafetensorsFile(const std::string& path) {
   const int fd = open(path.c_str(), O_RDONLY);
   if (fd < 0) {
-    return absl::NotFoundError(absl::StrCat("cannot open ", path, ": ",
-                                            std::strerror(errno)));
+    return absl::NotFoundError(
+        absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
   }
   struct stat st {};
   if (fstat(fd, &st) != 0) {
@@ -157,10 +158,9 @@ absl::Status Weights::AddSafetensorsFile(const std::string& path) {
   uint64_t header_size = 0;
   std::memcpy(&header_size, bytes, 8);  // little-endian on x86-64
   if (header_size > kMaxHeaderBytes || header_size > file_size - 8) {
-    return absl::DataLossError(
-        absl::StrCat(path, ": header length ", header_size,
-                     " exceeds the file size ", file_size,
-                     " (truncated or not a safetensors file)"));
+    return absl::DataLossError(absl::StrCat(
+        path, ": header length ", header_size, " exceeds the file size ",
+        file_size, " (truncated or not a safetensors file)"));
   }
   const std::string_view header(reinterpret_cast<const char*>(bytes + 8),
                                 header_size);
@@ -204,8 +204,8 @@ absl::Status Weights::AddSafetensorsFile(const std::string& path) {
       shape.push_back(static_cast<int64_t>(size));
       // Checked before multiplying, so the product cannot wrap around.
       if (size != 0 && numel > (1ull << 40) / size) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            where, ": shape has more than 2^40 elements"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, ": shape has more than 2^40 elements"));
       }
       numel *= size;
     }
@@ -222,12 +222,13 @@ absl::Status Weights::AddSafetensorsFile(const std::string& path) {
           "] out of range of the data section (", data_size, " bytes)"));
     }
     if (end - begin != numel * element_size) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          where, ": ", end - begin, " bytes do not match shape ",
-          ShapeToString(shape), " of ", dtype));
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": ", end - begin, " bytes do not match shape ",
+                       ShapeToString(shape), " of ", dtype));
     }
     const uint8_t* src = data_start + begin;
-    if (dtype == "F32" && reinterpret_cast<uintptr_t>(src) % alignof(float) == 0) {
+    if (dtype == "F32" &&
+        reinterpret_cast<uintptr_t>(src) % alignof(float) == 0) {
       tensors_[name] = TensorView{reinterpret_cast<const float*>(src), shape};
       continue;
     }

@@ -52,10 +52,10 @@ void MatmulWithPostOps(ExecutionContext& ctx, const void* x, dt weights_type,
   const memory::desc weights_md({k, n}, weights_type, tag::ba);
   const memory::desc bias_md({1, n}, dt::f32, tag::ab);
   const memory::desc dst_md({m, n}, dt::f32, tag::ab);
-  const std::string key = absl::StrCat(
-      "matmul:", static_cast<int>(weights_type), ":", m, ":", k, ":", n, ":",
-      bias != nullptr, ":", static_cast<int>(activation), ":", scale, ":",
-      accumulate);
+  const std::string key =
+      absl::StrCat("matmul:", static_cast<int>(weights_type), ":", m, ":", k,
+                   ":", n, ":", bias != nullptr, ":",
+                   static_cast<int>(activation), ":", scale, ":", accumulate);
   const dnnl::primitive* primitive = ctx.Find(key);
   if (primitive == nullptr) {
     dnnl::post_ops post_ops;
@@ -94,7 +94,8 @@ void MatmulWithPostOps(ExecutionContext& ctx, const void* x, dt weights_type,
 uint16_t RoundToBFloat16(float value) {
   uint32_t bits;
   std::memcpy(&bits, &value, sizeof(bits));
-  if ((bits & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((bits >> 16) | 0x40);
+  if ((bits & 0x7fffffffu) > 0x7f800000u)
+    return static_cast<uint16_t>((bits >> 16) | 0x40);
   bits += 0x7fffu + ((bits >> 16) & 1u);  // round to nearest even
   return static_cast<uint16_t>(bits >> 16);
 }
@@ -157,7 +158,8 @@ Int8Weights QuantizeWeights(const float* weight, int64_t n, int64_t k) {
   for (int64_t r = 0; r < n; ++r) {
     const float* row = weight + r * k;
     float max_abs = 0.0f;
-    for (int64_t c = 0; c < k; ++c) max_abs = std::max(max_abs, std::fabs(row[c]));
+    for (int64_t c = 0; c < k; ++c)
+      max_abs = std::max(max_abs, std::fabs(row[c]));
     const float scale = max_abs > 0.0f ? max_abs / 127.0f : 1.0f;
     q.scales[r] = scale;
     for (int64_t c = 0; c < k; ++c) {
@@ -169,8 +171,7 @@ Int8Weights QuantizeWeights(const float* weight, int64_t n, int64_t k) {
 
 void LinearInt8(ExecutionContext& ctx, const float* x, int64_t m, int64_t k,
                 const Int8Weights& weight, const float* bias, int64_t n,
-                float* y, Activation activation, float scale,
-                bool accumulate) {
+                float* y, Activation activation, float scale, bool accumulate) {
   std::vector<int8_t>& x8 = ctx.int8_scratch;
   std::vector<float>& row_scales = ctx.int8_row_scales;
   std::vector<int32_t>& acc = ctx.int32_scratch;
@@ -182,7 +183,8 @@ void LinearInt8(ExecutionContext& ctx, const float* x, int64_t m, int64_t k,
     const float* row = x + r * k;
     float max_abs = 0.0f;
 #pragma omp simd reduction(max : max_abs)
-    for (int64_t c = 0; c < k; ++c) max_abs = std::max(max_abs, std::fabs(row[c]));
+    for (int64_t c = 0; c < k; ++c)
+      max_abs = std::max(max_abs, std::fabs(row[c]));
     const float row_scale = max_abs > 0.0f ? max_abs / 127.0f : 1.0f;
     const float inverse = 1.0f / row_scale;
     row_scales[r] = row_scale;
@@ -191,7 +193,8 @@ void LinearInt8(ExecutionContext& ctx, const float* x, int64_t m, int64_t k,
 #pragma omp simd
     for (int64_t c = 0; c < k; ++c) {
       const float v = row[c] * inverse;
-      q[c] = static_cast<int8_t>(static_cast<int32_t>(v + std::copysign(0.5f, v)));
+      q[c] =
+          static_cast<int8_t>(static_cast<int32_t>(v + std::copysign(0.5f, v)));
     }
   }
   const memory::desc src_md({m, k}, dt::s8, tag::ab);
@@ -207,9 +210,8 @@ void LinearInt8(ExecutionContext& ctx, const float* x, int64_t m, int64_t k,
   primitive->execute(
       ctx.stream(),
       {{DNNL_ARG_SRC, memory(src_md, ctx.engine(), x8.data())},
-       {DNNL_ARG_WEIGHTS,
-        memory(weights_md, ctx.engine(),
-               const_cast<int8_t*>(weight.values.data()))},
+       {DNNL_ARG_WEIGHTS, memory(weights_md, ctx.engine(),
+                                 const_cast<int8_t*>(weight.values.data()))},
        {DNNL_ARG_DST, memory(dst_md, ctx.engine(), acc.data())}});
   ctx.stream().wait();
   // Dequantize, then the same epilogue as the fp32 post-ops, in order.
@@ -217,20 +219,20 @@ void LinearInt8(ExecutionContext& ctx, const float* x, int64_t m, int64_t k,
   const int32_t* products = acc.data();
   switch (activation) {
     case Activation::kNone:
-      Dequantize<Activation::kNone>(products, row_scales.data(), w_scales,
-                                    bias, scale, accumulate, m, n, y);
+      Dequantize<Activation::kNone>(products, row_scales.data(), w_scales, bias,
+                                    scale, accumulate, m, n, y);
       break;
     case Activation::kSwish:
       Dequantize<Activation::kSwish>(products, row_scales.data(), w_scales,
                                      bias, scale, accumulate, m, n, y);
       break;
     case Activation::kRelu:
-      Dequantize<Activation::kRelu>(products, row_scales.data(), w_scales,
-                                    bias, scale, accumulate, m, n, y);
+      Dequantize<Activation::kRelu>(products, row_scales.data(), w_scales, bias,
+                                    scale, accumulate, m, n, y);
       break;
     case Activation::kGelu:
-      Dequantize<Activation::kGelu>(products, row_scales.data(), w_scales,
-                                    bias, scale, accumulate, m, n, y);
+      Dequantize<Activation::kGelu>(products, row_scales.data(), w_scales, bias,
+                                    scale, accumulate, m, n, y);
       break;
   }
 }
@@ -299,7 +301,8 @@ void Attention(const AttentionShape& s, const float* q, const float* k,
                const float* v, const int* key_lengths, float* out) {
   const int64_t d_model = s.num_heads * s.head_dim;
   const int64_t hd = s.head_dim;
-#pragma omp parallel if (s.batch * s.num_heads * s.query_len * s.head_dim >= kMinParallelWork / 16)
+#pragma omp parallel if (s.batch * s.num_heads * s.query_len * s.head_dim >= \
+                         kMinParallelWork / 16)
   {
     std::vector<float> scores;
 #pragma omp for collapse(2) schedule(static)
@@ -307,7 +310,8 @@ void Attention(const AttentionShape& s, const float* q, const float* k,
       for (int64_t h = 0; h < s.num_heads; ++h) {
         const int64_t kv_row = s.kv_rows != nullptr ? s.kv_rows[n] : n;
         const int64_t num_keys = key_lengths[kv_row];
-        const int64_t head_offset = (kv_row * s.num_heads + h) * s.capacity * hd;
+        const int64_t head_offset =
+            (kv_row * s.num_heads + h) * s.capacity * hd;
         const float* k_head = k + head_offset;
         const float* v_head = v + head_offset;
         scores.resize(std::max<int64_t>(num_keys, 1));

@@ -17,7 +17,7 @@ enum class Activation {
   kNone,
   kSwish,  // x * sigmoid(x), "swish"/"silu" in transformers
   kRelu,
-  kGelu,   // exact (erf) GELU, "gelu" in transformers
+  kGelu,  // exact (erf) GELU, "gelu" in transformers
 };
 
 // Precision of the matmuls: weights are converted once at load; activations
@@ -89,11 +89,11 @@ struct AttentionShape {
   int64_t query_len = 1;  // Tq
   int64_t num_heads = 0;  // H
   int64_t head_dim = 0;
-  int64_t capacity = 0;   // allocated positions per kv row and head
-  int64_t q_stride = 0;   // elements between consecutive query vectors
+  int64_t capacity = 0;          // allocated positions per kv row and head
+  int64_t q_stride = 0;          // elements between consecutive query vectors
   const int* kv_rows = nullptr;  // [N] kv row of each query row
   bool causal = false;
-  int64_t past = 0;       // position of query 0 (causal only)
+  int64_t past = 0;  // position of query 0 (causal only)
 };
 void Attention(const AttentionShape& shape, const float* q, const float* k,
                const float* v, const int* key_lengths, float* out);

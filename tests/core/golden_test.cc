@@ -89,7 +89,8 @@ std::vector<nlohmann::json>* GoldenTest::translations_ = nullptr;
 
 TEST_F(GoldenTest, SourceIdsMatchTokenizer) {
   for (const auto& entry : *translations_) {
-    auto ids = model().tokenizer().EncodeSource(entry["source"].get<std::string>());
+    auto ids =
+        model().tokenizer().EncodeSource(entry["source"].get<std::string>());
     ASSERT_TRUE(ids.ok()) << ids.status();
     EXPECT_EQ(*ids, entry["source_ids"].get<std::vector<int>>())
         << entry["source"];
@@ -161,7 +162,8 @@ class ReducedPrecisionTest
 TEST_P(ReducedPrecisionTest, GreedyStaysCloseToReference) {
   const ReducedPrecisionCase& c = GetParam();
   auto model = MarianModel::Load(TS_DEMO_MODEL_DIR, c.compute_type);
-  if (!model.ok() && model.status().code() == absl::StatusCode::kUnimplemented) {
+  if (!model.ok() &&
+      model.status().code() == absl::StatusCode::kUnimplemented) {
     GTEST_SKIP() << model.status();
   }
   ASSERT_TRUE(model.ok()) << model.status();
@@ -187,13 +189,14 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         // bf16: 195/200 measured on AVX-512 BF16.
         ReducedPrecisionCase{ops::ComputeType::kBFloat16, "bf16", 185},
-        // int8 (per-channel weights, per-row activations): 172-173/200 measured.
+        // int8 (per-channel weights, per-row activations): 172-173/200
+        // measured.
         ReducedPrecisionCase{ops::ComputeType::kInt8, "int8", 160}),
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST_F(GoldenTest, EncoderStatesWithinTolerance) {
-  const auto entries = ReadJsonLines(std::string(TS_DEMO_MODEL_DIR) +
-                                     "/golden/encoder.jsonl");
+  const auto entries =
+      ReadJsonLines(std::string(TS_DEMO_MODEL_DIR) + "/golden/encoder.jsonl");
   ASSERT_EQ(entries.size(), 5u);
   std::vector<std::vector<int>> sources;
   for (const auto& entry : entries) {
@@ -231,8 +234,8 @@ TEST_F(GoldenTest, EncoderStatesWithinTolerance) {
 }
 
 TEST_F(GoldenTest, TeacherForcedLogProbsWithinTolerance) {
-  const auto entries = ReadJsonLines(std::string(TS_DEMO_MODEL_DIR) +
-                                     "/golden/logprobs.jsonl");
+  const auto entries =
+      ReadJsonLines(std::string(TS_DEMO_MODEL_DIR) + "/golden/logprobs.jsonl");
   ASSERT_EQ(entries.size(), 5u);
   std::vector<std::vector<int>> sources, targets;
   for (const auto& entry : entries) {
@@ -244,12 +247,13 @@ TEST_F(GoldenTest, TeacherForcedLogProbsWithinTolerance) {
   ASSERT_TRUE(scores.ok()) << scores.status();
   double max_error = 0.0;
   for (size_t i = 0; i < entries.size(); ++i) {
-    const auto expected = entries[i]["token_logprobs"].get<std::vector<float>>();
+    const auto expected =
+        entries[i]["token_logprobs"].get<std::vector<float>>();
     ASSERT_EQ((*scores)[i].size(), expected.size());
     double sum = 0.0;
     for (size_t t = 0; t < expected.size(); ++t) {
-      max_error = std::max<double>(max_error,
-                                   std::fabs((*scores)[i][t] - expected[t]));
+      max_error =
+          std::max<double>(max_error, std::fabs((*scores)[i][t] - expected[t]));
       sum += (*scores)[i][t];
     }
     EXPECT_NEAR(sum, entries[i]["sum_logprob"].get<double>(), 1e-3);
@@ -262,7 +266,8 @@ TEST_F(GoldenTest, SentenceAloneEqualsSentenceInPaddedBatch) {
   // 32 sentences of different lengths; each must translate the same alone.
   std::vector<std::vector<int>> batch;
   for (size_t i = 0; i < 32; ++i) {
-    batch.push_back((*translations_)[i * 6]["source_ids"].get<std::vector<int>>());
+    batch.push_back(
+        (*translations_)[i * 6]["source_ids"].get<std::vector<int>>());
   }
   Translator translator(*model_);
   for (int beam_size : {1, 4}) {

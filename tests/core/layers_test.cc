@@ -2,9 +2,9 @@
 // on tiny random weights built in memory; tolerances next to each case.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <ostream>
-#include <cstdint>
 #include <random>
 #include <string>
 #include <vector>
@@ -25,8 +25,8 @@ namespace {
 
 using Matrix = std::vector<double>;  // row-major, shapes given alongside
 
-std::vector<float> RandomVector(size_t size, std::mt19937& rng, float low = -1.0f,
-                                float high = 1.0f) {
+std::vector<float> RandomVector(size_t size, std::mt19937& rng,
+                                float low = -1.0f, float high = 1.0f) {
   std::uniform_real_distribution<float> dist(low, high);
   std::vector<float> values(size);
   for (float& v : values) v = dist(rng);
@@ -68,10 +68,13 @@ void LayerNormRef(Matrix& x, int64_t m, int64_t d, const TensorView& gamma,
     double mean = 0.0, var = 0.0;
     for (int64_t j = 0; j < d; ++j) mean += x[i * d + j];
     mean /= d;
-    for (int64_t j = 0; j < d; ++j) var += (x[i * d + j] - mean) * (x[i * d + j] - mean);
+    for (int64_t j = 0; j < d; ++j)
+      var += (x[i * d + j] - mean) * (x[i * d + j] - mean);
     var /= d;
     for (int64_t j = 0; j < d; ++j) {
-      x[i * d + j] = (x[i * d + j] - mean) / std::sqrt(var + eps) * gamma.data[j] + beta.data[j];
+      x[i * d + j] =
+          (x[i * d + j] - mean) / std::sqrt(var + eps) * gamma.data[j] +
+          beta.data[j];
     }
   }
 }
@@ -102,13 +105,16 @@ Matrix AttentionRef(const Weights& w, const std::string& prefix, int64_t d,
                     const std::vector<int>& kv_rows, bool causal, int64_t past,
                     const Matrix& hidden) {
   const int64_t head_dim = d / heads;
-  Matrix q = LinearRef(query_input, rows * len, d, Get(w, prefix + ".q_proj.weight"),
-                       Get(w, prefix + ".q_proj.bias"));
+  Matrix q =
+      LinearRef(query_input, rows * len, d, Get(w, prefix + ".q_proj.weight"),
+                Get(w, prefix + ".q_proj.bias"));
   for (double& value : q) value /= std::sqrt(static_cast<double>(head_dim));
   const Matrix k = LinearRef(kv_input, kv_batch * kv_len, d,
-                             Get(w, prefix + ".k_proj.weight"), Get(w, prefix + ".k_proj.bias"));
+                             Get(w, prefix + ".k_proj.weight"),
+                             Get(w, prefix + ".k_proj.bias"));
   const Matrix v = LinearRef(kv_input, kv_batch * kv_len, d,
-                             Get(w, prefix + ".v_proj.weight"), Get(w, prefix + ".v_proj.bias"));
+                             Get(w, prefix + ".v_proj.weight"),
+                             Get(w, prefix + ".v_proj.bias"));
   Matrix context(rows * len * d, 0.0);
   for (int64_t n = 0; n < rows; ++n) {
     const int64_t r = kv_rows.empty() ? n : kv_rows[n];
@@ -138,19 +144,23 @@ Matrix AttentionRef(const Weights& w, const std::string& prefix, int64_t d,
       }
     }
   }
-  Matrix out = LinearRef(context, rows * len, d, Get(w, prefix + ".out_proj.weight"),
-                         Get(w, prefix + ".out_proj.bias"));
+  Matrix out =
+      LinearRef(context, rows * len, d, Get(w, prefix + ".out_proj.weight"),
+                Get(w, prefix + ".out_proj.bias"));
   for (size_t i = 0; i < out.size(); ++i) out[i] += hidden[i];
   return out;
 }
 
 // x + fc2(act(fc1(x))).
 Matrix FeedForwardRef(const Weights& w, const std::string& prefix, int64_t d,
-                      const std::string& activation, const Matrix& x, int64_t rows) {
-  Matrix inner = LinearRef(x, rows, d, Get(w, prefix + ".fc1.weight"), Get(w, prefix + ".fc1.bias"));
+                      const std::string& activation, const Matrix& x,
+                      int64_t rows) {
+  Matrix inner = LinearRef(x, rows, d, Get(w, prefix + ".fc1.weight"),
+                           Get(w, prefix + ".fc1.bias"));
   for (double& value : inner) value = ActivationRef(activation, value);
   const int64_t ffn = Get(w, prefix + ".fc1.weight").shape[0];
-  Matrix out = LinearRef(inner, rows, ffn, Get(w, prefix + ".fc2.weight"), Get(w, prefix + ".fc2.bias"));
+  Matrix out = LinearRef(inner, rows, ffn, Get(w, prefix + ".fc2.weight"),
+                         Get(w, prefix + ".fc2.bias"));
   for (size_t i = 0; i < out.size(); ++i) out[i] += x[i];
   return out;
 }
@@ -159,18 +169,22 @@ Matrix FeedForwardRef(const Weights& w, const std::string& prefix, int64_t d,
 
 void AddLinear(Weights& w, const std::string& prefix, int64_t in, int64_t out,
                std::mt19937& rng) {
-  const float bound = 1.0f / std::sqrt(static_cast<float>(in));  // torch's init range
-  w.Add(prefix + ".weight", RandomVector(out * in, rng, -bound, bound), {out, in});
+  const float bound =
+      1.0f / std::sqrt(static_cast<float>(in));  // torch's init range
+  w.Add(prefix + ".weight", RandomVector(out * in, rng, -bound, bound),
+        {out, in});
   w.Add(prefix + ".bias", RandomVector(out, rng, -bound, bound), {out});
 }
 
-void AddAttention(Weights& w, const std::string& prefix, int64_t d, std::mt19937& rng) {
+void AddAttention(Weights& w, const std::string& prefix, int64_t d,
+                  std::mt19937& rng) {
   for (const char* proj : {".q_proj", ".k_proj", ".v_proj", ".out_proj"}) {
     AddLinear(w, prefix + proj, d, d, rng);
   }
 }
 
-void AddLayerNorm(Weights& w, const std::string& prefix, int64_t d, std::mt19937& rng) {
+void AddLayerNorm(Weights& w, const std::string& prefix, int64_t d,
+                  std::mt19937& rng) {
   w.Add(prefix + ".weight", RandomVector(d, rng, 0.5f, 1.5f), {d});
   w.Add(prefix + ".bias", RandomVector(d, rng, -0.3f, 0.3f), {d});
 }
@@ -192,7 +206,8 @@ struct PositionsCase {
   double tolerance;  // float rounding of a double
 };
 
-class SinusoidalPositionsTest : public ::testing::TestWithParam<PositionsCase> {};
+class SinusoidalPositionsTest : public ::testing::TestWithParam<PositionsCase> {
+};
 
 TEST_P(SinusoidalPositionsTest, MatchesFormula) {
   const auto [num_positions, dim, tolerance] = GetParam();
@@ -206,15 +221,14 @@ TEST_P(SinusoidalPositionsTest, MatchesFormula) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Layers, SinusoidalPositionsTest,
-                         ::testing::Values(PositionsCase{4, 2, 1e-6},
-                                           PositionsCase{64, 16, 1e-6},
-                                           PositionsCase{512, 256, 1e-6},
-                                           PositionsCase{30, 7, 1e-6}),  // odd: 4 sin, 3 cos
-                         [](const auto& info) {
-                           return absl::StrCat("P", info.param.num_positions, "D",
-                                               info.param.dim);
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Layers, SinusoidalPositionsTest,
+    ::testing::Values(PositionsCase{4, 2, 1e-6}, PositionsCase{64, 16, 1e-6},
+                      PositionsCase{512, 256, 1e-6},
+                      PositionsCase{30, 7, 1e-6}),  // odd: 4 sin, 3 cos
+    [](const auto& info) {
+      return absl::StrCat("P", info.param.num_positions, "D", info.param.dim);
+    });
 
 TEST(SinusoidalPositionsTest, KnownValues) {
   const std::vector<float> table = SinusoidalPositions(3, 4);
@@ -238,7 +252,8 @@ TEST(SinusoidalPositionsTest, MatchesTheDemoModelTables) {
     const TensorView* stored = weights->Find(name);
     ASSERT_NE(stored, nullptr) << name;
     ASSERT_EQ(stored->shape.size(), 2u);
-    const std::vector<float> table = SinusoidalPositions(stored->shape[0], stored->shape[1]);
+    const std::vector<float> table =
+        SinusoidalPositions(stored->shape[0], stored->shape[1]);
     ASSERT_EQ(table.size(), static_cast<size_t>(stored->numel()));
     for (int64_t i = 0; i < stored->numel(); ++i) {
       ASSERT_NEAR(table[i], stored->data[i], 1e-5) << name << " entry " << i;
@@ -250,7 +265,8 @@ TEST(SinusoidalPositionsTest, MatchesTheDemoModelTables) {
 
 TEST(EmbeddingsTest, ForwardMatchesLoop) {
   std::mt19937 rng(7);
-  const int64_t vocab = 11, dim = 6, max_positions = 12, rows = 2, len = 3, past = 4;
+  const int64_t vocab = 11, dim = 6, max_positions = 12, rows = 2, len = 3,
+                past = 4;
   const std::vector<float> tokens = RandomVector(vocab * dim, rng);
   const std::vector<float> positions = SinusoidalPositions(max_positions, dim);
   const std::vector<int> ids = {3, 0, 10, 7, 7, 1};
@@ -262,11 +278,13 @@ TEST(EmbeddingsTest, ForwardMatchesLoop) {
     for (int64_t t = 0; t < len; ++t) {
       for (int64_t c = 0; c < dim; ++c) {
         expected[(n * len + t) * dim + c] =
-            2.5 * tokens[ids[n * len + t] * dim + c] + positions[(past + t) * dim + c];
+            2.5 * tokens[ids[n * len + t] * dim + c] +
+            positions[(past + t) * dim + c];
       }
     }
   }
-  ExpectAllNear(out, expected, 1e-6, "embeddings");  // one multiply-add in float
+  ExpectAllNear(out, expected, 1e-6,
+                "embeddings");  // one multiply-add in float
 }
 
 // -------------------------------------------------- multi-head attention
@@ -286,11 +304,12 @@ class MultiHeadAttentionTest : public ::testing::Test {
   }
 
   // Rows [t0, t0 + count) of each of `rows` sequences of x[rows, len, kD].
-  static std::vector<float> Slice(const std::vector<float>& x, int64_t rows, int64_t len,
-                                  int64_t t0, int64_t count) {
+  static std::vector<float> Slice(const std::vector<float>& x, int64_t rows,
+                                  int64_t len, int64_t t0, int64_t count) {
     std::vector<float> out(rows * count * kD);
     for (int64_t n = 0; n < rows; ++n) {
-      std::copy_n(x.begin() + (n * len + t0) * kD, count * kD, out.begin() + n * count * kD);
+      std::copy_n(x.begin() + (n * len + t0) * kD, count * kD,
+                  out.begin() + n * count * kD);
     }
     return out;
   }
@@ -311,7 +330,8 @@ TEST_F(MultiHeadAttentionTest, LoadChecksShapes) {
   auto loaded = MultiHeadAttention::Load(bad, "l", kD, kHeads);
   ASSERT_FALSE(loaded.ok());
   EXPECT_EQ(loaded.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(loaded.status().message().find("l.v_proj.weight"), std::string::npos)
+  EXPECT_NE(loaded.status().message().find("l.v_proj.weight"),
+            std::string::npos)
       << loaded.status();
 }
 
@@ -322,8 +342,9 @@ struct SelfAttentionCase {
   bool causal;
 };
 
-class SelfAttentionTest : public MultiHeadAttentionTest,
-                          public ::testing::WithParamInterface<SelfAttentionCase> {};
+class SelfAttentionTest
+    : public MultiHeadAttentionTest,
+      public ::testing::WithParamInterface<SelfAttentionCase> {};
 
 TEST_P(SelfAttentionTest, MatchesLoopReference) {
   const SelfAttentionCase& c = GetParam();
@@ -331,11 +352,11 @@ TEST_P(SelfAttentionTest, MatchesLoopReference) {
   KeyValueCache cache;
   cache.Resize(c.rows, kHeads, c.len, kHeadDim);
   std::vector<float> hidden = x;
-  attention_.SelfAttention(ctx_, hidden.data(), c.rows, c.len, 0, &cache, c.key_lengths.data(),
-                           c.causal, &scratch_);
-  const Matrix expected =
-      AttentionRef(weights_, "l", kD, kHeads, ToDouble(x), c.rows, c.len, ToDouble(x), c.rows,
-                   c.len, c.key_lengths, {}, c.causal, 0, ToDouble(x));
+  attention_.SelfAttention(ctx_, hidden.data(), c.rows, c.len, 0, &cache,
+                           c.key_lengths.data(), c.causal, &scratch_);
+  const Matrix expected = AttentionRef(
+      weights_, "l", kD, kHeads, ToDouble(x), c.rows, c.len, ToDouble(x),
+      c.rows, c.len, c.key_lengths, {}, c.causal, 0, ToDouble(x));
   ExpectAllNear(hidden, expected, kAttentionTolerance, c.name);
 }
 
@@ -356,24 +377,25 @@ TEST_F(MultiHeadAttentionTest, CrossAttentionWithKvRows) {
   const std::vector<float> x = RandomVector(rows * len * kD, rng_);
   KeyValueCache cross;
   cross.Resize(sources, kHeads, src_len, kHeadDim);
-  attention_.ProjectKeyValues(ctx_, memory.data(), sources, src_len, &cross, &scratch_);
+  attention_.ProjectKeyValues(ctx_, memory.data(), sources, src_len, &cross,
+                              &scratch_);
   std::vector<float> hidden = x;
-  attention_.CrossAttention(ctx_, hidden.data(), rows, len, cross, src_lengths.data(),
-                            kv_rows.data(), &scratch_);
-  const Matrix expected =
-      AttentionRef(weights_, "l", kD, kHeads, ToDouble(x), rows, len, ToDouble(memory),
-                   sources, src_len, src_lengths, kv_rows, false, 0, ToDouble(x));
+  attention_.CrossAttention(ctx_, hidden.data(), rows, len, cross,
+                            src_lengths.data(), kv_rows.data(), &scratch_);
+  const Matrix expected = AttentionRef(
+      weights_, "l", kD, kHeads, ToDouble(x), rows, len, ToDouble(memory),
+      sources, src_len, src_lengths, kv_rows, false, 0, ToDouble(x));
   ExpectAllNear(hidden, expected, kAttentionTolerance, "cross attention");
 
   // Without kv_rows, row n reads source n.
   const std::vector<float> two_rows(x.begin(), x.begin() + 2 * len * kD);
   hidden = two_rows;
-  attention_.CrossAttention(ctx_, hidden.data(), 2, len, cross, src_lengths.data(), nullptr,
-                            &scratch_);
+  attention_.CrossAttention(ctx_, hidden.data(), 2, len, cross,
+                            src_lengths.data(), nullptr, &scratch_);
   ExpectAllNear(hidden,
-                AttentionRef(weights_, "l", kD, kHeads, ToDouble(two_rows), 2, len,
-                             ToDouble(memory), sources, src_len, src_lengths, {}, false, 0,
-                             ToDouble(two_rows)),
+                AttentionRef(weights_, "l", kD, kHeads, ToDouble(two_rows), 2,
+                             len, ToDouble(memory), sources, src_len,
+                             src_lengths, {}, false, 0, ToDouble(two_rows)),
                 kAttentionTolerance, "cross attention, identity rows");
 }
 
@@ -387,11 +409,11 @@ TEST_F(MultiHeadAttentionTest, IncrementalDecodingEqualsFullCausalPass) {
   full_cache.Resize(rows, kHeads, capacity, kHeadDim);
   std::vector<float> full = x;
   const std::vector<int> full_lengths(rows, len);
-  attention_.SelfAttention(ctx_, full.data(), rows, len, 0, &full_cache, full_lengths.data(),
-                           true, &scratch_);
-  const Matrix expected = AttentionRef(weights_, "l", kD, kHeads, ToDouble(x), rows, len,
-                                       ToDouble(x), rows, len, full_lengths, {}, true, 0,
-                                       ToDouble(x));
+  attention_.SelfAttention(ctx_, full.data(), rows, len, 0, &full_cache,
+                           full_lengths.data(), true, &scratch_);
+  const Matrix expected = AttentionRef(weights_, "l", kD, kHeads, ToDouble(x),
+                                       rows, len, ToDouble(x), rows, len,
+                                       full_lengths, {}, true, 0, ToDouble(x));
   ExpectAllNear(full, expected, kAttentionTolerance, "full causal pass");
 
   KeyValueCache cache;
@@ -399,8 +421,8 @@ TEST_F(MultiHeadAttentionTest, IncrementalDecodingEqualsFullCausalPass) {
   for (int64_t t = 0; t < len; ++t) {
     std::vector<float> step = Slice(x, rows, len, t, 1);
     const std::vector<int> lengths(rows, static_cast<int>(t + 1));
-    attention_.SelfAttention(ctx_, step.data(), rows, 1, t, &cache, lengths.data(), true,
-                             &scratch_);
+    attention_.SelfAttention(ctx_, step.data(), rows, 1, t, &cache,
+                             lengths.data(), true, &scratch_);
     for (int64_t n = 0; n < rows; ++n) {
       for (int64_t c = 0; c < kD; ++c) {
         ASSERT_NEAR(step[n * kD + c], full[(n * len + t) * kD + c], 1e-5)
@@ -419,12 +441,13 @@ TEST_F(MultiHeadAttentionTest, ChunkAfterCachedPrefixEqualsFullPass) {
   std::vector<float> prefix = Slice(x, rows, len, 0, past);
   std::vector<float> rest = Slice(x, rows, len, past, chunk);
   const std::vector<int> prefix_lengths(rows, past), lengths(rows, len);
-  attention_.SelfAttention(ctx_, prefix.data(), rows, past, 0, &cache, prefix_lengths.data(),
-                           true, &scratch_);
-  attention_.SelfAttention(ctx_, rest.data(), rows, chunk, past, &cache, lengths.data(), true,
-                           &scratch_);
-  const Matrix full = AttentionRef(weights_, "l", kD, kHeads, ToDouble(x), rows, len,
-                                   ToDouble(x), rows, len, lengths, {}, true, 0, ToDouble(x));
+  attention_.SelfAttention(ctx_, prefix.data(), rows, past, 0, &cache,
+                           prefix_lengths.data(), true, &scratch_);
+  attention_.SelfAttention(ctx_, rest.data(), rows, chunk, past, &cache,
+                           lengths.data(), true, &scratch_);
+  const Matrix full =
+      AttentionRef(weights_, "l", kD, kHeads, ToDouble(x), rows, len,
+                   ToDouble(x), rows, len, lengths, {}, true, 0, ToDouble(x));
   Matrix expected(rest.size());
   for (int64_t n = 0; n < rows; ++n) {
     std::copy_n(full.begin() + (n * len + past) * kD, chunk * kD,
@@ -441,26 +464,27 @@ TEST_F(MultiHeadAttentionTest, GatheredCacheContinuesParentRows) {
   cache.Resize(rows, kHeads, capacity, kHeadDim);
   std::vector<float> prefix = Slice(x, rows, past + 1, 0, past);
   const std::vector<int> prefix_lengths(rows, past), lengths(rows, past + 1);
-  attention_.SelfAttention(ctx_, prefix.data(), rows, past, 0, &cache, prefix_lengths.data(),
-                           true, &scratch_);
+  attention_.SelfAttention(ctx_, prefix.data(), rows, past, 0, &cache,
+                           prefix_lengths.data(), true, &scratch_);
   const std::vector<int> parents = {2, 2, 0};
   cache.Gather(parents, kHeads, kHeadDim, past, &scratch);
   // The next token of each new row, on top of its parent's prefix.
   std::vector<float> step = Slice(x, rows, past + 1, past, 1);
   std::vector<float> hidden = step;
-  attention_.SelfAttention(ctx_, hidden.data(), rows, 1, past, &cache, lengths.data(), true,
-                           &scratch_);
+  attention_.SelfAttention(ctx_, hidden.data(), rows, 1, past, &cache,
+                           lengths.data(), true, &scratch_);
   for (int64_t n = 0; n < rows; ++n) {
     std::vector<float> sequence = Slice(x, rows, past + 1, 0, past);
     std::vector<float> own(sequence.begin() + parents[n] * past * kD,
                            sequence.begin() + (parents[n] + 1) * past * kD);
     own.insert(own.end(), step.begin() + n * kD, step.begin() + (n + 1) * kD);
     const std::vector<int> own_length = {static_cast<int>(past + 1)};
-    const Matrix expected = AttentionRef(weights_, "l", kD, kHeads, ToDouble(own), 1, past + 1,
-                                         ToDouble(own), 1, past + 1, own_length, {}, true, 0,
-                                         ToDouble(own));
+    const Matrix expected = AttentionRef(
+        weights_, "l", kD, kHeads, ToDouble(own), 1, past + 1, ToDouble(own), 1,
+        past + 1, own_length, {}, true, 0, ToDouble(own));
     for (int64_t c = 0; c < kD; ++c) {
-      ASSERT_NEAR(hidden[n * kD + c], expected[past * kD + c], kAttentionTolerance)
+      ASSERT_NEAR(hidden[n * kD + c], expected[past * kD + c],
+                  kAttentionTolerance)
           << "row " << n << " dim " << c;
     }
   }
@@ -472,7 +496,8 @@ TEST(KeyValueCacheTest, GatherReordersRows) {
   cache.Resize(rows, heads, capacity, head_dim);
   EXPECT_EQ(cache.rows, rows);
   EXPECT_EQ(cache.capacity, capacity);
-  ASSERT_GE(cache.keys.size(), static_cast<size_t>(rows * heads * capacity * head_dim));
+  ASSERT_GE(cache.keys.size(),
+            static_cast<size_t>(rows * heads * capacity * head_dim));
   // Each entry encodes (row, head, position, channel); values are its negation.
   auto code = [&](int64_t n, int64_t h, int64_t p, int64_t e) {
     return static_cast<float>(1000 * n + 100 * h + 10 * p + e);
@@ -499,7 +524,8 @@ TEST(KeyValueCacheTest, GatherReordersRows) {
         for (int64_t e = 0; e < head_dim; ++e) {
           ASSERT_EQ(cache.keys[index(n, h, p, e)], code(parents[n], h, p, e))
               << "row " << n << " head " << h << " pos " << p;
-          ASSERT_EQ(cache.values[index(n, h, p, e)], -code(parents[n], h, p, e));
+          ASSERT_EQ(cache.values[index(n, h, p, e)],
+                    -code(parents[n], h, p, e));
         }
 
   // A second gather composes with the first (the scratch is reused) and may
@@ -512,7 +538,8 @@ TEST(KeyValueCacheTest, GatherReordersRows) {
       for (int64_t p = 0; p < length; ++p)
         for (int64_t e = 0; e < head_dim; ++e) {
           ASSERT_EQ(cache.keys[index(n, h, p, e)], code(composed[n], h, p, e));
-          ASSERT_EQ(cache.values[index(n, h, p, e)], -code(composed[n], h, p, e));
+          ASSERT_EQ(cache.values[index(n, h, p, e)],
+                    -code(composed[n], h, p, e));
         }
 }
 
@@ -536,26 +563,30 @@ TEST_P(FeedForwardTest, MatchesLoop) {
   Weights weights;
   AddLinear(weights, "f.fc1", c.d, c.ffn, rng);
   AddLinear(weights, "f.fc2", c.ffn, c.d, rng);
-  auto ffn = FeedForward::Load(weights, "f", c.d, c.ffn, ActivationFromName(c.activation));
+  auto ffn = FeedForward::Load(weights, "f", c.d, c.ffn,
+                               ActivationFromName(c.activation));
   ASSERT_TRUE(ffn.ok()) << ffn.status();
   const std::vector<float> x = RandomVector(c.rows * c.d, rng, -2.0f, 2.0f);
   std::vector<float> hidden = x, scratch;
   ExecutionContext ctx;
   ffn->Forward(ctx, hidden.data(), c.rows, &scratch);
-  ExpectAllNear(hidden, FeedForwardRef(weights, "f", c.d, c.activation, ToDouble(x), c.rows),
-                c.tolerance, c.activation);
+  ExpectAllNear(
+      hidden,
+      FeedForwardRef(weights, "f", c.d, c.activation, ToDouble(x), c.rows),
+      c.tolerance, c.activation);
 }
 
-INSTANTIATE_TEST_SUITE_P(Layers, FeedForwardTest,
-                         ::testing::Values(FeedForwardCase{"swish", 5, 8, 16, 1e-5},
-                                           FeedForwardCase{"silu", 1, 8, 16, 1e-5},
-                                           FeedForwardCase{"relu", 5, 8, 16, 1e-5},
-                                           FeedForwardCase{"gelu", 5, 8, 16, 1e-5},
-                                           FeedForwardCase{"swish", 9, 64, 256, 5e-5}),
-                         [](const auto& info) {
-                           return absl::StrCat(info.param.activation, "_R", info.param.rows,
-                                               "D", info.param.d);
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Layers, FeedForwardTest,
+    ::testing::Values(FeedForwardCase{"swish", 5, 8, 16, 1e-5},
+                      FeedForwardCase{"silu", 1, 8, 16, 1e-5},
+                      FeedForwardCase{"relu", 5, 8, 16, 1e-5},
+                      FeedForwardCase{"gelu", 5, 8, 16, 1e-5},
+                      FeedForwardCase{"swish", 9, 64, 256, 5e-5}),
+    [](const auto& info) {
+      return absl::StrCat(info.param.activation, "_R", info.param.rows, "D",
+                          info.param.d);
+    });
 
 TEST(FeedForwardTest, LoadNamesTheTransposedTensor) {
   std::mt19937 rng(29);
@@ -565,9 +596,11 @@ TEST(FeedForwardTest, LoadNamesTheTransposedTensor) {
   auto ffn = FeedForward::Load(weights, "f", 8, 16, ops::Activation::kSwish);
   ASSERT_FALSE(ffn.ok());
   EXPECT_EQ(ffn.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(ffn.status().message().find("f.fc1.weight has shape [8, 16]"), std::string::npos)
+  EXPECT_NE(ffn.status().message().find("f.fc1.weight has shape [8, 16]"),
+            std::string::npos)
       << ffn.status();
-  EXPECT_NE(ffn.status().message().find("[16, 8]"), std::string::npos) << ffn.status();
+  EXPECT_NE(ffn.status().message().find("[16, 8]"), std::string::npos)
+      << ffn.status();
 }
 
 TEST(ActivationFromNameTest, MapsConfigNames) {
@@ -616,33 +649,42 @@ class TransformerLayersTest : public ::testing::TestWithParam<const char*> {
   Matrix EncoderRef(const Matrix& x, int64_t batch, int64_t src_len,
                     const std::vector<int>& lengths) {
     const int64_t d = config_.d_model;
-    Matrix h = AttentionRef(weights_, "enc.self_attn", d, 2, x, batch, src_len, x, batch,
-                            src_len, lengths, {}, false, 0, x);
-    LayerNormRef(h, batch * src_len, d, Get(weights_, "enc.self_attn_layer_norm.weight"),
-                 Get(weights_, "enc.self_attn_layer_norm.bias"), config_.layer_norm_eps);
-    h = FeedForwardRef(weights_, "enc", d, config_.activation_function, h, batch * src_len);
-    LayerNormRef(h, batch * src_len, d, Get(weights_, "enc.final_layer_norm.weight"),
-                 Get(weights_, "enc.final_layer_norm.bias"), config_.layer_norm_eps);
+    Matrix h = AttentionRef(weights_, "enc.self_attn", d, 2, x, batch, src_len,
+                            x, batch, src_len, lengths, {}, false, 0, x);
+    LayerNormRef(
+        h, batch * src_len, d, Get(weights_, "enc.self_attn_layer_norm.weight"),
+        Get(weights_, "enc.self_attn_layer_norm.bias"), config_.layer_norm_eps);
+    h = FeedForwardRef(weights_, "enc", d, config_.activation_function, h,
+                       batch * src_len);
+    LayerNormRef(
+        h, batch * src_len, d, Get(weights_, "enc.final_layer_norm.weight"),
+        Get(weights_, "enc.final_layer_norm.bias"), config_.layer_norm_eps);
     return h;
   }
 
   // Post-LayerNorm decoder layer over the whole target prefix y[rows, len, d].
-  Matrix DecoderRef(const Matrix& y, int64_t rows, int64_t len, const Matrix& memory,
-                    int64_t sources, int64_t src_len, const std::vector<int>& src_lengths,
+  Matrix DecoderRef(const Matrix& y, int64_t rows, int64_t len,
+                    const Matrix& memory, int64_t sources, int64_t src_len,
+                    const std::vector<int>& src_lengths,
                     const std::vector<int>& kv_rows) {
     const int64_t d = config_.d_model;
     const std::vector<int> self_lengths(rows, static_cast<int>(len));
-    Matrix h = AttentionRef(weights_, "dec.self_attn", d, 2, y, rows, len, y, rows, len,
-                            self_lengths, {}, true, 0, y);
-    LayerNormRef(h, rows * len, d, Get(weights_, "dec.self_attn_layer_norm.weight"),
-                 Get(weights_, "dec.self_attn_layer_norm.bias"), config_.layer_norm_eps);
-    h = AttentionRef(weights_, "dec.encoder_attn", d, 2, h, rows, len, memory, sources,
-                     src_len, src_lengths, kv_rows, false, 0, h);
-    LayerNormRef(h, rows * len, d, Get(weights_, "dec.encoder_attn_layer_norm.weight"),
-                 Get(weights_, "dec.encoder_attn_layer_norm.bias"), config_.layer_norm_eps);
-    h = FeedForwardRef(weights_, "dec", d, config_.activation_function, h, rows * len);
+    Matrix h = AttentionRef(weights_, "dec.self_attn", d, 2, y, rows, len, y,
+                            rows, len, self_lengths, {}, true, 0, y);
+    LayerNormRef(
+        h, rows * len, d, Get(weights_, "dec.self_attn_layer_norm.weight"),
+        Get(weights_, "dec.self_attn_layer_norm.bias"), config_.layer_norm_eps);
+    h = AttentionRef(weights_, "dec.encoder_attn", d, 2, h, rows, len, memory,
+                     sources, src_len, src_lengths, kv_rows, false, 0, h);
+    LayerNormRef(h, rows * len, d,
+                 Get(weights_, "dec.encoder_attn_layer_norm.weight"),
+                 Get(weights_, "dec.encoder_attn_layer_norm.bias"),
+                 config_.layer_norm_eps);
+    h = FeedForwardRef(weights_, "dec", d, config_.activation_function, h,
+                       rows * len);
     LayerNormRef(h, rows * len, d, Get(weights_, "dec.final_layer_norm.weight"),
-                 Get(weights_, "dec.final_layer_norm.bias"), config_.layer_norm_eps);
+                 Get(weights_, "dec.final_layer_norm.bias"),
+                 config_.layer_norm_eps);
     return h;
   }
 
@@ -658,15 +700,18 @@ TEST_P(TransformerLayersTest, EncoderLayerMatchesPostLayerNormReference) {
   ASSERT_TRUE(layer.ok()) << layer.status();
   const int64_t batch = 3, src_len = 5;
   const std::vector<int> lengths = {5, 3, 1};
-  const std::vector<float> x = RandomVector(batch * src_len * 8, rng_, -2.0f, 2.0f);
+  const std::vector<float> x =
+      RandomVector(batch * src_len * 8, rng_, -2.0f, 2.0f);
   std::vector<float> hidden = x;
-  layer->Forward(ctx_, hidden.data(), batch, src_len, lengths.data(), &scratch_);
-  ExpectAllNear(hidden, EncoderRef(ToDouble(x), batch, src_len, lengths), kLayerTolerance,
-                "encoder layer");
+  layer->Forward(ctx_, hidden.data(), batch, src_len, lengths.data(),
+                 &scratch_);
+  ExpectAllNear(hidden, EncoderRef(ToDouble(x), batch, src_len, lengths),
+                kLayerTolerance, "encoder layer");
 
   // Padding does not leak: sentence 1 alone (3 tokens, no padding) gives the
   // same states for its real tokens.
-  std::vector<float> alone(x.begin() + 1 * src_len * 8, x.begin() + (1 * src_len + 3) * 8);
+  std::vector<float> alone(x.begin() + 1 * src_len * 8,
+                           x.begin() + (1 * src_len + 3) * 8);
   const std::vector<int> alone_length = {3};
   layer->Forward(ctx_, alone.data(), 1, 3, alone_length.data(), &scratch_);
   for (int64_t i = 0; i < 3 * 8; ++i) {
@@ -682,22 +727,24 @@ TEST_P(TransformerLayersTest, DecoderLayerMatchesReferenceFullAndIncremental) {
   const int64_t d = 8, sources = 2, src_len = 4, rows = 4, len = 5;
   const std::vector<int> src_lengths = {4, 2};
   const std::vector<int> kv_rows = {0, 1, 1, 0};
-  const std::vector<float> memory = RandomVector(sources * src_len * d, rng_, -2.0f, 2.0f);
+  const std::vector<float> memory =
+      RandomVector(sources * src_len * d, rng_, -2.0f, 2.0f);
   const std::vector<float> y = RandomVector(rows * len * d, rng_, -2.0f, 2.0f);
 
   KeyValueCache cross;
-  layer->ComputeCrossKeyValues(ctx_, memory.data(), sources, src_len, &cross, &scratch_);
+  layer->ComputeCrossKeyValues(ctx_, memory.data(), sources, src_len, &cross,
+                               &scratch_);
   EXPECT_EQ(cross.rows, sources);
   EXPECT_EQ(cross.capacity, src_len);
-  const Matrix expected = DecoderRef(ToDouble(y), rows, len, ToDouble(memory), sources,
-                                     src_len, src_lengths, kv_rows);
+  const Matrix expected = DecoderRef(ToDouble(y), rows, len, ToDouble(memory),
+                                     sources, src_len, src_lengths, kv_rows);
 
   // The whole prefix at once.
   KeyValueCache self_kv;
   self_kv.Resize(rows, 2, len, 4);
   std::vector<float> hidden = y;
-  layer->Forward(ctx_, hidden.data(), rows, len, 0, &self_kv, cross, src_lengths.data(),
-                 kv_rows.data(), &scratch_);
+  layer->Forward(ctx_, hidden.data(), rows, len, 0, &self_kv, cross,
+                 src_lengths.data(), kv_rows.data(), &scratch_);
   ExpectAllNear(hidden, expected, kLayerTolerance, "decoder layer, full pass");
 
   // One position at a time through the self-attention cache.
@@ -708,11 +755,12 @@ TEST_P(TransformerLayersTest, DecoderLayerMatchesReferenceFullAndIncremental) {
     for (int64_t n = 0; n < rows; ++n) {
       std::copy_n(y.begin() + (n * len + t) * d, d, step.begin() + n * d);
     }
-    layer->Forward(ctx_, step.data(), rows, 1, t, &step_kv, cross, src_lengths.data(),
-                   kv_rows.data(), &scratch_);
+    layer->Forward(ctx_, step.data(), rows, 1, t, &step_kv, cross,
+                   src_lengths.data(), kv_rows.data(), &scratch_);
     for (int64_t n = 0; n < rows; ++n) {
       for (int64_t c = 0; c < d; ++c) {
-        ASSERT_NEAR(step[n * d + c], expected[(n * len + t) * d + c], kLayerTolerance)
+        ASSERT_NEAR(step[n * d + c], expected[(n * len + t) * d + c],
+                    kLayerTolerance)
             << "row " << n << " step " << t << " dim " << c;
       }
     }
@@ -721,7 +769,9 @@ TEST_P(TransformerLayersTest, DecoderLayerMatchesReferenceFullAndIncremental) {
 
 INSTANTIATE_TEST_SUITE_P(Layers, TransformerLayersTest,
                          ::testing::Values("swish", "relu", "gelu"),
-                         [](const auto& info) { return std::string(info.param); });
+                         [](const auto& info) {
+                           return std::string(info.param);
+                         });
 
 TEST(TransformerLayersLoadTest, MissingTensorIsNamed) {
   std::mt19937 rng(37);
@@ -732,7 +782,8 @@ TEST(TransformerLayersLoadTest, MissingTensorIsNamed) {
   AddLinear(weights, "enc.fc2", 16, 8, rng);
   auto layer = EncoderLayer::Load(weights, "enc", TinyConfig("swish"));
   ASSERT_FALSE(layer.ok());
-  EXPECT_NE(layer.status().message().find("enc.final_layer_norm.weight"), std::string::npos)
+  EXPECT_NE(layer.status().message().find("enc.final_layer_norm.weight"),
+            std::string::npos)
       << layer.status();
 }
 

@@ -39,7 +39,8 @@ using ::testing::HasSubstr;
 using json = nlohmann::json;
 
 const fs::path kDemoDir = TS_DEMO_MODEL_DIR;
-const fs::path kZhEnDir = fs::path(TS_SHARED_DIR) / "models/opus-mt-zh-en-skeleton";
+const fs::path kZhEnDir =
+    fs::path(TS_SHARED_DIR) / "models/opus-mt-zh-en-skeleton";
 
 // ------------------------------------------------------ file helpers
 
@@ -59,7 +60,8 @@ void WriteFile(const fs::path& path, const std::string& contents) {
 
 std::string LittleEndian64(uint64_t value) {
   std::string bytes(8, '\0');
-  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>((value >> (8 * i)) & 0xff);
+  for (int i = 0; i < 8; ++i)
+    bytes[i] = static_cast<char>((value >> (8 * i)) & 0xff);
   return bytes;
 }
 
@@ -78,9 +80,10 @@ std::string SerializeSafetensors(const TensorMap& tensors) {
   header["__metadata__"] = {{"format", "pt"}};
   std::string data;
   for (const auto& [name, tensor] : tensors) {
-    header[name] = {{"dtype", tensor.dtype},
-                    {"shape", tensor.shape},
-                    {"data_offsets", {data.size(), data.size() + tensor.bytes.size()}}};
+    header[name] = {
+        {"dtype", tensor.dtype},
+        {"shape", tensor.shape},
+        {"data_offsets", {data.size(), data.size() + tensor.bytes.size()}}};
     data += tensor.bytes;
   }
   std::string text = header.dump();
@@ -99,7 +102,8 @@ TensorMap ParseSafetensors(const std::string& file) {
     const auto begin = entry["data_offsets"][0].get<uint64_t>();
     const auto end = entry["data_offsets"][1].get<uint64_t>();
     tensors[name] = {entry["dtype"].get<std::string>(),
-                     entry["shape"].get<std::vector<int64_t>>(), data.substr(begin, end - begin)};
+                     entry["shape"].get<std::vector<int64_t>>(),
+                     data.substr(begin, end - begin)};
   }
   return tensors;
 }
@@ -110,7 +114,8 @@ std::vector<float> Floats(const StoredTensor& tensor) {
   return values;
 }
 
-StoredTensor F32Tensor(const std::vector<float>& values, std::vector<int64_t> shape) {
+StoredTensor F32Tensor(const std::vector<float>& values,
+                       std::vector<int64_t> shape) {
   std::string bytes(values.size() * 4, '\0');
   std::memcpy(bytes.data(), values.data(), bytes.size());
   return {"F32", std::move(shape), std::move(bytes)};
@@ -123,7 +128,8 @@ uint16_t FloatToHalf(float value) {
   const uint32_t sign = (x >> 16) & 0x8000u;
   const int32_t exponent = static_cast<int32_t>((x >> 23) & 0xff) - 127 + 15;
   uint32_t mantissa = x & 0x7fffffu;
-  if (((x >> 23) & 0xff) == 0xff) return sign | 0x7c00u | (mantissa != 0 ? 0x200u : 0u);
+  if (((x >> 23) & 0xff) == 0xff)
+    return sign | 0x7c00u | (mantissa != 0 ? 0x200u : 0u);
   if (exponent >= 31) return sign | 0x7c00u;
   if (exponent <= 0) {
     if (exponent < -10) return sign;
@@ -135,9 +141,11 @@ uint16_t FloatToHalf(float value) {
     if (rest > halfway || (rest == halfway && (half & 1u))) ++half;
     return static_cast<uint16_t>(sign | half);
   }
-  uint32_t half = sign | (static_cast<uint32_t>(exponent) << 10) | (mantissa >> 13);
+  uint32_t half =
+      sign | (static_cast<uint32_t>(exponent) << 10) | (mantissa >> 13);
   const uint32_t rest = mantissa & 0x1fffu;
-  if (rest > 0x1000u || (rest == 0x1000u && (half & 1u))) ++half;  // may carry: correct
+  if (rest > 0x1000u || (rest == 0x1000u && (half & 1u)))
+    ++half;  // may carry: correct
   return static_cast<uint16_t>(half);
 }
 
@@ -155,19 +163,21 @@ TEST(HalfConversionTest, KnownBitPatterns) {
   EXPECT_EQ(FloatToHalf(1.0f), 0x3c00);
   EXPECT_EQ(FloatToHalf(-2.0f), 0xc000);
   EXPECT_EQ(FloatToHalf(0.5f), 0x3800);
-  EXPECT_EQ(FloatToHalf(65504.0f), 0x7bff);        // largest finite
-  EXPECT_EQ(FloatToHalf(1e6f), 0x7c00);            // overflow -> inf
+  EXPECT_EQ(FloatToHalf(65504.0f), 0x7bff);               // largest finite
+  EXPECT_EQ(FloatToHalf(1e6f), 0x7c00);                   // overflow -> inf
   EXPECT_EQ(FloatToHalf(std::ldexp(1.0f, -24)), 0x0001);  // smallest subnormal
   EXPECT_EQ(FloatToHalf(1.0f + std::ldexp(1.0f, -11)), 0x3c00);  // tie to even
   EXPECT_EQ(FloatToBf16(1.0f), 0x3f80);
   EXPECT_EQ(FloatToBf16(-2.0f), 0xc000);
 }
 
-StoredTensor ToHalfTensor(const StoredTensor& tensor, const std::string& dtype) {
+StoredTensor ToHalfTensor(const StoredTensor& tensor,
+                          const std::string& dtype) {
   const std::vector<float> values = Floats(tensor);
   std::string bytes(values.size() * 2, '\0');
   for (size_t i = 0; i < values.size(); ++i) {
-    const uint16_t half = dtype == "F16" ? FloatToHalf(values[i]) : FloatToBf16(values[i]);
+    const uint16_t half =
+        dtype == "F16" ? FloatToHalf(values[i]) : FloatToBf16(values[i]);
     std::memcpy(&bytes[2 * i], &half, 2);
   }
   return {dtype, tensor.shape, std::move(bytes)};
@@ -186,10 +196,12 @@ constexpr const char* kSentences[] = {
 class LoaderTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    demo_tensors_ = new TensorMap(ParseSafetensors(ReadFile(kDemoDir / "model.safetensors")));
+    demo_tensors_ = new TensorMap(
+        ParseSafetensors(ReadFile(kDemoDir / "model.safetensors")));
     auto model = MarianModel::Load(kDemoDir.string());
     ASSERT_TRUE(model.ok()) << model.status();
-    demo_ids_ = new std::vector<std::vector<int>>(GreedyIds(*model, std::size(kSentences)));
+    demo_ids_ = new std::vector<std::vector<int>>(
+        GreedyIds(*model, std::size(kSentences)));
   }
 
   static void TearDownTestSuite() {
@@ -207,11 +219,13 @@ class LoaderTest : public ::testing::Test {
   fs::path MakeModelDir(const std::string& name) {
     const fs::path dir = root_ / name;
     fs::create_directories(dir);
-    for (const char* file : {"config.json", "generation_config.json", "vocab.json",
-                             "source.spm", "target.spm", "tokenizer_config.json"}) {
+    for (const char* file :
+         {"config.json", "generation_config.json", "vocab.json", "source.spm",
+          "target.spm", "tokenizer_config.json"}) {
       fs::copy_file(kDemoDir / file, dir / file);
     }
-    fs::create_symlink(fs::absolute(kDemoDir / "model.safetensors"), dir / "model.safetensors");
+    fs::create_symlink(fs::absolute(kDemoDir / "model.safetensors"),
+                       dir / "model.safetensors");
     return dir;
   }
 
@@ -229,14 +243,16 @@ class LoaderTest : public ::testing::Test {
     requested.max_length = 128;
     auto options = model->ResolveOptions(requested);
     EXPECT_TRUE(options.ok()) << options.status();
-    Translator translator(model, /*intra_threads=*/1);  // steady timing on a busy CI box
+    Translator translator(
+        model, /*intra_threads=*/1);  // steady timing on a busy CI box
     auto results = translator.Translate(sources, *options);
     EXPECT_TRUE(results.ok()) << results.status();
     std::vector<std::vector<int>> ids;
     if (!results.ok()) return ids;
     for (const TranslationResult& result : *results) {
       EXPECT_EQ(result.hypotheses.size(), 1u);
-      ids.push_back(result.hypotheses.empty() ? std::vector<int>() : result.hypotheses[0].ids);
+      ids.push_back(result.hypotheses.empty() ? std::vector<int>()
+                                              : result.hypotheses[0].ids);
     }
     return ids;
   }
@@ -274,7 +290,9 @@ TEST_F(LoaderTest, DemoTranslationsAreNonTrivial) {
 struct LoaderErrorCase {
   const char* name;
   // Breaks the folder; returns substrings the error message must contain.
-  std::function<std::vector<std::string>(const fs::path& dir, const TensorMap& demo)> corrupt;
+  std::function<std::vector<std::string>(const fs::path& dir,
+                                         const TensorMap& demo)>
+      corrupt;
   absl::StatusCode code;
 };
 
@@ -289,7 +307,8 @@ std::string RawSafetensors(const json& header, const std::string& data) {
 }
 
 // The demo tensors with one changed.
-TensorMap With(const TensorMap& demo, const std::string& name, StoredTensor tensor) {
+TensorMap With(const TensorMap& demo, const std::string& name,
+               StoredTensor tensor) {
   TensorMap tensors = demo;
   tensors[name] = std::move(tensor);
   return tensors;
@@ -346,35 +365,44 @@ const std::vector<LoaderErrorCase>& LoaderErrorCases() {
       {"SafetensorsShorterThan8Bytes",
        [](const fs::path& dir, const TensorMap&) {
          WriteFile(dir / "model.safetensors", std::string("\x05\0\0\0\0", 5));
-         return std::vector<std::string>{(dir / "model.safetensors").string(), "5 bytes"};
+         return std::vector<std::string>{(dir / "model.safetensors").string(),
+                                         "5 bytes"};
        },
        absl::StatusCode::kDataLoss},
       {"HeaderLengthPastTheEnd",
        [](const fs::path& dir, const TensorMap&) {
-         WriteFile(dir / "model.safetensors", RawSafetensors(1000, "{}", std::string(6, ' ')));
+         WriteFile(dir / "model.safetensors",
+                   RawSafetensors(1000, "{}", std::string(6, ' ')));
          return std::vector<std::string>{(dir / "model.safetensors").string(),
-                                         "header length 1000", "16"};  // file size
+                                         "header length 1000",
+                                         "16"};  // file size
        },
        absl::StatusCode::kDataLoss},
       {"TruncatedDemoFile",  // the real file cut in the middle of its header
        [](const fs::path& dir, const TensorMap&) {
          std::string head(4000, '\0');
-         std::ifstream(kDemoDir / "model.safetensors", std::ios::binary).read(head.data(), 4000);
+         std::ifstream(kDemoDir / "model.safetensors", std::ios::binary)
+             .read(head.data(), 4000);
          WriteFile(dir / "model.safetensors", head);
-         return std::vector<std::string>{(dir / "model.safetensors").string(), "header length"};
+         return std::vector<std::string>{(dir / "model.safetensors").string(),
+                                         "header length"};
        },
        absl::StatusCode::kDataLoss},
       {"HeaderNotJson",
        [](const fs::path& dir, const TensorMap&) {
-         WriteFile(dir / "model.safetensors", RawSafetensors(12, "not json!!!!", "data"));
-         return std::vector<std::string>{(dir / "model.safetensors").string(), "JSON"};
+         WriteFile(dir / "model.safetensors",
+                   RawSafetensors(12, "not json!!!!", "data"));
+         return std::vector<std::string>{(dir / "model.safetensors").string(),
+                                         "JSON"};
        },
        absl::StatusCode::kInvalidArgument},
       {"UnknownDtypeI64",
        [](const fs::path& dir, const TensorMap&) {
-         const json header = {{"model.shared.weight",
-                               {{"dtype", "I64"}, {"shape", {2}}, {"data_offsets", {0, 16}}}}};
-         WriteFile(dir / "model.safetensors", RawSafetensors(header, std::string(16, '\0')));
+         const json header = {
+             {"model.shared.weight",
+              {{"dtype", "I64"}, {"shape", {2}}, {"data_offsets", {0, 16}}}}};
+         WriteFile(dir / "model.safetensors",
+                   RawSafetensors(header, std::string(16, '\0')));
          return std::vector<std::string>{(dir / "model.safetensors").string(),
                                          "model.shared.weight", "I64"};
        },
@@ -382,19 +410,28 @@ const std::vector<LoaderErrorCase>& LoaderErrorCases() {
       {"OffsetsOutOfRange",
        [](const fs::path& dir, const TensorMap&) {
          const json header = {{"final_logits_bias",
-                               {{"dtype", "F32"}, {"shape", {1, 4}}, {"data_offsets", {0, 16}}}}};
-         WriteFile(dir / "model.safetensors", RawSafetensors(header, std::string(8, '\0')));
+                               {{"dtype", "F32"},
+                                {"shape", {1, 4}},
+                                {"data_offsets", {0, 16}}}}};
+         WriteFile(dir / "model.safetensors",
+                   RawSafetensors(header, std::string(8, '\0')));
          return std::vector<std::string>{(dir / "model.safetensors").string(),
-                                         "final_logits_bias", "[0, 16]", "out of range"};
+                                         "final_logits_bias", "[0, 16]",
+                                         "out of range"};
        },
-       absl::StatusCode::kDataLoss},  // the data section is shorter than the header says
+       absl::StatusCode::kDataLoss},  // the data section is shorter than the
+                                      // header says
       {"SizeNotMatchingShape",
        [](const fs::path& dir, const TensorMap&) {
          const json header = {{"final_logits_bias",
-                               {{"dtype", "F32"}, {"shape", {2, 3}}, {"data_offsets", {0, 20}}}}};
-         WriteFile(dir / "model.safetensors", RawSafetensors(header, std::string(20, '\0')));
+                               {{"dtype", "F32"},
+                                {"shape", {2, 3}},
+                                {"data_offsets", {0, 20}}}}};
+         WriteFile(dir / "model.safetensors",
+                   RawSafetensors(header, std::string(20, '\0')));
          return std::vector<std::string>{(dir / "model.safetensors").string(),
-                                         "final_logits_bias", "20 bytes", "[2, 3]"};
+                                         "final_logits_bias", "20 bytes",
+                                         "[2, 3]"};
        },
        absl::StatusCode::kInvalidArgument},
       {"Fc1Transposed",
@@ -405,24 +442,31 @@ const std::vector<LoaderErrorCase>& LoaderErrorCases() {
          const std::vector<float> values = Floats(fc1);
          std::vector<float> transposed(values.size());
          for (int64_t i = 0; i < rows; ++i)
-           for (int64_t j = 0; j < cols; ++j) transposed[j * rows + i] = values[i * cols + j];
+           for (int64_t j = 0; j < cols; ++j)
+             transposed[j * rows + i] = values[i * cols + j];
          WriteFile(dir / "model.safetensors",
-                   SerializeSafetensors(With(demo, name, F32Tensor(transposed, {cols, rows}))));
-         return std::vector<std::string>{dir.string(), name, "[256, 1024]", "[1024, 256]"};
+                   SerializeSafetensors(
+                       With(demo, name, F32Tensor(transposed, {cols, rows}))));
+         return std::vector<std::string>{dir.string(), name, "[256, 1024]",
+                                         "[1024, 256]"};
        },
        absl::StatusCode::kInvalidArgument},
-      {"PositionsInterleaved",  // sin/cos alternating (fairseq / tensor2tensor style)
+      {"PositionsInterleaved",  // sin/cos alternating (fairseq / tensor2tensor
+                                // style)
        [](const fs::path& dir, const TensorMap& demo) {
          const std::string name = "model.encoder.embed_positions.weight";
-         const int64_t positions = demo.at(name).shape[0], dim = demo.at(name).shape[1];
+         const int64_t positions = demo.at(name).shape[0],
+                       dim = demo.at(name).shape[1];
          std::vector<float> table(positions * dim);
          for (int64_t p = 0; p < positions; ++p)
            for (int64_t c = 0; c < dim; ++c) {
              const double angle = p / std::pow(10000.0, 2.0 * (c / 2) / dim);
-             table[p * dim + c] = static_cast<float>(c % 2 == 0 ? std::sin(angle) : std::cos(angle));
+             table[p * dim + c] = static_cast<float>(
+                 c % 2 == 0 ? std::sin(angle) : std::cos(angle));
            }
          WriteFile(dir / "model.safetensors",
-                   SerializeSafetensors(With(demo, name, F32Tensor(table, {positions, dim}))));
+                   SerializeSafetensors(
+                       With(demo, name, F32Tensor(table, {positions, dim}))));
          return std::vector<std::string>{dir.string(), name, "sinusoidal"};
        },
        absl::StatusCode::kInvalidArgument},
@@ -431,15 +475,19 @@ const std::vector<LoaderErrorCase>& LoaderErrorCases() {
          std::vector<float> lm_head = Floats(demo.at("lm_head.weight"));
          lm_head[12345] += 0.5f;
          WriteFile(dir / "model.safetensors",
-                   SerializeSafetensors(With(demo, "lm_head.weight",
-                                             F32Tensor(lm_head, demo.at("lm_head.weight").shape))));
-         return std::vector<std::string>{dir.string(), "lm_head.weight", "model.shared.weight"};
+                   SerializeSafetensors(With(
+                       demo, "lm_head.weight",
+                       F32Tensor(lm_head, demo.at("lm_head.weight").shape))));
+         return std::vector<std::string>{dir.string(), "lm_head.weight",
+                                         "model.shared.weight"};
        },
        absl::StatusCode::kInvalidArgument},
       {"ShardMissing",
        [](const fs::path& dir, const TensorMap&) {
          fs::remove(dir / "model.safetensors");
-         const json index = {{"weight_map", {{"model.shared.weight", "model-00001-of-00002.safetensors"}}}};
+         const json index = {
+             {"weight_map",
+              {{"model.shared.weight", "model-00001-of-00002.safetensors"}}}};
          WriteFile(dir / "model.safetensors.index.json", index.dump());
          return std::vector<std::string>{"model-00001-of-00002.safetensors"};
        },
@@ -447,14 +495,17 @@ const std::vector<LoaderErrorCase>& LoaderErrorCases() {
       {"IndexNamesTensorNotInShard",
        [](const fs::path& dir, const TensorMap& demo) {
          fs::remove(dir / "model.safetensors");
-         TensorMap shard = {{"model.shared.weight", demo.at("model.shared.weight")}};
+         TensorMap shard = {
+             {"model.shared.weight", demo.at("model.shared.weight")}};
          WriteFile(dir / "shard.safetensors", SerializeSafetensors(shard));
-         const json index = {{"weight_map",
-                              {{"model.shared.weight", "shard.safetensors"},
-                               {"model.decoder.layers.0.fc1.weight", "shard.safetensors"}}}};
+         const json index = {
+             {"weight_map",
+              {{"model.shared.weight", "shard.safetensors"},
+               {"model.decoder.layers.0.fc1.weight", "shard.safetensors"}}}};
          WriteFile(dir / "model.safetensors.index.json", index.dump());
          return std::vector<std::string>{"model.safetensors.index.json",
-                                         "model.decoder.layers.0.fc1.weight", "shard.safetensors"};
+                                         "model.decoder.layers.0.fc1.weight",
+                                         "shard.safetensors"};
        },
        absl::StatusCode::kInvalidArgument},
   };
@@ -464,7 +515,8 @@ const std::vector<LoaderErrorCase>& LoaderErrorCases() {
 void PrintTo(const LoaderErrorCase& c, std::ostream* os) { *os << c.name; }
 
 class LoaderErrorTest : public LoaderTest,
-                        public ::testing::WithParamInterface<LoaderErrorCase> {};
+                        public ::testing::WithParamInterface<LoaderErrorCase> {
+};
 
 TEST_P(LoaderErrorTest, FailsWithAClearMessage) {
   const LoaderErrorCase& c = GetParam();
@@ -478,22 +530,30 @@ TEST_P(LoaderErrorTest, FailsWithAClearMessage) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Loader, LoaderErrorTest, ::testing::ValuesIn(LoaderErrorCases()),
-                         [](const auto& info) { return std::string(info.param.name); });
+INSTANTIATE_TEST_SUITE_P(Loader, LoaderErrorTest,
+                         ::testing::ValuesIn(LoaderErrorCases()),
+                         [](const auto& info) {
+                           return std::string(info.param.name);
+                         });
 
 TEST_F(LoaderTest, AddSafetensorsFileNamesFileAndTensor) {
-  // The same checks through Weights directly (as tools that merge files use it).
+  // The same checks through Weights directly (as tools that merge files use
+  // it).
   const fs::path dir = root_ / "direct";
   fs::create_directories(dir);
   const fs::path path = dir / "bad.safetensors";
-  const json header = {{"encoder.w", {{"dtype", "I64"}, {"shape", {1}}, {"data_offsets", {0, 8}}}}};
+  const json header = {
+      {"encoder.w",
+       {{"dtype", "I64"}, {"shape", {1}}, {"data_offsets", {0, 8}}}}};
   WriteFile(path, RawSafetensors(header, std::string(8, '\0')));
   Weights weights;
   const absl::Status status = weights.AddSafetensorsFile(path.string());
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(status.message()),
-              AllOf(HasSubstr(path.string()), HasSubstr("encoder.w"), HasSubstr("I64")));
-  const absl::Status missing = weights.AddSafetensorsFile((dir / "absent.safetensors").string());
+              AllOf(HasSubstr(path.string()), HasSubstr("encoder.w"),
+                    HasSubstr("I64")));
+  const absl::Status missing =
+      weights.AddSafetensorsFile((dir / "absent.safetensors").string());
   EXPECT_EQ(missing.code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(std::string(missing.message()), HasSubstr("absent.safetensors"));
 }
@@ -505,9 +565,11 @@ TEST_F(LoaderTest, AddSafetensorsFileNamesFileAndTensor) {
 TEST_F(LoaderTest, OnlySharedEmbeddingGivesTheSameTranslations) {
   const fs::path dir = MakeModelDir("shared_only");
   TensorMap tensors = *demo_tensors_;
-  for (const char* name : {"model.encoder.embed_tokens.weight", "model.decoder.embed_tokens.weight",
-                           "lm_head.weight", "model.encoder.embed_positions.weight",
-                           "model.decoder.embed_positions.weight", "final_logits_bias"}) {
+  for (const char* name :
+       {"model.encoder.embed_tokens.weight",
+        "model.decoder.embed_tokens.weight", "lm_head.weight",
+        "model.encoder.embed_positions.weight",
+        "model.decoder.embed_positions.weight", "final_logits_bias"}) {
     ASSERT_EQ(tensors.erase(name), 1u) << name;
   }
   WriteFile(dir / "model.safetensors", SerializeSafetensors(tensors));
@@ -520,39 +582,45 @@ TEST_F(LoaderTest, OnlySharedEmbeddingGivesTheSameTranslations) {
 TEST_F(LoaderTest, OnlyLmHeadCopyGivesTheSameTranslations) {
   const fs::path dir = MakeModelDir("lm_head_only");
   TensorMap tensors = *demo_tensors_;
-  for (const char* name : {"model.shared.weight", "model.encoder.embed_tokens.weight",
-                           "model.decoder.embed_tokens.weight"}) {
+  for (const char* name :
+       {"model.shared.weight", "model.encoder.embed_tokens.weight",
+        "model.decoder.embed_tokens.weight"}) {
     ASSERT_EQ(tensors.erase(name), 1u) << name;
   }
   WriteFile(dir / "model.safetensors", SerializeSafetensors(tensors));
   auto model = MarianModel::Load(dir.string());
   ASSERT_TRUE(model.ok()) << model.status();
-  EXPECT_EQ(GreedyIds(*model, 2), std::vector<std::vector<int>>(demo_ids_->begin(),
-                                                                demo_ids_->begin() + 2));
+  EXPECT_EQ(GreedyIds(*model, 2),
+            std::vector<std::vector<int>>(demo_ids_->begin(),
+                                          demo_ids_->begin() + 2));
 }
 
 struct HalfCase {
   const char* dtype;
-  double relative_error;  // rounding bound of the format: 2^-11 (F16), 2^-8 (BF16)
+  double
+      relative_error;  // rounding bound of the format: 2^-11 (F16), 2^-8 (BF16)
   double absolute_error;  // F16 subnormal spacing 2^-24
 };
 
 void PrintTo(const HalfCase& c, std::ostream* os) { *os << c.dtype; }
 
-class HalfPrecisionTest : public LoaderTest, public ::testing::WithParamInterface<HalfCase> {};
+class HalfPrecisionTest : public LoaderTest,
+                          public ::testing::WithParamInterface<HalfCase> {};
 
 TEST_P(HalfPrecisionTest, LoadsConvertedAndTranslates) {
   const HalfCase& c = GetParam();
   const fs::path dir = MakeModelDir(c.dtype);
   TensorMap tensors;
-  for (const auto& [name, tensor] : *demo_tensors_) tensors[name] = ToHalfTensor(tensor, c.dtype);
+  for (const auto& [name, tensor] : *demo_tensors_)
+    tensors[name] = ToHalfTensor(tensor, c.dtype);
   WriteFile(dir / "model.safetensors", SerializeSafetensors(tensors));
   auto model = MarianModel::Load(dir.string());
   ASSERT_TRUE(model.ok()) << model.status();
 
   // Values are converted, not reinterpreted: within the format's rounding of
   // the fp32 original, and not all equal to it.
-  const std::vector<float> original = Floats(demo_tensors_->at("model.shared.weight"));
+  const std::vector<float> original =
+      Floats(demo_tensors_->at("model.shared.weight"));
   const TensorView* loaded = (*model)->weights().Find("model.shared.weight");
   ASSERT_NE(loaded, nullptr);
   ASSERT_EQ(loaded->numel(), static_cast<int64_t>(original.size()));
@@ -576,7 +644,9 @@ TEST_P(HalfPrecisionTest, LoadsConvertedAndTranslates) {
 INSTANTIATE_TEST_SUITE_P(Loader, HalfPrecisionTest,
                          ::testing::Values(HalfCase{"F16", 1.0 / 2048, 6e-8},
                                            HalfCase{"BF16", 1.0 / 256, 0.0}),
-                         [](const auto& info) { return std::string(info.param.dtype); });
+                         [](const auto& info) {
+                           return std::string(info.param.dtype);
+                         });
 
 TEST_F(LoaderTest, ShardedCheckpointGivesTheSameTranslations) {
   const fs::path dir = MakeModelDir("sharded");
@@ -594,8 +664,10 @@ TEST_F(LoaderTest, ShardedCheckpointGivesTheSameTranslations) {
   }
   ASSERT_FALSE(shards[0].empty());
   ASSERT_FALSE(shards[1].empty());
-  for (int s = 0; s < 2; ++s) WriteFile(dir / shard_names[s], SerializeSafetensors(shards[s]));
-  const json index = {{"metadata", {{"total_size", total_size}}}, {"weight_map", weight_map}};
+  for (int s = 0; s < 2; ++s)
+    WriteFile(dir / shard_names[s], SerializeSafetensors(shards[s]));
+  const json index = {{"metadata", {{"total_size", total_size}}},
+                      {"weight_map", weight_map}};
   WriteFile(dir / "model.safetensors.index.json", index.dump(2));
 
   auto weights = Weights::Load(dir.string());
@@ -625,7 +697,8 @@ TEST(OpusMtSkeletonTest, ConfigAndTokenizer) {
   EXPECT_EQ(config->activation_function, "swish");
   const json raw = json::parse(ReadFile(kZhEnDir / "config.json"));
   EXPECT_EQ(config->num_beams, raw["num_beams"].get<int>());
-  EXPECT_EQ(config->max_position_embeddings, raw["max_position_embeddings"].get<int>());
+  EXPECT_EQ(config->max_position_embeddings,
+            raw["max_position_embeddings"].get<int>());
   EXPECT_EQ(config->bad_words_ids, std::vector<int>{65000});
 
   auto tokenizer = MarianTokenizer::Load(kZhEnDir.string());
@@ -633,12 +706,14 @@ TEST(OpusMtSkeletonTest, ConfigAndTokenizer) {
   EXPECT_EQ(tokenizer->vocab_size(), 65001);
   EXPECT_EQ(tokenizer->eos_id(), 0);
   EXPECT_EQ(tokenizer->pad_id(), 65000);
-  for (const char* text : {"我喜欢学习中文。", "今天天气很好，我们去公园散步吧！"}) {
+  for (const char* text :
+       {"我喜欢学习中文。", "今天天气很好，我们去公园散步吧！"}) {
     auto ids = tokenizer->EncodeSource(text);
     ASSERT_TRUE(ids.ok()) << ids.status();
     ASSERT_GE(ids->size(), 3u) << text;
     EXPECT_EQ(ids->back(), 0) << text;
-    EXPECT_THAT(*ids, ::testing::Not(::testing::Contains(tokenizer->unk_id()))) << text;
+    EXPECT_THAT(*ids, ::testing::Not(::testing::Contains(tokenizer->unk_id())))
+        << text;
   }
 }
 
@@ -665,10 +740,12 @@ TEST(OpusMtSkeletonTest, RandomWeightModelDecodes) {
     for (int64_t dim : shape) numel *= dim;
     const size_t start = rng() & mask, stride = (rng() & mask) | 1;
     std::vector<float> values(numel);
-    for (int64_t i = 0; i < numel; ++i) values[i] = pool[(start + i * stride) & mask];
+    for (int64_t i = 0; i < numel; ++i)
+      values[i] = pool[(start + i * stride) & mask];
     weights.Add(name, std::move(values), std::move(shape));
   };
-  auto add_constant = [&](const std::string& name, float value, std::vector<int64_t> shape) {
+  auto add_constant = [&](const std::string& name, float value,
+                          std::vector<int64_t> shape) {
     int64_t numel = 1;
     for (int64_t dim : shape) numel *= dim;
     weights.Add(name, std::vector<float>(numel, value), std::move(shape));
@@ -695,7 +772,8 @@ TEST(OpusMtSkeletonTest, RandomWeightModelDecodes) {
     for (int64_t c = 0; c < d; ++c) {
       const int64_t i = c < d / 2 ? c : c - d / 2;
       const double angle = p / std::pow(10000.0, 2.0 * i / d);
-      table[p * d + c] = static_cast<float>(c < d / 2 ? std::sin(angle) : std::cos(angle));
+      table[p * d + c] =
+          static_cast<float>(c < d / 2 ? std::sin(angle) : std::cos(angle));
     }
   weights.Add("model.encoder.embed_positions.weight", table, {positions, d});
   weights.Add("model.decoder.embed_positions.weight", table, {positions, d});
@@ -721,7 +799,8 @@ TEST(OpusMtSkeletonTest, RandomWeightModelDecodes) {
 
   const int pad = config->pad_token_id;
   std::vector<std::vector<int>> sources;
-  for (const char* text : {"我喜欢学习中文。", "今天天气很好，我们去公园散步吧！", "你好"}) {
+  for (const char* text :
+       {"我喜欢学习中文。", "今天天气很好，我们去公园散步吧！", "你好"}) {
     auto ids = tokenizer->EncodeSource(text);
     ASSERT_TRUE(ids.ok()) << ids.status();
     sources.push_back(*ids);

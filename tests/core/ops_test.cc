@@ -4,8 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <cstdint>
+#include <cstring>
 #include <ostream>
 #include <random>
 #include <string>
@@ -64,10 +64,10 @@ struct LinearShape {
 
 // Shapes, with the tolerance next to each: fp32 dot products of length K.
 constexpr LinearShape kLinearShapes[] = {
-    {1, 16, 8, 1e-5},       // one row (a decoding step)
-    {3, 64, 33, 2e-5},      // odd N
+    {1, 16, 8, 1e-5},   // one row (a decoding step)
+    {3, 64, 33, 2e-5},  // odd N
     {7, 256, 100, 5e-5},
-    {20, 512, 130, 1e-4},   // the K of a base model's d_model
+    {20, 512, 130, 1e-4},  // the K of a base model's d_model
 };
 
 struct LinearCase {
@@ -97,8 +97,8 @@ std::vector<LinearCase> AllLinearCases() {
 
 void PrintTo(const LinearCase& c, std::ostream* os) {
   *os << "M=" << c.shape.m << " K=" << c.shape.k << " N=" << c.shape.n << " "
-      << ActivationName(c.activation) << " bias=" << c.bias << " scale=" << c.scale
-      << " accumulate=" << c.accumulate;
+      << ActivationName(c.activation) << " bias=" << c.bias
+      << " scale=" << c.scale << " accumulate=" << c.accumulate;
 }
 
 class LinearTest : public ::testing::TestWithParam<LinearCase> {};
@@ -124,20 +124,22 @@ TEST_P(LinearTest, MatchesLoopReference) {
       }
       double expected = ApplyActivation(c.activation, sum * c.scale);
       if (c.accumulate) expected += previous[i * n + j];
-      ASSERT_NEAR(y[i * n + j], expected, tolerance) << "row " << i << " col " << j;
+      ASSERT_NEAR(y[i * n + j], expected, tolerance)
+          << "row " << i << " col " << j;
     }
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Ops, LinearTest, ::testing::ValuesIn(AllLinearCases()),
-    [](const ::testing::TestParamInfo<LinearCase>& info) {
-      const LinearCase& c = info.param;
-      return absl::StrCat("M", c.shape.m, "K", c.shape.k, "N", c.shape.n, "_",
-                          ActivationName(c.activation), c.bias ? "_Bias" : "",
-                          c.scale != 1.0f ? "_Scaled" : "",
-                          c.accumulate ? "_Accumulate" : "");
-    });
+INSTANTIATE_TEST_SUITE_P(Ops, LinearTest, ::testing::ValuesIn(AllLinearCases()),
+                         [](const ::testing::TestParamInfo<LinearCase>& info) {
+                           const LinearCase& c = info.param;
+                           return absl::StrCat(
+                               "M", c.shape.m, "K", c.shape.k, "N", c.shape.n,
+                               "_", ActivationName(c.activation),
+                               c.bias ? "_Bias" : "",
+                               c.scale != 1.0f ? "_Scaled" : "",
+                               c.accumulate ? "_Accumulate" : "");
+                         });
 
 // ------------------------------------------------------------- LayerNorm
 
@@ -181,13 +183,16 @@ TEST_P(LayerNormTest, NormalizesInPlaceLikeTorch) {
     var /= c.d;  // biased variance, as torch.nn.LayerNorm
     for (int64_t j = 0; j < c.d; ++j) {
       const double expected =
-          (input[i * c.d + j] - mean) / std::sqrt(var + kEps) * gamma[j] + beta[j];
-      ASSERT_NEAR(x[i * c.d + j], expected, c.tolerance) << "row " << i << " col " << j;
+          (input[i * c.d + j] - mean) / std::sqrt(var + kEps) * gamma[j] +
+          beta[j];
+      ASSERT_NEAR(x[i * c.d + j], expected, c.tolerance)
+          << "row " << i << " col " << j;
     }
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Ops, LayerNormTest, ::testing::ValuesIn(kLayerNormCases),
+INSTANTIATE_TEST_SUITE_P(Ops, LayerNormTest,
+                         ::testing::ValuesIn(kLayerNormCases),
                          [](const auto& info) { return info.param.name; });
 
 // ------------------------------------------------------------ LogSoftmax
@@ -200,18 +205,18 @@ struct LogSoftmaxCase {
 };
 
 constexpr LogSoftmaxCase kLogSoftmaxCases[] = {
-    {"Small", 1, 10, 1.0f, 1e-5},
-    {"Batch", 4, 37, 5.0f, 1e-5},
-    {"LargeLogits", 3, 100, 80.0f, 1e-4},   // exp would overflow without max-subtraction
-    {"DemoVocab", 2, 8001, 10.0f, 1e-4},
-    {"OpusVocab", 1, 65001, 10.0f, 2e-4},
+    {"Small", 1, 10, 1.0f, 1e-5},         {"Batch", 4, 37, 5.0f, 1e-5},
+    {"LargeLogits", 3, 100, 80.0f, 1e-4},  // exp would overflow without
+                                           // max-subtraction
+    {"DemoVocab", 2, 8001, 10.0f, 1e-4},  {"OpusVocab", 1, 65001, 10.0f, 2e-4},
 };
 
 class LogSoftmaxTest : public ::testing::TestWithParam<LogSoftmaxCase> {};
 
 TEST_P(LogSoftmaxTest, MatchesReferenceAndNormalizes) {
   const LogSoftmaxCase& c = GetParam();
-  const std::vector<float> x = RandomVector(c.m * c.n, 21, -c.magnitude, c.magnitude);
+  const std::vector<float> x =
+      RandomVector(c.m * c.n, 21, -c.magnitude, c.magnitude);
   std::vector<float> y(c.m * c.n, 123.0f);
   ExecutionContext ctx;
   LogSoftmax(ctx, x.data(), c.m, c.n, y.data());
@@ -219,21 +224,24 @@ TEST_P(LogSoftmaxTest, MatchesReferenceAndNormalizes) {
   for (int64_t i = 0; i < c.m; ++i) {
     const float* row = x.data() + i * c.n;
     double max_value = row[0];
-    for (int64_t j = 0; j < c.n; ++j) max_value = std::max<double>(max_value, row[j]);
+    for (int64_t j = 0; j < c.n; ++j)
+      max_value = std::max<double>(max_value, row[j]);
     double sum = 0.0;
     for (int64_t j = 0; j < c.n; ++j) sum += std::exp(row[j] - max_value);
     const double log_sum = max_value + std::log(sum);
     double exp_sum = 0.0;
     for (int64_t j = 0; j < c.n; ++j) {
       const float value = y[i * c.n + j];
-      ASSERT_NEAR(value, row[j] - log_sum, c.tolerance) << "row " << i << " col " << j;
+      ASSERT_NEAR(value, row[j] - log_sum, c.tolerance)
+          << "row " << i << " col " << j;
       exp_sum += std::exp(static_cast<double>(value));
     }
     EXPECT_NEAR(exp_sum, 1.0, c.tolerance) << "row " << i;
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Ops, LogSoftmaxTest, ::testing::ValuesIn(kLogSoftmaxCases),
+INSTANTIATE_TEST_SUITE_P(Ops, LogSoftmaxTest,
+                         ::testing::ValuesIn(kLogSoftmaxCases),
                          [](const auto& info) { return info.param.name; });
 
 // ------------------------------------------------------------- Attention
@@ -241,7 +249,7 @@ INSTANTIATE_TEST_SUITE_P(Ops, LogSoftmaxTest, ::testing::ValuesIn(kLogSoftmaxCas
 struct AttentionCase {
   const char* name;
   int64_t batch, query_len, num_heads, head_dim, capacity;
-  int64_t q_stride_extra;        // q_stride = H * head_dim + this (packed q|k|v rows)
+  int64_t q_stride_extra;  // q_stride = H * head_dim + this (packed q|k|v rows)
   std::vector<int> key_lengths;  // per kv row
   std::vector<int> kv_rows;      // empty: identity
   bool causal;
@@ -251,7 +259,8 @@ struct AttentionCase {
 
 const std::vector<AttentionCase>& AttentionCases() {
   static const auto* cases = new std::vector<AttentionCase>{
-      // Padded sources: keys at j >= key_lengths[n] (filled with large values) are masked.
+      // Padded sources: keys at j >= key_lengths[n] (filled with large values)
+      // are masked.
       {"NonCausalPadded", 3, 5, 2, 8, 7, 0, {7, 4, 1}, {}, false, 0, 1e-5},
       {"NonCausalOneHead", 2, 3, 1, 16, 5, 0, {5, 2}, {}, false, 0, 1e-5},
       // Decoder self-attention over a whole prefix, q inside packed q|k|v rows.
@@ -262,7 +271,8 @@ const std::vector<AttentionCase>& AttentionCases() {
       {"CausalOneStep", 3, 1, 4, 8, 10, 64, {5, 5, 5}, {}, true, 4, 1e-5},
       // Padding and the causal mask together: the shorter bound wins.
       {"CausalPadded", 2, 4, 2, 4, 6, 0, {6, 2}, {}, true, 1, 1e-5},
-      // Beams of two sources share cross-attention keys: rows 0,1 -> 0, rows 2,3 -> 1.
+      // Beams of two sources share cross-attention keys: rows 0,1 -> 0, rows
+      // 2,3 -> 1.
       {"KvRowsBeams", 4, 1, 2, 8, 6, 0, {6, 3}, {0, 0, 1, 1}, false, 0, 1e-5},
       {"KvRowsShuffled", 3, 4, 2, 4, 5, 0, {2, 5}, {1, 0, 1}, false, 0, 1e-5},
   };
@@ -303,7 +313,8 @@ class AttentionTest : public ::testing::TestWithParam<AttentionCase> {
       for (int64_t h = 0; h < c.num_heads; ++h) {
         for (int64_t j = c.key_lengths[r]; j < c.capacity; ++j) {
           for (int64_t e = 0; e < c.head_dim; ++e) {
-            const int64_t index = ((r * c.num_heads + h) * c.capacity + j) * c.head_dim + e;
+            const int64_t index =
+                ((r * c.num_heads + h) * c.capacity + j) * c.head_dim + e;
             k[index] = 50.0f;
             v[index] = 1000.0f;
           }
@@ -318,20 +329,24 @@ TEST_P(AttentionTest, MatchesLoopReference) {
   const AttentionShape shape = Shape();
   const int64_t d_model = c.num_heads * c.head_dim;
   const int64_t kv_batch = static_cast<int64_t>(c.key_lengths.size());
-  const std::vector<float> q = RandomVector(c.batch * c.query_len * shape.q_stride, 31);
-  std::vector<float> k = RandomVector(kv_batch * c.num_heads * c.capacity * c.head_dim, 32);
+  const std::vector<float> q =
+      RandomVector(c.batch * c.query_len * shape.q_stride, 31);
+  std::vector<float> k =
+      RandomVector(kv_batch * c.num_heads * c.capacity * c.head_dim, 32);
   std::vector<float> v = RandomVector(k.size(), 33);
   FillPadding(k, v);
 
   std::vector<float> out(c.batch * c.query_len * d_model, -7.0f);
-  Attention(shape, q.data(), k.data(), v.data(), c.key_lengths.data(), out.data());
+  Attention(shape, q.data(), k.data(), v.data(), c.key_lengths.data(),
+            out.data());
 
   for (int64_t n = 0; n < c.batch; ++n) {
     const int64_t r = c.kv_rows.empty() ? n : c.kv_rows[n];
     for (int64_t h = 0; h < c.num_heads; ++h) {
       for (int64_t t = 0; t < c.query_len; ++t) {
         const int64_t visible = Visible(n, t);
-        const float* q_vec = &q[(n * c.query_len + t) * shape.q_stride + h * c.head_dim];
+        const float* q_vec =
+            &q[(n * c.query_len + t) * shape.q_stride + h * c.head_dim];
         std::vector<double> weights(visible);
         double max_score = -1e300;
         for (int64_t j = 0; j < visible; ++j) {
@@ -349,10 +364,12 @@ TEST_P(AttentionTest, MatchesLoopReference) {
         for (int64_t e = 0; e < c.head_dim; ++e) {
           double expected = 0.0;
           for (int64_t j = 0; j < visible; ++j) {
-            expected += weights[j] * v[((r * c.num_heads + h) * c.capacity + j) * c.head_dim + e];
+            expected +=
+                weights[j] *
+                v[((r * c.num_heads + h) * c.capacity + j) * c.head_dim + e];
           }
-          ASSERT_NEAR(out[(n * c.query_len + t) * d_model + h * c.head_dim + e], expected,
-                      c.tolerance)
+          ASSERT_NEAR(out[(n * c.query_len + t) * d_model + h * c.head_dim + e],
+                      expected, c.tolerance)
               << "row " << n << " head " << h << " query " << t << " dim " << e;
         }
       }
@@ -367,14 +384,18 @@ TEST_P(AttentionTest, WeightsSumToOneOverVisibleKeys) {
   const AttentionCase& c = GetParam();
   const AttentionShape shape = Shape();
   const int64_t d_model = c.num_heads * c.head_dim;
-  const std::vector<float> q = RandomVector(c.batch * c.query_len * shape.q_stride, 34, -3.0f, 3.0f);
-  std::vector<float> k = RandomVector(c.key_lengths.size() * c.num_heads * c.capacity * c.head_dim, 35);
+  const std::vector<float> q =
+      RandomVector(c.batch * c.query_len * shape.q_stride, 34, -3.0f, 3.0f);
+  std::vector<float> k = RandomVector(
+      c.key_lengths.size() * c.num_heads * c.capacity * c.head_dim, 35);
   std::vector<float> v(k.size(), 1.0f);
   FillPadding(k, v);
   std::vector<float> out(c.batch * c.query_len * d_model, -7.0f);
-  Attention(shape, q.data(), k.data(), v.data(), c.key_lengths.data(), out.data());
+  Attention(shape, q.data(), k.data(), v.data(), c.key_lengths.data(),
+            out.data());
   for (size_t i = 0; i < out.size(); ++i) {
-    ASSERT_NEAR(out[i], 1.0f, 1e-5) << "element " << i;  // fp32 sum of <= 10 weights
+    ASSERT_NEAR(out[i], 1.0f, 1e-5)
+        << "element " << i;  // fp32 sum of <= 10 weights
   }
 }
 
@@ -383,24 +404,29 @@ TEST_P(AttentionTest, RowsAreIndependent) {
   const AttentionCase& c = GetParam();
   AttentionShape shape = Shape();
   const int64_t d_model = c.num_heads * c.head_dim;
-  const std::vector<float> q = RandomVector(c.batch * c.query_len * shape.q_stride, 36);
-  std::vector<float> k = RandomVector(c.key_lengths.size() * c.num_heads * c.capacity * c.head_dim, 37);
+  const std::vector<float> q =
+      RandomVector(c.batch * c.query_len * shape.q_stride, 36);
+  std::vector<float> k = RandomVector(
+      c.key_lengths.size() * c.num_heads * c.capacity * c.head_dim, 37);
   std::vector<float> v = RandomVector(k.size(), 38);
   std::vector<float> all(c.batch * c.query_len * d_model);
-  Attention(shape, q.data(), k.data(), v.data(), c.key_lengths.data(), all.data());
+  Attention(shape, q.data(), k.data(), v.data(), c.key_lengths.data(),
+            all.data());
   const int64_t n = c.batch - 1;
   const int kv_row = c.kv_rows.empty() ? static_cast<int>(n) : c.kv_rows[n];
   shape.batch = 1;
   shape.kv_rows = &kv_row;
   std::vector<float> one(c.query_len * d_model);
-  Attention(shape, q.data() + n * c.query_len * shape.q_stride, k.data(), v.data(),
-            c.key_lengths.data(), one.data());
+  Attention(shape, q.data() + n * c.query_len * shape.q_stride, k.data(),
+            v.data(), c.key_lengths.data(), one.data());
   for (size_t i = 0; i < one.size(); ++i) {
-    ASSERT_EQ(one[i], all[n * c.query_len * d_model + i]) << i;  // the same loop: exact
+    ASSERT_EQ(one[i], all[n * c.query_len * d_model + i])
+        << i;  // the same loop: exact
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Ops, AttentionTest, ::testing::ValuesIn(AttentionCases()),
+INSTANTIATE_TEST_SUITE_P(Ops, AttentionTest,
+                         ::testing::ValuesIn(AttentionCases()),
                          [](const auto& info) { return info.param.name; });
 
 // ------------------------------------------------------ ExecutionContext
@@ -418,8 +444,8 @@ TEST(ExecutionContextTest, ReusesPrimitivesForTheSameShape) {
                      std::vector<float>* log_probs) {
     const std::vector<float> x = RandomVector(m * k, seed);
     linear_out->assign(m * n, 0.0f);
-    Linear(ctx, x.data(), m, k, weight.data(), bias.data(), n, linear_out->data(),
-           Activation::kSwish);
+    Linear(ctx, x.data(), m, k, weight.data(), bias.data(), n,
+           linear_out->data(), Activation::kSwish);
     LayerNorm(ctx, linear_out->data(), m, n, gamma.data(), beta.data(), 1e-5f);
     log_probs->assign(m * n, 0.0f);
     LogSoftmax(ctx, linear_out->data(), m, n, log_probs->data());
@@ -487,7 +513,8 @@ TEST(LinearBf16Test, MatchesLoopOverRoundedInputs) {
     for (int64_t j = 0; j < n; ++j) {
       double acc = bias[j];
       for (int64_t c = 0; c < k; ++c) {
-        acc += static_cast<double>(widen(x16[i * k + c])) * widen(w16[j * k + c]);
+        acc +=
+            static_cast<double>(widen(x16[i * k + c])) * widen(w16[j * k + c]);
       }
       const double expected = acc / (1.0 + std::exp(-acc));
       EXPECT_NEAR(y[i * n + j], expected, 1e-4 * (1.0 + std::fabs(expected)))
@@ -514,7 +541,8 @@ TEST(LinearInt8Test, MatchesLoopOverQuantizedInputs) {
              Activation::kRelu, 1.0f, /*accumulate=*/true);
   for (int64_t i = 0; i < m; ++i) {
     float max_abs = 0.0f;
-    for (int64_t c = 0; c < k; ++c) max_abs = std::max(max_abs, std::fabs(x[i * k + c]));
+    for (int64_t c = 0; c < k; ++c)
+      max_abs = std::max(max_abs, std::fabs(x[i * k + c]));
     const float row_scale = max_abs / 127.0f;
     for (int64_t j = 0; j < n; ++j) {
       int64_t acc = 0;

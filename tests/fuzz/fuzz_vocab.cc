@@ -35,7 +35,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto tokenizer = ts::core::MarianTokenizer::Load(dir);
   if (!tokenizer.ok()) return 0;
   const int vocab_size = tokenizer->vocab_size();
-  for (int id : {tokenizer->eos_id(), tokenizer->unk_id(), tokenizer->pad_id()}) {
+  for (int id :
+       {tokenizer->eos_id(), tokenizer->unk_id(), tokenizer->pad_id()}) {
     if (id < 0 || id >= vocab_size) __builtin_trap();
   }
   for (const char* text : {"A man is riding a bicycle.", ">>deu<< Two dogs."}) {
@@ -48,8 +49,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     (void)tokenizer->DecodeTarget(*ids);
   }
-  std::vector<int> ids = {-1, 0, 1, 2, 3, vocab_size - 1, vocab_size,
-                          1 << 30};
+  std::vector<int> ids = {-1, 0, 1, 2, 3, vocab_size - 1, vocab_size, 1 << 30};
   (void)tokenizer->DecodeTarget(ids);
   return 0;
 }
