@@ -34,6 +34,14 @@ const std::map<std::string, CommandSpec>& Commands() {
         "in input order.",
         "transformer-client translate [flags] [TEXT...]",
         {"beam_size", "max_length", "num_hypotheses", "json", "concurrency"}}},
+      {"bench",
+       {"Load generator: --concurrency clients each keep one Translate "
+        "request in flight until --requests were sent or --duration_s "
+        "passed; prints requests/s, sentences/s, latency percentiles and "
+        "every status code (JSON).",
+        "transformer-client bench [flags] [TEXT...]",
+        {"beam_size", "max_length", "concurrency", "requests", "duration_s",
+         "report_json"}}},
       {"encode",
        {"Encodes texts; prints one JSON line {text, dim, num_tokens, values} "
         "per text, in input order.",

@@ -16,6 +16,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/time/time.h"
+#include "client/bench_command.h"
 #include "client/command_line.h"
 #include "client/connection.h"
 #include "client/encode_command.h"
@@ -59,6 +60,10 @@ ABSL_FLAG(bool, json, false,
           "Print a JSON line per text (source, translation, token_ids, "
           "score) instead of the plain translation.");
 ABSL_FLAG(int, concurrency, 4, "Requests in flight at once.");
+// bench
+ABSL_FLAG(int, requests, 0, "bench: total requests; 0 = run --duration_s.");
+ABSL_FLAG(int, duration_s, 10, "bench: seconds to run when --requests=0.");
+ABSL_FLAG(std::string, report_json, "", "bench: also write the figures here.");
 // encode
 ABSL_FLAG(std::string, pooling, "mean",
           "mean | first | tokens (every token's vector).");
@@ -135,12 +140,25 @@ int Run(int argc, char** argv) {
 
   // Progress only for --input: a run over a file is the long one, and
   // stderr of a one-line call stays empty.
-  Progress progress(Progress::ModeFor(!input_path.empty(), STDERR_FILENO),
+  Progress progress(Progress::ModeFor(!input_path.empty() && command != "bench",
+                                      STDERR_FILENO),
                     command == "translate" ? "translated" : "encoded",
                     texts.size(), &std::cerr);
   const absl::Duration timeout = absl::Seconds(absl::GetFlag(FLAGS_timeout_s));
   int exit_code = kExitOk;
-  if (command == "translate") {
+  if (command == "bench") {
+    if (texts.empty()) return Fail(kExitUsageError, "bench needs texts");
+    BenchCommandOptions options;
+    options.concurrency = absl::GetFlag(FLAGS_concurrency);
+    options.requests = absl::GetFlag(FLAGS_requests);
+    options.duration = absl::Seconds(absl::GetFlag(FLAGS_duration_s));
+    options.texts_per_request = absl::GetFlag(FLAGS_texts_per_request);
+    options.beam_size = absl::GetFlag(FLAGS_beam_size);
+    options.max_length = absl::GetFlag(FLAGS_max_length);
+    options.timeout = timeout;
+    options.report_json = absl::GetFlag(FLAGS_report_json);
+    exit_code = RunBench(options, *channel, texts, out, std::cerr);
+  } else if (command == "translate") {
     TranslateCommandOptions options;
     options.beam_size = absl::GetFlag(FLAGS_beam_size);
     options.max_length = absl::GetFlag(FLAGS_max_length);

@@ -413,6 +413,24 @@ TEST_F(IntegrationTest, MetricsCountRequestsAndBatches) {
   EXPECT_NE(result.out.find("transformer_model_info{"), std::string::npos);
 }
 
+TEST_F(IntegrationTest, BenchSendsExactlyTheRequestsAskedAndReportsThem) {
+  const CommandResult result = RunCommand(
+      Client("bench --requests=40 --concurrency=4 --texts_per_request=2 "
+             "--beam_size=1 --max_length=32 \"A dog runs.\" \"Two men.\" "
+             "\"A girl.\""),
+      "");
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const nlohmann::json report = nlohmann::json::parse(result.out);
+  EXPECT_EQ(report["requests"], 40);
+  EXPECT_EQ(report["codes"]["OK"], 40);
+  EXPECT_EQ(report["codes"].size(), 1u);
+  EXPECT_GT(report["sentences_per_second"].get<double>(), 0.0);
+  EXPECT_LE(report["latency_p50_s"].get<double>(),
+            report["latency_p99_s"].get<double>());
+  EXPECT_LE(report["latency_p99_s"].get<double>(),
+            report["latency_max_s"].get<double>());
+}
+
 TEST_F(IntegrationTest, FilesInAndOutWithASummaryLine) {
   char dir_template[] = "/tmp/ts_files_XXXXXX";
   const std::string dir = mkdtemp(dir_template);

@@ -1,0 +1,145 @@
+#include "client/bench_command.h"
+
+#include <algorithm>
+#include <atomic>
+#include <fstream>
+#include <map>
+#include <thread>
+
+#include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "client/exit_codes.h"
+#include "nlohmann/json.hpp"
+#include "transformer/v1/transformer_service.grpc.pb.h"
+
+namespace ts::client {
+namespace {
+
+// Status code names as gRPC spells them, for the report.
+std::string CodeName(grpc::StatusCode code) {
+  static const char* const kNames[] = {"OK",
+                                       "CANCELLED",
+                                       "UNKNOWN",
+                                       "INVALID_ARGUMENT",
+                                       "DEADLINE_EXCEEDED",
+                                       "NOT_FOUND",
+                                       "ALREADY_EXISTS",
+                                       "PERMISSION_DENIED",
+                                       "RESOURCE_EXHAUSTED",
+                                       "FAILED_PRECONDITION",
+                                       "ABORTED",
+                                       "OUT_OF_RANGE",
+                                       "UNIMPLEMENTED",
+                                       "INTERNAL",
+                                       "UNAVAILABLE",
+                                       "DATA_LOSS",
+                                       "UNAUTHENTICATED"};
+  const int index = static_cast<int>(code);
+  return index >= 0 && index < 17 ? kNames[index]
+                                  : "CODE_" + std::to_string(index);
+}
+
+double Percentile(const std::vector<double>& sorted, double p) {
+  if (sorted.empty()) return 0.0;
+  const size_t index = std::min(
+      sorted.size() - 1, static_cast<size_t>(p * (sorted.size() - 1) + 0.5));
+  return sorted[index];
+}
+
+}  // namespace
+
+int RunBench(const BenchCommandOptions& options,
+             const std::shared_ptr<grpc::Channel>& channel,
+             const std::vector<std::string>& texts, std::ostream& out,
+             std::ostream& err) {
+  auto stub = transformer::v1::TransformerService::NewStub(channel);
+  std::atomic<int64_t> next_request{0};
+  std::atomic<int64_t> sentences_done{0};
+  absl::Mutex mu;
+  std::vector<double> latencies;         // seconds, OK calls; guarded by mu
+  std::map<std::string, int64_t> codes;  // guarded by mu
+  const absl::Time start = absl::Now();
+  const absl::Time end = start + options.duration;
+  const int per_request = std::max(1, options.texts_per_request);
+
+  auto client = [&]() {
+    while (true) {
+      const int64_t index = next_request.fetch_add(1);
+      if (options.requests > 0 ? index >= options.requests
+                               : absl::Now() >= end) {
+        return;
+      }
+      transformer::v1::TranslateRequest request;
+      for (int i = 0; i < per_request; ++i) {
+        request.add_texts(texts[(index * per_request + i) % texts.size()]);
+      }
+      if (options.beam_size > 0) {
+        request.mutable_options()->set_beam_size(options.beam_size);
+      }
+      if (options.max_length > 0) {
+        request.mutable_options()->set_max_length(options.max_length);
+      }
+      transformer::v1::TranslateResponse response;
+      grpc::ClientContext context;
+      context.set_deadline(absl::ToChronoTime(absl::Now() + options.timeout));
+      const absl::Time sent = absl::Now();
+      const grpc::Status status = stub->Translate(&context, request, &response);
+      const double seconds = absl::ToDoubleSeconds(absl::Now() - sent);
+      absl::MutexLock lock(&mu);
+      ++codes[CodeName(status.error_code())];
+      if (status.ok()) {
+        latencies.push_back(seconds);
+        sentences_done += per_request;
+      }
+    }
+  };
+
+  std::vector<std::thread> threads;
+  for (int i = 0; i < std::max(1, options.concurrency); ++i) {
+    threads.emplace_back(client);
+  }
+  std::atomic<bool> finished{false};
+  std::thread reporter([&]() {
+    while (!finished) {
+      absl::SleepFor(absl::Seconds(1));
+      if (finished) break;
+      const double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
+      err << absl::StrFormat("\rbench: %.0f s, %d sentences, %.1f sentences/s",
+                             elapsed, sentences_done.load(),
+                             sentences_done.load() / elapsed)
+          << std::flush;
+    }
+  });
+  for (std::thread& thread : threads) thread.join();
+  finished = true;
+  reporter.join();
+  err << "\n";
+
+  const double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
+  std::sort(latencies.begin(), latencies.end());
+  int64_t total = 0;
+  for (const auto& [code, count] : codes) total += count;
+  nlohmann::json report = {
+      {"concurrency", options.concurrency},
+      {"texts_per_request", per_request},
+      {"requests", total},
+      {"seconds", elapsed},
+      {"requests_per_second", total / elapsed},
+      {"sentences_per_second", sentences_done.load() / elapsed},
+      {"latency_p50_s", Percentile(latencies, 0.50)},
+      {"latency_p90_s", Percentile(latencies, 0.90)},
+      {"latency_p99_s", Percentile(latencies, 0.99)},
+      {"latency_max_s", latencies.empty() ? 0.0 : latencies.back()},
+      {"codes", codes}};
+  out << report.dump(2) << "\n";
+  if (!options.report_json.empty()) {
+    std::ofstream file(options.report_json);
+    file << report.dump(2) << "\n";
+    if (!file) return kExitIoError;
+  }
+  const bool all_ok = codes.size() == 1 && codes.count("OK") == 1;
+  return all_ok ? kExitOk : kExitRpcError;
+}
+
+}  // namespace ts::client

@@ -1,0 +1,40 @@
+// `transformer-client bench`: a closed-loop load generator against a server.
+#ifndef TRANSFORMER_SERVING_CLIENT_BENCH_COMMAND_H_
+#define TRANSFORMER_SERVING_CLIENT_BENCH_COMMAND_H_
+
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "grpcpp/grpcpp.h"
+
+namespace ts::client {
+
+struct BenchCommandOptions {
+  int concurrency = 8;  // clients, each with one request in flight
+  int requests = 0;     // total requests; 0 = run for `duration`
+  absl::Duration duration = absl::Seconds(10);
+  int texts_per_request = 1;                  // texts per Translate request
+  int beam_size = 0;                          // 0 = the model's default
+  int max_length = 0;                         // 0 = the model's default
+  absl::Duration timeout = absl::Minutes(5);  // per request
+  std::string report_json;  // write the figures here too, if not empty
+};
+
+// Each of `concurrency` threads sends Translate requests of the next
+// `texts_per_request` texts (cycling through `texts`) and sends the next as
+// soon as the answer arrives, until `requests` were sent or `duration`
+// passed. Prints a progress line each second to `err` and at the end the
+// requests/s, sentences/s, latency p50/p90/p99/max (seconds) and the count of
+// every status code to `out`. Returns an ExitCode: 0 if every call was OK,
+// else kExitRpcError (the figures are printed either way).
+int RunBench(const BenchCommandOptions& options,
+             const std::shared_ptr<grpc::Channel>& channel,
+             const std::vector<std::string>& texts, std::ostream& out,
+             std::ostream& err);
+
+}  // namespace ts::client
+
+#endif  // TRANSFORMER_SERVING_CLIENT_BENCH_COMMAND_H_
