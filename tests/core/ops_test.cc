@@ -205,10 +205,12 @@ struct LogSoftmaxCase {
 };
 
 constexpr LogSoftmaxCase kLogSoftmaxCases[] = {
-    {"Small", 1, 10, 1.0f, 1e-5},         {"Batch", 4, 37, 5.0f, 1e-5},
+    {"Small", 1, 10, 1.0f, 1e-5},
+    {"Batch", 4, 37, 5.0f, 1e-5},
     {"LargeLogits", 3, 100, 80.0f, 1e-4},  // exp would overflow without
                                            // max-subtraction
-    {"DemoVocab", 2, 8001, 10.0f, 1e-4},  {"OpusVocab", 1, 65001, 10.0f, 2e-4},
+    {"DemoVocab", 2, 8001, 10.0f, 1e-4},
+    {"OpusVocab", 1, 65001, 10.0f, 2e-4},
 };
 
 class LogSoftmaxTest : public ::testing::TestWithParam<LogSoftmaxCase> {};
