@@ -25,35 +25,18 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/integration/test_server.h"
 #include "transformer/v1/transformer_service.grpc.pb.h"
 
 namespace {
 
 using nlohmann::json;
 
-// A loopback port that was free a moment ago (for --metrics_port).
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
-    close(fd);
-    return -1;
-  }
-  socklen_t length = sizeof(address);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  close(fd);
-  return ntohs(address.sin_port);
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
+// Shared with the other integration tests (test_server.h).
+using ts::testing::CommandResult;
+using ts::testing::FreePort;
+using ts::testing::ReadFile;
+using ts::testing::RunCommand;
 
 std::vector<std::string> Lines(const std::string& text) {
   std::vector<std::string> lines = absl::StrSplit(text, '\n');
@@ -67,33 +50,6 @@ std::vector<json> ReadJsonLines(const std::string& path) {
     rows.push_back(json::parse(line));
   }
   return rows;
-}
-
-struct CommandResult {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-// Runs `command` through the shell with `input` on stdin.
-CommandResult RunCommand(const std::string& command, const std::string& input) {
-  char dir_template[] = "/tmp/ts_integration_XXXXXX";
-  const std::string dir = mkdtemp(dir_template);
-  const std::string in_path = dir + "/in", out_path = dir + "/out",
-                    err_path = dir + "/err";
-  std::ofstream(in_path, std::ios::binary) << input;
-  const int status = std::system(
-      absl::StrCat(command, " <", in_path, " >", out_path, " 2>", err_path)
-          .c_str());
-  CommandResult result;
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  result.out = ReadFile(out_path);
-  result.err = ReadFile(err_path);
-  std::remove(in_path.c_str());
-  std::remove(out_path.c_str());
-  std::remove(err_path.c_str());
-  rmdir(dir.c_str());
-  return result;
 }
 
 class IntegrationTest : public ::testing::Test {
