@@ -1,19 +1,13 @@
 // End to end: the real server binary on a free loopback port, called by the
 // real client binary and by gRPC stubs; checked against the demo model's
 // golden outputs, the error contract, /metrics and a clean SIGTERM.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -64,66 +58,20 @@ class IntegrationTest : public ::testing::Test {
   }
 
   static void TearDownTestSuite() {
-    if (server_pid_ > 0) {
-      kill(server_pid_, SIGKILL);
-      waitpid(server_pid_, nullptr, 0);
-    }
-    if (stdout_fd_ >= 0) close(stdout_fd_);
+    delete server_;  // kills the server if a test left it running
     delete golden_;
   }
 
-  // Starts the server with --port=0 and reads the port it prints.
+  // Starts the server on a port of its own choosing (shared launcher:
+  // tests/integration/test_server.h).
   static void StartServer() {
-    int pipe_fds[2];
-    ASSERT_EQ(pipe(pipe_fds), 0);
-    const std::vector<std::string> args = {
-        TS_SERVER_BINARY,
-        "--host=127.0.0.1",
-        "--port=0",
-        absl::StrCat("--metrics_port=", metrics_port_),
-        absl::StrCat("--model_dir=", TS_DEMO_MODEL_DIR),
-        "--metrics_address=127.0.0.1",
-        "--num_workers=2",
-        "--intra_threads=1",
-        "--drain_timeout_s=60"};
-    server_pid_ = fork();
-    ASSERT_GE(server_pid_, 0);
-    if (server_pid_ == 0) {
-      dup2(pipe_fds[1], STDOUT_FILENO);
-      close(pipe_fds[0]);
-      close(pipe_fds[1]);
-      std::vector<char*> argv;
-      for (const std::string& arg : args) {
-        argv.push_back(const_cast<char*>(arg.c_str()));
-      }
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-    close(pipe_fds[1]);
-    stdout_fd_ = pipe_fds[0];
-
-    // Model load and warm-up happen before the server listens.
-    const absl::Time give_up = absl::Now() + absl::Seconds(300);
-    std::string output;
-    const std::string prefix = "listening on 127.0.0.1:";
-    while (output.find('\n', output.find(prefix)) == std::string::npos ||
-           output.find(prefix) == std::string::npos) {
-      const int wait_ms =
-          static_cast<int>(absl::ToInt64Milliseconds(give_up - absl::Now()));
-      ASSERT_GT(wait_ms, 0) << "server did not print '" << prefix
-                            << "PORT'; stdout so far: " << output;
-      pollfd poll_fd{stdout_fd_, POLLIN, 0};
-      ASSERT_GE(poll(&poll_fd, 1, wait_ms), 0);
-      char buffer[4096];
-      const ssize_t n = read(stdout_fd_, buffer, sizeof(buffer));
-      ASSERT_GT(n, 0) << "server exited before listening; stdout: " << output;
-      output.append(buffer, n);
-    }
-    const size_t start = output.find(prefix) + prefix.size();
-    port_ = std::stoi(output.substr(start, output.find('\n', start) - start));
-    ASSERT_GT(port_, 0);
-    target_ = absl::StrCat("127.0.0.1:", port_);
+    server_ = new ts::testing::ServerProcess();
+    const absl::Status started =
+        server_->Start({absl::StrCat("--metrics_port=", metrics_port_),
+                        "--metrics_address=127.0.0.1", "--num_workers=2",
+                        "--intra_threads=1", "--drain_timeout_s=60"});
+    ASSERT_TRUE(started.ok()) << started;
+    target_ = server_->target();
     channel_ = new std::shared_ptr<grpc::Channel>(
         grpc::CreateChannel(target_, grpc::InsecureChannelCredentials()));
   }
@@ -180,9 +128,7 @@ class IntegrationTest : public ::testing::Test {
   }
 
   static std::vector<json>* golden_;
-  static pid_t server_pid_;
-  static int stdout_fd_;
-  static int port_;
+  static ts::testing::ServerProcess* server_;
   static int metrics_port_;
   static std::string target_;
   static std::shared_ptr<grpc::Channel>* channel_;
@@ -191,9 +137,7 @@ class IntegrationTest : public ::testing::Test {
 };
 
 std::vector<json>* IntegrationTest::golden_ = nullptr;
-pid_t IntegrationTest::server_pid_ = -1;
-int IntegrationTest::stdout_fd_ = -1;
-int IntegrationTest::port_ = 0;
+ts::testing::ServerProcess* IntegrationTest::server_ = nullptr;
 int IntegrationTest::metrics_port_ = 0;
 std::string IntegrationTest::target_;
 std::shared_ptr<grpc::Channel>* IntegrationTest::channel_ = nullptr;
@@ -472,7 +416,7 @@ TEST_F(IntegrationTest, ClientUsageAndExitCodes) {
 }
 
 TEST_F(IntegrationTest, SigtermDrainsAndExitsZero) {
-  ASSERT_GT(server_pid_, 0);
+  ASSERT_GT(server_->pid(), 0);
   // A request in flight when the signal arrives still gets its answer.
   auto stub = transformer::v1::TransformerService::NewStub(*channel_);
   transformer::v1::TranslateRequest request;
@@ -492,7 +436,7 @@ TEST_F(IntegrationTest, SigtermDrainsAndExitsZero) {
     done = true;
   });
   absl::SleepFor(absl::Milliseconds(200));  // let it reach the queue
-  ASSERT_EQ(kill(server_pid_, SIGTERM), 0);
+  server_->Signal(SIGTERM);
   {
     absl::MutexLock lock(&mu);
     mu.Await(absl::Condition(&done));
@@ -500,17 +444,8 @@ TEST_F(IntegrationTest, SigtermDrainsAndExitsZero) {
   EXPECT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(response.translations_size(), 64);
 
-  int wait_status = 0;
-  const absl::Time give_up = absl::Now() + absl::Seconds(120);
-  pid_t exited = 0;
-  while ((exited = waitpid(server_pid_, &wait_status, WNOHANG)) == 0 &&
-         absl::Now() < give_up) {
-    absl::SleepFor(absl::Milliseconds(100));
-  }
-  ASSERT_EQ(exited, server_pid_) << "server did not exit after SIGTERM";
-  server_pid_ = -1;
-  ASSERT_TRUE(WIFEXITED(wait_status));
-  EXPECT_EQ(WEXITSTATUS(wait_status), 0);
+  // 0: exited 0; -1: killed by a signal; -2: still running after 120 s.
+  EXPECT_EQ(server_->WaitForExit(absl::Seconds(120)), 0);
 }
 
 }  // namespace

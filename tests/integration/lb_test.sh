@@ -30,15 +30,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-passed=0
-failed=0
-pass() { echo "PASS: $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
-finish() {
-  echo "${passed} passed, ${failed} failed"
-  [[ ${failed} -eq 0 ]]
-  exit $?
-}
+# shellcheck source=harness.sh
+source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
 die() {
   fail "$*"
   for i in 1 2; do
@@ -46,10 +39,6 @@ die() {
     echo "--- server ${i} stderr (tail) ---"; tail -n 20 "${tmp}/server${i}.err"
   done
   finish
-}
-
-free_port() {
-  "${python}" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 # transformer_requests_total{method="Translate",code="OK"} of one server's

@@ -35,24 +35,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-passed=0
-failed=0
-pass() { echo "PASS: $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
-finish() {
-  echo "${passed} passed, ${failed} failed"
-  [[ ${failed} -eq 0 ]]
-  exit $?
-}
+# shellcheck source=harness.sh
+source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
 die() {
   fail "$*"
   echo "--- server stderr (tail) ---"; tail -n 30 "${tmp}/server.err" 2>/dev/null
   echo "--- prometheus log (tail) ---"; tail -n 30 "${tmp}/prometheus.log" 2>/dev/null
   finish
-}
-
-free_port() {
-  "${python}" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 # 1. The server, with --port=0: it prints the port once the model is warm.
