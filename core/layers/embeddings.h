@@ -3,7 +3,10 @@
 #define TRANSFORMER_SERVING_CORE_LAYERS_EMBEDDINGS_H_
 
 #include <cstdint>
+#include <memory>
 #include <vector>
+
+#include "core/ops/matmul.h"
 
 namespace ts::core {
 
@@ -15,10 +18,15 @@ std::vector<float> SinusoidalPositions(int64_t num_positions, int64_t dim);
 
 // out[rows, len, dim] = tokens[ids] * scale + positions[past + t].
 struct Embeddings {
-  const float* tokens = nullptr;     // [vocab_size, dim]
+  // [vocab_size, dim]: an fp32 table, or if nullptr the rows of
+  // packed_tokens.
+  const float* tokens = nullptr;
   const float* positions = nullptr;  // [max_positions, dim]
   int64_t dim = 0;
   float scale = 1.0f;
+  // The tied output projection's weights (MarianMT ties them), read as
+  // stored there (PackedWeights::ReadRow).
+  std::shared_ptr<const ops::PackedWeights> packed_tokens;
 
   // `ids` is [rows, len]; ids and positions must be in range (callers check).
   void Forward(const int* ids, int64_t rows, int64_t len, int64_t past,

@@ -23,9 +23,11 @@ class FeedForward {
   void Forward(ExecutionContext& ctx, float* hidden, int64_t rows,
                std::vector<float>* scratch) const;
 
-  void ConvertTo(ops::ComputeType compute_type) {
-    fc1_.ConvertTo(compute_type);
-    fc2_.ConvertTo(compute_type);
+  // Packs fc1 and fc2 for `compute_type` (Linear::Pack); needed before
+  // Forward.
+  void Pack(ops::ComputeType compute_type) {
+    fc1_.Pack(compute_type);
+    fc2_.Pack(compute_type);
   }
 
  private:

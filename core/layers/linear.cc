@@ -40,15 +40,11 @@ absl::StatusOr<Linear> Linear::Load(const Weights& weights,
   return linear;
 }
 
-void Linear::ConvertTo(ops::ComputeType compute_type) {
-  if (compute_type == ops::ComputeType::kBFloat16) {
-    bf16_owner = std::make_shared<const std::vector<uint16_t>>(
-        ops::ToBFloat16(weight, in_features * out_features));
-    weight_bf16 = bf16_owner->data();
-  } else if (compute_type == ops::ComputeType::kInt8) {
-    int8 = std::make_shared<const ops::Int8Weights>(
-        ops::QuantizeWeights(weight, out_features, in_features));
-  }
+void Linear::Pack(ops::ComputeType compute_type,
+                  const std::function<void()>& source_done) {
+  packed = ops::PackedWeights::Pack(weight, out_features, in_features,
+                                    compute_type, source_done);
+  weight = nullptr;
 }
 
 absl::StatusOr<LayerNormLayer> LayerNormLayer::Load(const Weights& weights,

@@ -2,28 +2,29 @@
 #ifndef TRANSFORMER_SERVING_CORE_LAYERS_LINEAR_H_
 #define TRANSFORMER_SERVING_CORE_LAYERS_LINEAR_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "core/model/weights.h"
+#include "core/ops/matmul.h"
 #include "core/ops/ops.h"
 
 namespace ts::core {
 
 // torch.nn.Linear: y[M, out] = x[M, in] * weight[out, in]^T + bias[out].
+// Loaded as a view of the checkpoint's fp32 weight, then packed once
+// (ops::PackedWeights) for the compute type; only the packed copy is used.
 struct Linear {
+  // fp32 [out_features, in_features] owned elsewhere; nullptr once packed
+  // (the owner may then release it).
   const float* weight = nullptr;
-  const float* bias = nullptr;  // may be nullptr
+  const float* bias = nullptr;  // [out_features], may be nullptr
   int64_t in_features = 0;
   int64_t out_features = 0;
-  // bf16 copy of weight (ComputeType::kBFloat16), else nullptr; kept alive by
-  // bf16_owner, which sibling views into one packed matrix share.
-  const uint16_t* weight_bf16 = nullptr;
-  std::shared_ptr<const std::vector<uint16_t>> bf16_owner;
-  // int8 copy (ComputeType::kInt8), else nullptr.
-  std::shared_ptr<const ops::Int8Weights> int8;
+  std::shared_ptr<const ops::PackedWeights> packed;  // set by Pack
 
   // A view of fp32 weights [out_features, in_features] and bias owned
   // elsewhere.
@@ -37,8 +38,11 @@ struct Linear {
     return linear;
   }
 
-  // Makes the bf16 or int8 copy of the weights; later calls use it.
-  void ConvertTo(ops::ComputeType compute_type);
+  // Converts and reorders the weights for `compute_type` and drops the view;
+  // `source_done` as in ops::PackedWeights::Pack. Throws dnnl::error if
+  // oneDNN cannot run the type on this CPU.
+  void Pack(ops::ComputeType compute_type,
+            const std::function<void()>& source_done = nullptr);
 
   // Finds `prefix`.weight and `prefix`.bias and checks their shapes.
   // Errors: InvalidArgument naming the tensor, its shape and the expected one.
@@ -48,19 +52,11 @@ struct Linear {
                                      bool with_bias = true);
 
   // y = activation((x W^T + b) * scale) (+ y if accumulate), for m rows.
+  // Pack() first.
   void operator()(ExecutionContext& ctx, const float* x, int64_t m, float* y,
                   ops::Activation activation = ops::Activation::kNone,
                   float scale = 1.0f, bool accumulate = false) const {
-    if (int8 != nullptr) {
-      ops::LinearInt8(ctx, x, m, in_features, *int8, bias, out_features, y,
-                      activation, scale, accumulate);
-    } else if (weight_bf16 != nullptr) {
-      ops::LinearBf16(ctx, x, m, in_features, weight_bf16, bias, out_features,
-                      y, activation, scale, accumulate);
-    } else {
-      ops::Linear(ctx, x, m, in_features, weight, bias, out_features, y,
-                  activation, scale, accumulate);
-    }
+    ops::Linear(ctx, x, m, *packed, bias, y, activation, scale, accumulate);
   }
 };
 

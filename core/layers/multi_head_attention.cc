@@ -57,9 +57,10 @@ absl::StatusOr<MultiHeadAttention> MultiHeadAttention::Load(
   const float scaling =
       1.0f / std::sqrt(static_cast<float>(attention.head_dim_));
   const int64_t dd = d_model * d_model;
-  auto packed = std::make_shared<std::vector<float>>(3 * dd + 3 * d_model);
-  float* w = packed->data();
-  float* b = w + 3 * dd;
+  auto qkv_weight = std::make_shared<std::vector<float>>(3 * dd);
+  auto qkv_bias = std::make_shared<std::vector<float>>(3 * d_model);
+  float* w = qkv_weight->data();
+  float* b = qkv_bias->data();
   for (int64_t i = 0; i < dd; ++i) w[i] = q.weight[i] * scaling;
   std::copy_n(k.weight, dd, w + dd);
   std::copy_n(v.weight, dd, w + 2 * dd);
@@ -69,24 +70,19 @@ absl::StatusOr<MultiHeadAttention> MultiHeadAttention::Load(
   attention.qkv_proj_ = Linear::View(w, b, d_model, 3 * d_model);
   attention.q_proj_ = Linear::View(w, b, d_model, d_model);
   attention.kv_proj_ = Linear::View(w + dd, b + d_model, d_model, 2 * d_model);
-  attention.packed_ = std::move(packed);
+  attention.qkv_weight_ = std::move(qkv_weight);
+  attention.qkv_bias_ = std::move(qkv_bias);
   return attention;
 }
 
-void MultiHeadAttention::ConvertTo(ops::ComputeType compute_type) {
-  qkv_proj_.ConvertTo(compute_type);
-  out_proj_.ConvertTo(compute_type);
-  if (compute_type == ops::ComputeType::kBFloat16) {
-    // q and kv are row ranges of the packed matrix: views into its copy.
-    const int64_t d_model = num_heads_ * head_dim_;
-    q_proj_.bf16_owner = kv_proj_.bf16_owner = qkv_proj_.bf16_owner;
-    q_proj_.weight_bf16 = qkv_proj_.weight_bf16;
-    kv_proj_.weight_bf16 = qkv_proj_.weight_bf16 + d_model * d_model;
-  } else {
-    // Per-channel int8 rows do not share scales: quantize the views too.
-    q_proj_.ConvertTo(compute_type);
-    kv_proj_.ConvertTo(compute_type);
+void MultiHeadAttention::Pack(ops::ComputeType compute_type, AttentionUse use) {
+  if (use != AttentionUse::kCross) qkv_proj_.Pack(compute_type);
+  if (use != AttentionUse::kSelf) {
+    q_proj_.Pack(compute_type);
+    kv_proj_.Pack(compute_type);
   }
+  out_proj_.Pack(compute_type);
+  qkv_weight_.reset();
 }
 
 void MultiHeadAttention::StoreKeyValues(const float* projected, int64_t stride,

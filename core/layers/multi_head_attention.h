@@ -38,6 +38,12 @@ struct AttentionScratch {
   std::vector<float> context;    // [rows * len, d_model]
 };
 
+// Which calls a MultiHeadAttention serves: self-attention projects q, k and v
+// of one input in one matmul; cross-attention projects q of the decoder and k,
+// v of the encoder output in two. Packing only the needed matrices saves
+// their memory.
+enum class AttentionUse { kSelf, kCross, kBoth };
+
 class MultiHeadAttention {
  public:
   // Loads `prefix`.{q,k,v,out}_proj (e.g. "model.encoder.layers.0.self_attn")
@@ -73,8 +79,9 @@ class MultiHeadAttention {
                       const int* key_lengths, const int* kv_rows,
                       AttentionScratch* scratch) const;
 
-  // Runs the projections in `compute_type` from now on.
-  void ConvertTo(ops::ComputeType compute_type);
+  // Packs the projections that `use` needs for `compute_type` (Linear::Pack)
+  // and frees the fp32 q|k|v copy; needed before the calls above.
+  void Pack(ops::ComputeType compute_type, AttentionUse use);
 
   int64_t num_heads() const { return num_heads_; }
   int64_t head_dim() const { return head_dim_; }
@@ -86,10 +93,12 @@ class MultiHeadAttention {
                       int64_t rows, int64_t len, int64_t offset,
                       KeyValueCache* cache) const;
 
-  std::shared_ptr<const std::vector<float>> packed_;  // [3D, D] + bias [3D]
-  Linear qkv_proj_;                                   // all of packed_
-  Linear q_proj_;                                     // its first D rows
-  Linear kv_proj_;                                    // its last 2D rows
+  // q|k|v weights [3D, D] (q rows scaled) until Pack, and their bias [3D].
+  std::shared_ptr<const std::vector<float>> qkv_weight_;
+  std::shared_ptr<const std::vector<float>> qkv_bias_;
+  Linear qkv_proj_;  // all 3D rows
+  Linear q_proj_;    // the first D rows
+  Linear kv_proj_;   // the last 2D rows
   Linear out_proj_;
   int64_t num_heads_ = 0;
   int64_t head_dim_ = 0;

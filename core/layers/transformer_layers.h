@@ -35,9 +35,10 @@ class EncoderLayer {
                int64_t src_len, const int* lengths,
                LayerScratch* scratch) const;
 
-  void ConvertTo(ops::ComputeType compute_type) {
-    self_attn_.ConvertTo(compute_type);
-    ffn_.ConvertTo(compute_type);
+  // Packs every projection for `compute_type`; needed before Forward.
+  void Pack(ops::ComputeType compute_type) {
+    self_attn_.Pack(compute_type, AttentionUse::kSelf);
+    ffn_.Pack(compute_type);
   }
 
  private:
@@ -71,10 +72,11 @@ class DecoderLayer {
                const KeyValueCache& cross_kv, const int* src_lengths,
                const int* kv_rows, LayerScratch* scratch) const;
 
-  void ConvertTo(ops::ComputeType compute_type) {
-    self_attn_.ConvertTo(compute_type);
-    encoder_attn_.ConvertTo(compute_type);
-    ffn_.ConvertTo(compute_type);
+  // Packs every projection for `compute_type`; needed before any step.
+  void Pack(ops::ComputeType compute_type) {
+    self_attn_.Pack(compute_type, AttentionUse::kSelf);
+    encoder_attn_.Pack(compute_type, AttentionUse::kCross);
+    ffn_.Pack(compute_type);
   }
 
   int64_t num_heads() const { return self_attn_.num_heads(); }

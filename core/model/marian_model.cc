@@ -56,6 +56,8 @@ absl::Status ResolveSharedEmbeddings(const ModelConfig& config,
           " differs from model.shared.weight; MarianMT ties them (untied "
           "embeddings are not supported)"));
     }
+    // Checked and never read again: out of the resident set.
+    if (copy->data != shared->data) weights.Release(name);
   }
   return absl::OkStatus();
 }
@@ -150,6 +152,7 @@ absl::StatusOr<std::shared_ptr<const MarianModel>> MarianModel::FromParts(
   model->config_ = std::move(config);
   model->weights_ = std::move(weights);
   model->tokenizer_ = std::move(tokenizer);
+  model->weight_bytes_ = model->weights_.TotalBytes();
   auto network =
       MarianNetwork::Build(model->config_, model->weights_, compute_type);
   if (!network.ok()) return network.status();

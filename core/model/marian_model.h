@@ -46,7 +46,13 @@ class MarianModel {
       const std::string& name);
 
   const ModelConfig& config() const { return config_; }
+  // The tensors the network still reads (biases, layer norms, positions;
+  // model.shared.weight with bf16): the matmul weights were packed and
+  // released.
   const Weights& weights() const { return weights_; }
+  // fp32 bytes of the tensors the model was built from (one copy of the tied
+  // embeddings), before the packed ones were released.
+  int64_t weight_bytes() const { return weight_bytes_; }
   const MarianTokenizer& tokenizer() const { return tokenizer_; }
   // The layers bound to the weights.
   const MarianNetwork& network() const { return network_; }
@@ -61,6 +67,7 @@ class MarianModel {
 
   ModelConfig config_;
   Weights weights_;
+  int64_t weight_bytes_ = 0;
   MarianTokenizer tokenizer_;
   MarianNetwork network_;
 };

@@ -7,14 +7,34 @@
 
 namespace ts::core {
 
+namespace {
+
+// Releases the 2-D ".weight" tensors whose names start with `prefix`: the
+// matmul weights of a layer once it is packed.
+void ReleaseMatrices(Weights& weights, const std::string& prefix) {
+  for (const std::string& name : weights.Names()) {
+    if (!name.starts_with(prefix) || !name.ends_with(".weight")) continue;
+    if (weights.Find(name)->shape.size() == 2) weights.Release(name);
+  }
+}
+
+}  // namespace
+
 absl::StatusOr<MarianNetwork> MarianNetwork::Build(
-    const ModelConfig& config, const Weights& weights,
+    const ModelConfig& config, Weights& weights,
     ops::ComputeType compute_type) {
+  if (compute_type == ops::ComputeType::kBFloat16 &&
+      !ops::BFloat16MatmulSupported()) {
+    return absl::UnimplementedError(
+        "compute_type bf16: oneDNN cannot run bf16 matmuls on this CPU");
+  }
   MarianNetwork network;
   const int64_t d = config.d_model;
   auto shared =
       FindTensor(weights, "model.shared.weight", {config.vocab_size, d});
   if (!shared.ok()) return shared.status();
+  auto bias = FindTensor(weights, "final_logits_bias", {1, config.vocab_size});
+  if (!bias.ok()) return bias.status();
   const float scale =
       config.scale_embedding ? std::sqrt(static_cast<float>(d)) : 1.0f;
   for (auto [side, embeddings] :
@@ -24,35 +44,53 @@ absl::StatusOr<MarianNetwork> MarianNetwork::Build(
         weights, absl::StrCat("model.", side, ".embed_positions.weight"),
         {config.max_position_embeddings, d});
     if (!positions.ok()) return positions.status();
-    *embeddings = Embeddings{(*shared)->data, (*positions)->data, d, scale};
+    embeddings->tokens = (*shared)->data;
+    embeddings->positions = (*positions)->data;
+    embeddings->dim = d;
+    embeddings->scale = scale;
   }
-  for (int i = 0; i < config.encoder_layers; ++i) {
-    auto layer = EncoderLayer::Load(
-        weights, absl::StrCat("model.encoder.layers.", i), config);
-    if (!layer.ok()) return layer.status();
-    network.encoder_layers.push_back(*layer);
-  }
-  for (int i = 0; i < config.decoder_layers; ++i) {
-    auto layer = DecoderLayer::Load(
-        weights, absl::StrCat("model.decoder.layers.", i), config);
-    if (!layer.ok()) return layer.status();
-    network.decoder_layers.push_back(*layer);
-  }
-  auto bias = FindTensor(weights, "final_logits_bias", {1, config.vocab_size});
-  if (!bias.ok()) return bias.status();
-  network.lm_head =
-      Linear::View((*shared)->data, (*bias)->data, d, config.vocab_size);
-  if (compute_type == ops::ComputeType::kBFloat16 &&
-      !ops::BFloat16MatmulSupported()) {
-    return absl::UnimplementedError(
-        "compute_type bf16: oneDNN cannot run bf16 matmuls on this CPU");
-  }
-  if (compute_type != ops::ComputeType::kFloat32) {
-    for (EncoderLayer& layer : network.encoder_layers)
-      layer.ConvertTo(compute_type);
-    for (DecoderLayer& layer : network.decoder_layers)
-      layer.ConvertTo(compute_type);
-    network.lm_head.ConvertTo(compute_type);
+  // Each matrix is packed and its fp32 tensor released before the next is
+  // read, so the fp32 and packed copies of the model are never resident
+  // together (peak RSS). The output projection goes first: packing it holds
+  // its fp32 original, a converted temporary and the result at once, the
+  // largest set of the load, while no layer is resident yet.
+  try {
+    network.lm_head =
+        Linear::View((*shared)->data, (*bias)->data, d, config.vocab_size);
+    // The embeddings read the output projection's packed rows: fp32 exactly,
+    // int8 as CTranslate2 does (one table, not two). bf16 keeps the fp32
+    // table: rounding the embeddings too would cost BLEU for no memory
+    // target.
+    const bool tied_to_packed = compute_type != ops::ComputeType::kBFloat16;
+    network.lm_head.Pack(compute_type, [&] {
+      if (tied_to_packed) weights.Release("model.shared.weight");
+    });
+    if (tied_to_packed) {
+      for (Embeddings* embeddings :
+           {&network.encoder_embeddings, &network.decoder_embeddings}) {
+        embeddings->tokens = nullptr;
+        embeddings->packed_tokens = network.lm_head.packed;
+      }
+    }
+    for (int i = 0; i < config.encoder_layers; ++i) {
+      const std::string prefix = absl::StrCat("model.encoder.layers.", i);
+      auto layer = EncoderLayer::Load(weights, prefix, config);
+      if (!layer.ok()) return layer.status();
+      layer->Pack(compute_type);
+      ReleaseMatrices(weights, prefix + ".");
+      network.encoder_layers.push_back(*std::move(layer));
+    }
+    for (int i = 0; i < config.decoder_layers; ++i) {
+      const std::string prefix = absl::StrCat("model.decoder.layers.", i);
+      auto layer = DecoderLayer::Load(weights, prefix, config);
+      if (!layer.ok()) return layer.status();
+      layer->Pack(compute_type);
+      ReleaseMatrices(weights, prefix + ".");
+      network.decoder_layers.push_back(*std::move(layer));
+    }
+  } catch (const dnnl::error& error) {
+    return absl::InternalError(
+        absl::StrCat("oneDNN cannot pack the weights: ", error.what()));
   }
   return network;
 }

@@ -27,11 +27,15 @@ struct MarianNetwork {
   // model.{encoder,decoder}.embed_positions.weight and final_logits_bias
   // (MarianModel derives absent ones). Errors: InvalidArgument naming the
   // missing tensor or the wrong shape.
-  // With kBFloat16 or kInt8, every matmul weight gets a bf16 or int8 copy
-  // (embeddings, attention and layer norms stay fp32). Errors also:
-  // Unimplemented if this CPU cannot run bf16 matmuls.
+  // Every matmul weight is packed (ops::PackedWeights) in `compute_type`
+  // and its fp32 tensor released from `weights` (Weights::Release), layer by
+  // layer; attention, layer norms and positions stay fp32. The token
+  // embeddings read the packed output projection (fp32, int8; then
+  // model.shared.weight is released too) or model.shared.weight (bf16).
+  // Errors also: Unimplemented if this CPU cannot run bf16 matmuls;
+  // Internal if oneDNN fails to pack.
   static absl::StatusOr<MarianNetwork> Build(
-      const ModelConfig& config, const Weights& weights,
+      const ModelConfig& config, Weights& weights,
       ops::ComputeType compute_type = ops::ComputeType::kFloat32);
 };
 

@@ -252,7 +252,25 @@ void Weights::Add(const std::string& name, std::vector<float> values,
   auto buffer = std::make_unique<float[]>(values.size());
   std::copy(values.begin(), values.end(), buffer.get());
   tensors_[name] = TensorView{buffer.get(), std::move(shape)};
-  owned_.push_back(std::move(buffer));
+  owned_.emplace(buffer.get(), std::move(buffer));
+}
+
+void Weights::Release(const std::string& name) {
+  auto it = tensors_.find(name);
+  if (it == tensors_.end()) return;
+  const float* data = it->second.data;
+  const int64_t bytes =
+      it->second.numel() * static_cast<int64_t>(sizeof(float));
+  tensors_.erase(it);
+  if (owned_.erase(data) > 0) return;
+  const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<uintptr_t>(data);
+  const uintptr_t first = (begin + page - 1) / page * page;
+  const uintptr_t last = (begin + static_cast<uintptr_t>(bytes)) / page * page;
+  if (last > first) {
+    // Best effort: on failure the pages just stay resident.
+    madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+  }
 }
 
 const TensorView* Weights::Find(const std::string& name) const {

@@ -51,6 +51,14 @@ class Weights {
   void Add(const std::string& name, std::vector<float> values,
            std::vector<int64_t> shape);
 
+  // Removes tensor `name` and gives its memory back: an owned buffer is
+  // freed; the pages wholly inside a mapped tensor leave the resident set
+  // (madvise MADV_DONTNEED; the read-only mapping stays valid and would read
+  // the file again). For tensors that were copied elsewhere (packed matmul
+  // weights). Views of it must not be used afterwards. Unknown names are
+  // ignored.
+  void Release(const std::string& name);
+
   // The tensor called `name`, or nullptr.
   const TensorView* Find(const std::string& name) const;
 
@@ -63,7 +71,7 @@ class Weights {
  private:
   struct MappedFile;
   std::vector<std::unique_ptr<MappedFile>> files_;
-  std::vector<std::unique_ptr<float[]>> owned_;
+  std::unordered_map<const float*, std::unique_ptr<float[]>> owned_;
   std::unordered_map<std::string, TensorView> tensors_;
 };
 

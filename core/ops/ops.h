@@ -1,6 +1,6 @@
 // Stateless operators on fp32 row-major buffers, run with oneDNN primitives
-// (matmul, layer normalization, log-softmax) or plain loops (gathers and
-// attention). Each takes its inputs and writes its output; shapes are given
+// (layer normalization, log-softmax; matmuls are in matmul.h) or plain loops
+// (attention). Each takes its inputs and writes its output; shapes are given
 // as arguments and never checked at run time (the layers own them).
 #ifndef TRANSFORMER_SERVING_CORE_OPS_OPS_H_
 #define TRANSFORMER_SERVING_CORE_OPS_OPS_H_
@@ -12,6 +12,11 @@
 
 namespace ts::core::ops {
 
+// Elements below which an element-wise loop runs on one thread: a parallel
+// region costs a few microseconds (much more when cores are oversubscribed),
+// more than such a loop takes.
+inline constexpr int64_t kMinParallelWork = 1 << 16;
+
 // Element-wise function applied after a matmul, fused as a oneDNN post-op.
 enum class Activation {
   kNone,
@@ -20,52 +25,14 @@ enum class Activation {
   kGelu,  // exact (erf) GELU, "gelu" in transformers
 };
 
-// Precision of the matmuls: weights are converted once at load; activations
-// stay fp32 between ops and are converted on the fly.
+// Precision of the matmuls (matmul.h): weights are converted once at load;
+// activations stay fp32 between ops and are converted on the fly.
 enum class ComputeType {
   kFloat32,
   kBFloat16,  // bf16 weights and matmul inputs, fp32 accumulation and output
   kInt8,      // int8 weights (per output channel scales), int8 inputs
               // (per row scales, computed on the fly), int32 accumulation
 };
-
-// Symmetric per-output-channel int8 weights: weight[n][k] ~= values[n][k] *
-// scales[n], with scales[n] = max_k |weight[n][k]| / 127.
-struct Int8Weights {
-  std::vector<int8_t> values;  // [N, K]
-  std::vector<float> scales;   // [N]
-};
-Int8Weights QuantizeWeights(const float* weight, int64_t n, int64_t k);
-
-// y[M, N] = (x[M, K] * weight[N, K]^T + bias[N]) * scale, then activation,
-// then (if accumulate) + the previous y, as torch.nn.Linear. `weight` has the
-// Hugging Face layout [out_features, in_features]; `bias` may be nullptr.
-// Accumulating fuses the residual connection into the projection.
-void Linear(ExecutionContext& ctx, const float* x, int64_t m, int64_t k,
-            const float* weight, const float* bias, int64_t n, float* y,
-            Activation activation = Activation::kNone, float scale = 1.0f,
-            bool accumulate = false);
-
-// As Linear, with `weight` [N, K] in bfloat16 (the upper 16 bits of the
-// fp32 value, rounded to nearest even); x is rounded to bf16 on the fly.
-void LinearBf16(ExecutionContext& ctx, const float* x, int64_t m, int64_t k,
-                const uint16_t* weight, const float* bias, int64_t n, float* y,
-                Activation activation = Activation::kNone, float scale = 1.0f,
-                bool accumulate = false);
-
-// As Linear with int8 weights: each row of x is quantized to int8 with its
-// own scale (max |x| / 127), multiplied in int8 with int32 accumulation by
-// oneDNN, then scaled back, biased, activated (and accumulated) in fp32.
-void LinearInt8(ExecutionContext& ctx, const float* x, int64_t m, int64_t k,
-                const Int8Weights& weight, const float* bias, int64_t n,
-                float* y, Activation activation = Activation::kNone,
-                float scale = 1.0f, bool accumulate = false);
-
-// values rounded to bfloat16 (nearest even; NaN stays NaN).
-std::vector<uint16_t> ToBFloat16(const float* values, int64_t n);
-
-// True if oneDNN can run a bf16 matmul on this CPU (natively or emulated).
-bool BFloat16MatmulSupported();
 
 // In-place layer normalization over the last dimension of x[M, D]:
 // (x - mean) / sqrt(var + eps) * gamma + beta, as torch.nn.LayerNorm.

@@ -270,7 +270,7 @@ TEST(EmbeddingsTest, ForwardMatchesLoop) {
   const std::vector<float> tokens = RandomVector(vocab * dim, rng);
   const std::vector<float> positions = SinusoidalPositions(max_positions, dim);
   const std::vector<int> ids = {3, 0, 10, 7, 7, 1};
-  Embeddings embeddings{tokens.data(), positions.data(), dim, 2.5f};
+  Embeddings embeddings{tokens.data(), positions.data(), dim, 2.5f, nullptr};
   std::vector<float> out(rows * len * dim, -1.0f);
   embeddings.Forward(ids.data(), rows, len, past, out.data());
   Matrix expected(out.size());
@@ -287,6 +287,24 @@ TEST(EmbeddingsTest, ForwardMatchesLoop) {
                 "embeddings");  // one multiply-add in float
 }
 
+// The tied embeddings read from the output projection's packed fp32 weights
+// equal the table they were packed from.
+TEST(EmbeddingsTest, PackedTokensEqualTheTable) {
+  std::mt19937 rng(8);
+  const int64_t vocab = 70, dim = 24, rows = 2, len = 3;
+  const std::vector<float> tokens = RandomVector(vocab * dim, rng);
+  const std::vector<float> positions = SinusoidalPositions(8, dim);
+  const std::vector<int> ids = {69, 0, 64, 7, 63, 1};
+  Embeddings table{tokens.data(), positions.data(), dim, 2.5f, nullptr};
+  Embeddings packed{nullptr, positions.data(), dim, 2.5f, nullptr};
+  packed.packed_tokens = ops::PackedWeights::Pack(tokens.data(), vocab, dim,
+                                                  ops::ComputeType::kFloat32);
+  std::vector<float> expected(rows * len * dim), out(rows * len * dim);
+  table.Forward(ids.data(), rows, len, 2, expected.data());
+  packed.Forward(ids.data(), rows, len, 2, out.data());
+  EXPECT_EQ(out, expected);
+}
+
 // -------------------------------------------------- multi-head attention
 
 constexpr int64_t kD = 8;
@@ -301,6 +319,7 @@ class MultiHeadAttentionTest : public ::testing::Test {
     auto loaded = MultiHeadAttention::Load(weights_, "l", kD, kHeads);
     ASSERT_TRUE(loaded.ok()) << loaded.status();
     attention_ = *loaded;
+    attention_.Pack(ops::ComputeType::kFloat32, AttentionUse::kBoth);
   }
 
   // Rows [t0, t0 + count) of each of `rows` sequences of x[rows, len, kD].
@@ -566,6 +585,7 @@ TEST_P(FeedForwardTest, MatchesLoop) {
   auto ffn = FeedForward::Load(weights, "f", c.d, c.ffn,
                                ActivationFromName(c.activation));
   ASSERT_TRUE(ffn.ok()) << ffn.status();
+  ffn->Pack(ops::ComputeType::kFloat32);
   const std::vector<float> x = RandomVector(c.rows * c.d, rng, -2.0f, 2.0f);
   std::vector<float> hidden = x, scratch;
   ExecutionContext ctx;
@@ -698,6 +718,7 @@ class TransformerLayersTest : public ::testing::TestWithParam<const char*> {
 TEST_P(TransformerLayersTest, EncoderLayerMatchesPostLayerNormReference) {
   auto layer = EncoderLayer::Load(weights_, "enc", config_);
   ASSERT_TRUE(layer.ok()) << layer.status();
+  layer->Pack(ops::ComputeType::kFloat32);
   const int64_t batch = 3, src_len = 5;
   const std::vector<int> lengths = {5, 3, 1};
   const std::vector<float> x =
@@ -722,6 +743,7 @@ TEST_P(TransformerLayersTest, EncoderLayerMatchesPostLayerNormReference) {
 TEST_P(TransformerLayersTest, DecoderLayerMatchesReferenceFullAndIncremental) {
   auto layer = DecoderLayer::Load(weights_, "dec", config_);
   ASSERT_TRUE(layer.ok()) << layer.status();
+  layer->Pack(ops::ComputeType::kFloat32);
   EXPECT_EQ(layer->num_heads(), 2);
   EXPECT_EQ(layer->head_dim(), 4);
   const int64_t d = 8, sources = 2, src_len = 4, rows = 4, len = 5;

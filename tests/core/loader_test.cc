@@ -23,6 +23,7 @@
 #include "core/layers/embeddings.h"
 #include "core/model/config.h"
 #include "core/model/marian_model.h"
+#include "core/model/synthetic_weights.h"
 #include "core/model/tokenizer.h"
 #include "core/model/weights.h"
 #include "core/translator.h"
@@ -181,6 +182,68 @@ StoredTensor ToHalfTensor(const StoredTensor& tensor,
     std::memcpy(&bytes[2 * i], &half, 2);
   }
   return {dtype, tensor.shape, std::move(bytes)};
+}
+
+// ------------------------------------------- synthetic file and release
+
+ModelConfig TinyConfig() {
+  ModelConfig config;
+  config.d_model = 16;
+  config.encoder_layers = 1;
+  config.decoder_layers = 2;
+  config.encoder_ffn_dim = 32;
+  config.decoder_ffn_dim = 24;
+  config.vocab_size = 37;
+  return config;
+}
+
+// The streamed file holds exactly the tensors SynthesizeWeights makes.
+TEST(SyntheticWeightsTest, FileEqualsInMemoryWeights) {
+  const ModelConfig config = TinyConfig();
+  const fs::path dir = fs::path(::testing::TempDir()) / "synthetic_file";
+  fs::create_directories(dir);
+  ASSERT_TRUE(WriteSyntheticSafetensors(config, 99,
+                                        (dir / "model.safetensors").string())
+                  .ok());
+  auto loaded = Weights::Load(dir.string());
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  const Weights expected = SynthesizeWeights(config, 99);
+  ASSERT_EQ(loaded->Names(), expected.Names());
+  EXPECT_EQ(loaded->Names().size(), 1u + 16 + 2 * 26 + 1);
+  for (const std::string& name : expected.Names()) {
+    const TensorView* a = loaded->Find(name);
+    const TensorView* b = expected.Find(name);
+    ASSERT_EQ(a->shape, b->shape) << name;
+    ASSERT_TRUE(std::equal(a->data, a->data + a->numel(), b->data)) << name;
+  }
+}
+
+// Released tensors are gone; the others (owned or mapped) keep their values.
+TEST(WeightsTest, ReleaseDropsOnlyTheNamedTensor) {
+  const ModelConfig config = TinyConfig();
+  const fs::path dir = fs::path(::testing::TempDir()) / "release";
+  fs::create_directories(dir);
+  ASSERT_TRUE(
+      WriteSyntheticSafetensors(config, 5, (dir / "model.safetensors").string())
+          .ok());
+  const Weights reference = SynthesizeWeights(config, 5);
+  auto mapped = Weights::Load(dir.string());
+  ASSERT_TRUE(mapped.ok()) << mapped.status();
+  Weights owned = SynthesizeWeights(config, 5);
+  for (Weights* weights : {&*mapped, &owned}) {
+    const size_t before = weights->Names().size();
+    weights->Release("model.shared.weight");
+    weights->Release("model.decoder.layers.1.fc1.weight");
+    weights->Release("no.such.tensor");
+    EXPECT_EQ(weights->Find("model.shared.weight"), nullptr);
+    EXPECT_EQ(weights->Find("model.decoder.layers.1.fc1.weight"), nullptr);
+    EXPECT_EQ(weights->Names().size(), before - 2);
+    for (const std::string& name : weights->Names()) {
+      const TensorView* a = weights->Find(name);
+      const TensorView* b = reference.Find(name);
+      ASSERT_TRUE(std::equal(a->data, a->data + a->numel(), b->data)) << name;
+    }
+  }
 }
 
 // ------------------------------------------------------------ fixture
@@ -621,7 +684,9 @@ TEST_P(HalfPrecisionTest, LoadsConvertedAndTranslates) {
   // the fp32 original, and not all equal to it.
   const std::vector<float> original =
       Floats(demo_tensors_->at("model.shared.weight"));
-  const TensorView* loaded = (*model)->weights().Find("model.shared.weight");
+  auto weights = Weights::Load(dir.string());
+  ASSERT_TRUE(weights.ok()) << weights.status();
+  const TensorView* loaded = weights->Find("model.shared.weight");
   ASSERT_NE(loaded, nullptr);
   ASSERT_EQ(loaded->numel(), static_cast<int64_t>(original.size()));
   size_t changed = 0;

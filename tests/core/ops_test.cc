@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <ostream>
 #include <random>
 #include <string>
@@ -13,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/ops/execution_context.h"
+#include "core/ops/matmul.h"
 #include "gtest/gtest.h"
 
 namespace ts::core::ops {
@@ -111,21 +113,26 @@ TEST_P(LinearTest, MatchesLoopReference) {
   const std::vector<float> bias = RandomVector(n, 3);
   const std::vector<float> previous = RandomVector(m * n, 4, -2.0f, 2.0f);
 
-  std::vector<float> y = previous;
-  ExecutionContext ctx;
-  Linear(ctx, x.data(), m, k, weight.data(), c.bias ? bias.data() : nullptr, n,
-         y.data(), c.activation, c.scale, c.accumulate);
-
-  for (int64_t i = 0; i < m; ++i) {
-    for (int64_t j = 0; j < n; ++j) {
-      double sum = c.bias ? bias[j] : 0.0;
-      for (int64_t p = 0; p < k; ++p) {
-        sum += static_cast<double>(x[i * k + p]) * weight[j * k + p];
+  // oneDNN's own layout (as served) and the plain one must agree with it.
+  for (const auto& packed :
+       {PackedWeights::Pack(weight.data(), n, k, ComputeType::kFloat32),
+        PackedWeights::PackPlain(weight.data(), n, k, ComputeType::kFloat32)}) {
+    SCOPED_TRACE(packed->packed() ? "packed" : "plain");
+    std::vector<float> y = previous;
+    ExecutionContext ctx;
+    Linear(ctx, x.data(), m, *packed, c.bias ? bias.data() : nullptr, y.data(),
+           c.activation, c.scale, c.accumulate);
+    for (int64_t i = 0; i < m; ++i) {
+      for (int64_t j = 0; j < n; ++j) {
+        double sum = c.bias ? bias[j] : 0.0;
+        for (int64_t p = 0; p < k; ++p) {
+          sum += static_cast<double>(x[i * k + p]) * weight[j * k + p];
+        }
+        double expected = ApplyActivation(c.activation, sum * c.scale);
+        if (c.accumulate) expected += previous[i * n + j];
+        ASSERT_NEAR(y[i * n + j], expected, tolerance)
+            << "row " << i << " col " << j;
       }
-      double expected = ApplyActivation(c.activation, sum * c.scale);
-      if (c.accumulate) expected += previous[i * n + j];
-      ASSERT_NEAR(y[i * n + j], expected, tolerance)
-          << "row " << i << " col " << j;
     }
   }
 }
@@ -438,6 +445,8 @@ TEST(ExecutionContextTest, ReusesPrimitivesForTheSameShape) {
   EXPECT_EQ(ctx.num_primitives(), 0u);
   const int64_t m = 4, k = 16, n = 8;
   const std::vector<float> weight = RandomVector(n * k, 51);
+  const auto packed =
+      PackedWeights::Pack(weight.data(), n, k, ComputeType::kFloat32);
   const std::vector<float> bias = RandomVector(n, 52);
   const std::vector<float> gamma = RandomVector(n, 53, 0.5f, 1.5f);
   const std::vector<float> beta = RandomVector(n, 54);
@@ -446,8 +455,8 @@ TEST(ExecutionContextTest, ReusesPrimitivesForTheSameShape) {
                      std::vector<float>* log_probs) {
     const std::vector<float> x = RandomVector(m * k, seed);
     linear_out->assign(m * n, 0.0f);
-    Linear(ctx, x.data(), m, k, weight.data(), bias.data(), n,
-           linear_out->data(), Activation::kSwish);
+    Linear(ctx, x.data(), m, *packed, bias.data(), linear_out->data(),
+           Activation::kSwish);
     LayerNorm(ctx, linear_out->data(), m, n, gamma.data(), beta.data(), 1e-5f);
     log_probs->assign(m * n, 0.0f);
     LogSoftmax(ctx, linear_out->data(), m, n, log_probs->data());
@@ -469,7 +478,7 @@ TEST(ExecutionContextTest, ReusesPrimitivesForTheSameShape) {
   ExecutionContext fresh;
   const std::vector<float> x = RandomVector(m * k, 61);
   std::vector<float> expected(m * n);
-  Linear(fresh, x.data(), m, k, weight.data(), bias.data(), n, expected.data(),
+  Linear(fresh, x.data(), m, *packed, bias.data(), expected.data(),
          Activation::kSwish);
   LayerNorm(fresh, expected.data(), m, n, gamma.data(), beta.data(), 1e-5f);
   EXPECT_EQ(second_linear, expected);
@@ -477,16 +486,16 @@ TEST(ExecutionContextTest, ReusesPrimitivesForTheSameShape) {
   // Another shape, activation or accumulate flag is another primitive.
   std::vector<float> y((m + 1) * n);
   const std::vector<float> x2 = RandomVector((m + 1) * k, 62);
-  Linear(ctx, x2.data(), m + 1, k, weight.data(), bias.data(), n, y.data(),
+  Linear(ctx, x2.data(), m + 1, *packed, bias.data(), y.data(),
          Activation::kSwish);
   EXPECT_EQ(ctx.num_primitives(), after_first + 1);
-  Linear(ctx, x2.data(), m + 1, k, weight.data(), bias.data(), n, y.data(),
+  Linear(ctx, x2.data(), m + 1, *packed, bias.data(), y.data(),
          Activation::kRelu);
   EXPECT_EQ(ctx.num_primitives(), after_first + 2);
-  Linear(ctx, x2.data(), m + 1, k, weight.data(), bias.data(), n, y.data(),
+  Linear(ctx, x2.data(), m + 1, *packed, bias.data(), y.data(),
          Activation::kRelu, 1.0f, /*accumulate=*/true);
   EXPECT_EQ(ctx.num_primitives(), after_first + 3);
-  Linear(ctx, x2.data(), m + 1, k, weight.data(), bias.data(), n, y.data(),
+  Linear(ctx, x2.data(), m + 1, *packed, bias.data(), y.data(),
          Activation::kRelu, 1.0f, /*accumulate=*/true);
   EXPECT_EQ(ctx.num_primitives(), after_first + 3);
 }
@@ -509,8 +518,9 @@ TEST(LinearBf16Test, MatchesLoopOverRoundedInputs) {
     return f;
   };
   std::vector<float> y(m * n);
-  LinearBf16(ctx, x.data(), m, k, w16.data(), bias.data(), n, y.data(),
-             Activation::kSwish);
+  const auto packed =
+      PackedWeights::Pack(weight.data(), n, k, ComputeType::kBFloat16);
+  Linear(ctx, x.data(), m, *packed, bias.data(), y.data(), Activation::kSwish);
   for (int64_t i = 0; i < m; ++i) {
     for (int64_t j = 0; j < n; ++j) {
       double acc = bias[j];
@@ -537,10 +547,24 @@ TEST(LinearInt8Test, MatchesLoopOverQuantizedInputs) {
   const std::vector<float> x = RandomVector(m * k, 51);
   const std::vector<float> weight = RandomVector(n * k, 52);
   const std::vector<float> bias = RandomVector(n, 53);
-  const Int8Weights q = QuantizeWeights(weight.data(), n, k);
+  // The documented quantization, done here independently.
+  std::vector<int32_t> q_values(n * k);
+  std::vector<double> q_scales(n);
+  for (int64_t j = 0; j < n; ++j) {
+    float max_abs = 0.0f;
+    for (int64_t c = 0; c < k; ++c)
+      max_abs = std::max(max_abs, std::fabs(weight[j * k + c]));
+    q_scales[j] = max_abs / 127.0f;
+    for (int64_t c = 0; c < k; ++c) {
+      q_values[j * k + c] = static_cast<int32_t>(
+          std::lrint(weight[j * k + c] / (max_abs / 127.0f)));
+    }
+  }
+  const auto packed =
+      PackedWeights::Pack(weight.data(), n, k, ComputeType::kInt8);
   std::vector<float> y(m * n, 0.5f);
-  LinearInt8(ctx, x.data(), m, k, q, bias.data(), n, y.data(),
-             Activation::kRelu, 1.0f, /*accumulate=*/true);
+  Linear(ctx, x.data(), m, *packed, bias.data(), y.data(), Activation::kRelu,
+         1.0f, /*accumulate=*/true);
   for (int64_t i = 0; i < m; ++i) {
     float max_abs = 0.0f;
     for (int64_t c = 0; c < k; ++c)
@@ -551,14 +575,54 @@ TEST(LinearInt8Test, MatchesLoopOverQuantizedInputs) {
       double exact = bias[j];
       for (int64_t c = 0; c < k; ++c) {
         acc += static_cast<int64_t>(std::lrint(x[i * k + c] / row_scale)) *
-               q.values[j * k + c];
+               q_values[j * k + c];
         exact += static_cast<double>(x[i * k + c]) * weight[j * k + c];
       }
       const double expected =
-          0.5 + std::max(0.0, acc * double{row_scale} * q.scales[j] + bias[j]);
+          0.5 + std::max(0.0, acc * double{row_scale} * q_scales[j] + bias[j]);
       EXPECT_NEAR(y[i * n + j], expected, 1e-4 * (1.0 + std::fabs(expected)));
       // Quantization error bound: ~k * 2 * (half a step of x and w).
       EXPECT_NEAR(y[i * n + j], 0.5 + std::max(0.0, exact), 0.05);
+    }
+  }
+}
+
+// ReadRow gives back row r of the weight as the matmul sees it, in oneDNN's
+// layout (blocked, padded: N and K not multiples of the blocks) and the plain
+// one: fp32 exactly, bf16 rounded, int8 within half a quantization step.
+TEST(PackedWeightsTest, ReadRowReturnsTheStoredRow) {
+  const int64_t n = 131, k = 80;
+  const std::vector<float> weight = RandomVector(n * k, 71);
+  std::vector<ComputeType> types = {ComputeType::kFloat32, ComputeType::kInt8};
+  if (BFloat16MatmulSupported()) types.push_back(ComputeType::kBFloat16);
+  for (ComputeType type : types) {
+    for (bool plain : {false, true}) {
+      SCOPED_TRACE(absl::StrCat("type ", static_cast<int>(type),
+                                plain ? " plain" : " packed"));
+      const auto packed =
+          plain ? PackedWeights::PackPlain(weight.data(), n, k, type)
+                : PackedWeights::Pack(weight.data(), n, k, type);
+      EXPECT_EQ(packed->packed(), !plain);
+      EXPECT_EQ(packed->rows(), n);
+      EXPECT_EQ(packed->cols(), k);
+      std::vector<float> row(k);
+      for (int64_t r = 0; r < n; ++r) {
+        packed->ReadRow(r, row.data());
+        float max_abs = 0.0f;
+        for (int64_t c = 0; c < k; ++c)
+          max_abs = std::max(max_abs, std::fabs(weight[r * k + c]));
+        for (int64_t c = 0; c < k; ++c) {
+          const float w = weight[r * k + c];
+          if (type == ComputeType::kFloat32) {
+            ASSERT_EQ(row[c], w) << r << "," << c;
+          } else if (type == ComputeType::kBFloat16) {
+            ASSERT_NEAR(row[c], w, std::fabs(w) / 256.0f) << r << "," << c;
+          } else {
+            ASSERT_NEAR(row[c], w, max_abs / 127.0f / 2.0f * 1.0001f)
+                << r << "," << c;
+          }
+        }
+      }
     }
   }
 }
