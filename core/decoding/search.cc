@@ -68,7 +68,7 @@ void TopTokens(const float* values, int n, int k, std::pair<float, int>* out) {
   // Min-heap (by `better`) of the best k seen so far.
   std::vector<std::pair<float, int>> heap;
   heap.reserve(k);
-  for (int i = 0; i < n; ++i) {
+  auto offer = [&](int i) {
     const std::pair<float, int> item{values[i], i};
     if (static_cast<int>(heap.size()) < k) {
       heap.push_back(item);
@@ -78,11 +78,26 @@ void TopTokens(const float* values, int n, int k, std::pair<float, int>* out) {
       heap.back() = item;
       std::push_heap(heap.begin(), heap.end(), better);
     }
+  };
+  // Once the heap is full, few values beat its worst: test a block of them
+  // at once (a vectorized compare) and look closer only at a block that has
+  // one. >= keeps ties, which `better` then orders by index.
+  constexpr int kBlock = 16;
+  int i = 0;
+  for (; i < n && static_cast<int>(heap.size()) < k; ++i) offer(i);
+  for (; i + kBlock <= n; i += kBlock) {
+    const float threshold = heap.front().first;
+    bool any = false;
+#pragma omp simd reduction(|| : any)
+    for (int j = 0; j < kBlock; ++j) any = any || values[i + j] >= threshold;
+    if (!any) continue;
+    for (int j = 0; j < kBlock; ++j) offer(i + j);
   }
+  for (; i < n; ++i) offer(i);
   std::sort(heap.begin(), heap.end(), better);
-  for (int i = 0; i < k; ++i) {
-    out[i] = i < static_cast<int>(heap.size())
-                 ? heap[i]
+  for (int r = 0; r < k; ++r) {
+    out[r] = r < static_cast<int>(heap.size())
+                 ? heap[r]
                  : std::pair<float, int>{kNegInf, -1};
   }
 }
