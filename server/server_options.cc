@@ -1,5 +1,7 @@
 #include "server/server_options.h"
 
+#include <sched.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <thread>
@@ -34,13 +36,21 @@ ABSL_FLAG(int, max_connection_age_s, 0,
 ABSL_FLAG(int, max_connection_age_grace_s, 30,
           "After --max_connection_age_s, how long (s) the connection's calls "
           "may take to finish before it is closed.");
-ABSL_FLAG(int, num_workers, 1, "Worker threads running the model.");
-ABSL_FLAG(int, intra_threads, 0,
+// Defaults measured with scripts/tune_server.sh (bench/README.md): on 2
+// cores, 2 workers x 1 thread served 1.8x the sentences/s of 1 x 2 with one
+// client and 2x with 64, as single-threaded workers wait at no OpenMP
+// barrier while gRPC threads share the cores; a delay of 0 kept single-client
+// latency lowest and cost nothing at 64 clients (batches fill while the
+// workers are busy), as Triton's default max_queue_delay of 0.
+ABSL_FLAG(int, num_workers, 0,
+          "Worker threads running the model; 0 = one per core this process "
+          "may run on (sched_getaffinity).");
+ABSL_FLAG(int, intra_threads, 1,
           "OpenMP threads per worker; 0 = cores / num_workers (at least 1).");
 ABSL_FLAG(int, max_batch_size, 32, "Most sentences in one batch.");
 ABSL_FLAG(int, max_batch_tokens, 4096,
           "Most padded tokens in one batch: sentences * longest source.");
-ABSL_FLAG(int, max_queue_delay_ms, 5,
+ABSL_FLAG(int, max_queue_delay_ms, 0,
           "Longest a sentence waits (ms) for its batch to fill.");
 ABSL_FLAG(int, max_queue_size, 1024,
           "Most sentences waiting; requests beyond get UNAVAILABLE.");
@@ -192,11 +202,15 @@ ServerOptions ServerOptionsFromFlags() {
   options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
   options.tls_key = absl::GetFlag(FLAGS_tls_key);
   options.tls_client_ca = absl::GetFlag(FLAGS_tls_client_ca);
+  // The cores this process may use: a container's cpuset, not the host's.
+  int cores = static_cast<int>(std::thread::hardware_concurrency());
+  cpu_set_t cpus;
+  if (sched_getaffinity(0, sizeof(cpus), &cpus) == 0) cores = CPU_COUNT(&cpus);
+  cores = std::max(1, cores);
   options.num_workers = absl::GetFlag(FLAGS_num_workers);
+  if (options.num_workers == 0) options.num_workers = cores;
   options.intra_threads = absl::GetFlag(FLAGS_intra_threads);
   if (options.intra_threads == 0) {
-    const int cores =
-        std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
     options.intra_threads =
         std::max(1, cores / std::max(1, options.num_workers));
   }

@@ -31,7 +31,7 @@ struct ServerOptions {
   // Dynamic batching.
   int max_batch_size = 32;      // sentences
   int max_batch_tokens = 4096;  // sentences * longest source, padding counted
-  absl::Duration max_queue_delay = absl::Milliseconds(5);
+  absl::Duration max_queue_delay = absl::ZeroDuration();
   int max_queue_size = 1024;  // sentences
   // Request limits.
   int max_input_tokens = 256;  // per text, </s> included
@@ -59,8 +59,8 @@ struct ServerOptions {
 // InvalidArgument naming the variable if its value does not parse.
 absl::Status ApplyEnvironmentToFlags();
 
-// The options as the flags say; intra_threads 0 becomes cores / num_workers
-// (at least 1).
+// The options as the flags say; num_workers 0 becomes the cores this process
+// may run on, intra_threads 0 becomes cores / num_workers (at least 1).
 ServerOptions ServerOptionsFromFlags();
 
 }  // namespace ts::server

@@ -26,7 +26,9 @@ TEST(ServerOptionsTest, EnvironmentSetsFlagsAndCommandLineWins) {
   EXPECT_EQ(options.max_batch_tokens, 123);
   EXPECT_EQ(options.scheduler_options().max_batch_tokens, 123);
   EXPECT_EQ(options.scheduler_options().max_queue_size, 77);
-  EXPECT_GE(options.intra_threads, 1);  // 0 = derived from the cores
+  EXPECT_EQ(options.intra_threads, 1);  // the measured default
+  EXPECT_GE(options.num_workers, 1);    // 0 = one per core
+  EXPECT_EQ(options.scheduler_options().max_queue_delay, absl::ZeroDuration());
   EXPECT_TRUE(options.Validate().ok());
   unsetenv("TS_MAX_QUEUE_SIZE");
   unsetenv("TS_MAX_BATCH_TOKENS");
