@@ -46,9 +46,8 @@ class MarianModel {
       const std::string& name);
 
   const ModelConfig& config() const { return config_; }
-  // The tensors the network still reads (biases, layer norms, positions;
-  // model.shared.weight with bf16): the matmul weights were packed and
-  // released.
+  // The tensors the network still reads (biases, layer norms, positions):
+  // the matmul weights and embeddings were packed and released.
   const Weights& weights() const { return weights_; }
   // fp32 bytes of the tensors the model was built from (one copy of the tied
   // embeddings), before the packed ones were released.

@@ -55,22 +55,22 @@ absl::StatusOr<MarianNetwork> MarianNetwork::Build(
   // its fp32 original, a converted temporary and the result at once, the
   // largest set of the load, while no layer is resident yet.
   try {
+    // bf16 keeps the output projection in fp32: rounding it flipped the
+    // argmax of near ties and cost the demo model 0.21 BLEU on the golden
+    // sentences (0.19 with fp32 here; bench/README.md).
+    const ops::ComputeType lm_head_type =
+        compute_type == ops::ComputeType::kBFloat16 ? ops::ComputeType::kFloat32
+                                                    : compute_type;
     network.lm_head =
         Linear::View((*shared)->data, (*bias)->data, d, config.vocab_size);
-    // The embeddings read the output projection's packed rows: fp32 exactly,
-    // int8 as CTranslate2 does (one table, not two). bf16 keeps the fp32
-    // table: rounding the embeddings too would cost BLEU for no memory
-    // target.
-    const bool tied_to_packed = compute_type != ops::ComputeType::kBFloat16;
-    network.lm_head.Pack(compute_type, [&] {
-      if (tied_to_packed) weights.Release("model.shared.weight");
-    });
-    if (tied_to_packed) {
-      for (Embeddings* embeddings :
-           {&network.encoder_embeddings, &network.decoder_embeddings}) {
-        embeddings->tokens = nullptr;
-        embeddings->packed_tokens = network.lm_head.packed;
-      }
+    network.lm_head.Pack(lm_head_type,
+                         [&] { weights.Release("model.shared.weight"); });
+    // The embeddings read the output projection's packed rows (MarianMT ties
+    // them): fp32 exactly, int8 dequantized as CTranslate2 does; one table.
+    for (Embeddings* embeddings :
+         {&network.encoder_embeddings, &network.decoder_embeddings}) {
+      embeddings->tokens = nullptr;
+      embeddings->packed_tokens = network.lm_head.packed;
     }
     for (int i = 0; i < config.encoder_layers; ++i) {
       const std::string prefix = absl::StrCat("model.encoder.layers.", i);

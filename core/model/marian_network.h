@@ -28,12 +28,12 @@ struct MarianNetwork {
   // (MarianModel derives absent ones). Errors: InvalidArgument naming the
   // missing tensor or the wrong shape.
   // Every matmul weight is packed (ops::PackedWeights) in `compute_type`
-  // and its fp32 tensor released from `weights` (Weights::Release), layer by
-  // layer; attention, layer norms and positions stay fp32. The token
-  // embeddings read the packed output projection (fp32, int8; then
-  // model.shared.weight is released too) or model.shared.weight (bf16).
-  // Errors also: Unimplemented if this CPU cannot run bf16 matmuls;
-  // Internal if oneDNN fails to pack.
+  // (the output projection in fp32 for bf16) and its fp32 tensor released
+  // from `weights` (Weights::Release), matrix by matrix; attention, layer
+  // norms and positions stay fp32. The token embeddings read the packed
+  // output projection, so model.shared.weight is released too. Errors also:
+  // Unimplemented if this CPU cannot run bf16 matmuls; Internal if oneDNN
+  // fails to pack.
   static absl::StatusOr<MarianNetwork> Build(
       const ModelConfig& config, Weights& weights,
       ops::ComputeType compute_type = ops::ComputeType::kFloat32);

@@ -30,6 +30,7 @@ enum class Activation {
 enum class ComputeType {
   kFloat32,
   kBFloat16,  // bf16 weights and matmul inputs, fp32 accumulation and output
+              // (the output projection stays fp32: it decides the argmax)
   kInt8,      // int8 weights (per output channel scales), int8 inputs
               // (per row scales, computed on the fly), int32 accumulation
 };
