@@ -82,6 +82,8 @@ void MultiHeadAttention::Pack(ops::ComputeType compute_type, AttentionUse use) {
     kv_proj_.Pack(compute_type);
   }
   out_proj_.Pack(compute_type);
+  // Views of the copy about to go: none may be read again.
+  qkv_proj_.weight = q_proj_.weight = kv_proj_.weight = nullptr;
   qkv_weight_.reset();
 }
 
