@@ -1,38 +1,13 @@
 #include "client/connection.h"
 
-#include <cstdio>
-
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
+#include "common/pem_file.h"
 
 namespace ts::client {
 namespace {
-
-absl::StatusOr<std::string> ReadPem(absl::string_view flag,
-                                    const std::string& path) {
-  // stdio, not ifstream: libstdc++ throws reading a directory.
-  std::FILE* file = std::fopen(path.c_str(), "rb");
-  std::string contents;
-  bool read_error = file == nullptr;
-  if (file != nullptr) {
-    char buffer[4096];
-    size_t n = 0;
-    while ((n = std::fread(buffer, 1, sizeof(buffer), file)) > 0) {
-      contents.append(buffer, n);
-    }
-    read_error = std::ferror(file) != 0;
-    std::fclose(file);
-  }
-  // A missing, unreadable or empty file, or a directory: an error now,
-  // naming the file, rather than a failed TLS handshake later.
-  if (read_error || contents.empty()) {
-    return absl::NotFoundError(
-        absl::StrCat("--", flag, ": cannot read PEM file \"", path, "\""));
-  }
-  return contents;
-}
 
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeCredentials(
     const ConnectionOptions& options) {
@@ -43,14 +18,17 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeCredentials(
   }
   grpc::SslCredentialsOptions ssl;
   if (!options.tls_ca.empty()) {
-    absl::StatusOr<std::string> ca = ReadPem("tls_ca", options.tls_ca);
+    absl::StatusOr<std::string> ca =
+        common::ReadPemFile("tls_ca", options.tls_ca);
     if (!ca.ok()) return ca.status();
     ssl.pem_root_certs = *std::move(ca);
   }
   if (!options.tls_cert.empty()) {
-    absl::StatusOr<std::string> cert = ReadPem("tls_cert", options.tls_cert);
+    absl::StatusOr<std::string> cert =
+        common::ReadPemFile("tls_cert", options.tls_cert);
     if (!cert.ok()) return cert.status();
-    absl::StatusOr<std::string> key = ReadPem("tls_key", options.tls_key);
+    absl::StatusOr<std::string> key =
+        common::ReadPemFile("tls_key", options.tls_key);
     if (!key.ok()) return key.status();
     ssl.pem_cert_chain = *std::move(cert);
     ssl.pem_private_key = *std::move(key);

@@ -2,42 +2,17 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdio>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/pem_file.h"
 #include "grpc/grpc_security_constants.h"
 #include "grpcpp/security/server_credentials.h"
 
 namespace ts::server {
 namespace {
-
-// The whole file (gRPC takes PEM contents, not paths).
-absl::StatusOr<std::string> ReadPem(absl::string_view flag,
-                                    const std::string& path) {
-  // stdio, not ifstream: libstdc++ throws reading a directory.
-  std::FILE* file = std::fopen(path.c_str(), "rb");
-  std::string contents;
-  bool read_error = file == nullptr;
-  if (file != nullptr) {
-    char buffer[4096];
-    size_t n = 0;
-    while ((n = std::fread(buffer, 1, sizeof(buffer), file)) > 0) {
-      contents.append(buffer, n);
-    }
-    read_error = std::ferror(file) != 0;
-    std::fclose(file);
-  }
-  // A missing, unreadable or empty file, or a directory: an error now,
-  // naming the file, rather than a failed TLS handshake later.
-  if (read_error || contents.empty()) {
-    return absl::NotFoundError(
-        absl::StrCat("--", flag, ": cannot read PEM file \"", path, "\""));
-  }
-  return contents;
-}
 
 int ClampToIntMs(absl::Duration duration) {
   return static_cast<int>(
@@ -49,9 +24,11 @@ int ClampToIntMs(absl::Duration duration) {
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     const ServerOptions& options) {
   if (!options.tls_enabled()) return grpc::InsecureServerCredentials();
-  absl::StatusOr<std::string> cert = ReadPem("tls_cert", options.tls_cert);
+  absl::StatusOr<std::string> cert =
+      common::ReadPemFile("tls_cert", options.tls_cert);
   if (!cert.ok()) return cert.status();
-  absl::StatusOr<std::string> key = ReadPem("tls_key", options.tls_key);
+  absl::StatusOr<std::string> key =
+      common::ReadPemFile("tls_key", options.tls_key);
   if (!key.ok()) return key.status();
 
   const bool mutual = !options.tls_client_ca.empty();
@@ -60,7 +37,7 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
              : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
   if (mutual) {
     absl::StatusOr<std::string> ca =
-        ReadPem("tls_client_ca", options.tls_client_ca);
+        common::ReadPemFile("tls_client_ca", options.tls_client_ca);
     if (!ca.ok()) return ca.status();
     ssl.pem_root_certs = *std::move(ca);
   }
