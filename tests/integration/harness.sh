@@ -1,6 +1,19 @@
-# Sourced by the shell integration tests: PASS/FAIL counting, the closing
-# "N passed, N failed" line (exit status 0 only if none failed), and a free
-# loopback port. Needs ${python} set to /usr/bin/python3.
+# Sourced by the shell integration tests: their arguments, PASS/FAIL
+# counting, the closing "N passed, N failed" line (exit status 0 only if none
+# failed), and a free loopback port.
+python=/usr/bin/python3
+# SERVER_BIN CLIENT_BIN REPO_DIR -> server_bin, client_bin, repo_dir and the
+# demo model's model_dir; usage and exit 2 otherwise.
+read_arguments() {
+  if [[ $# -ne 3 ]]; then
+    echo "usage: $0 SERVER_BIN CLIENT_BIN REPO_DIR" >&2
+    exit 2
+  fi
+  server_bin="$1"
+  client_bin="$2"
+  repo_dir="$3"
+  model_dir="${repo_dir}/models/marian-en-de-multi30k"
+}
 passed=0
 failed=0
 pass() { echo "PASS: $*"; passed=$((passed + 1)); }

@@ -10,15 +10,9 @@
 #   tests/integration/lb_test.sh SERVER_BIN CLIENT_BIN REPO_DIR
 set -uo pipefail
 
-if [[ $# -ne 3 ]]; then
-  echo "usage: $0 SERVER_BIN CLIENT_BIN REPO_DIR" >&2
-  exit 2
-fi
-server_bin="$1"
-client_bin="$2"
-repo_dir="$3"
-model_dir="${repo_dir}/models/marian-en-de-multi30k"
-python=/usr/bin/python3
+# shellcheck source=harness.sh
+source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
+read_arguments "$@"
 
 tmp="$(mktemp -d /tmp/ts_lb_test.XXXXXX)"
 pids=()
@@ -30,8 +24,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# shellcheck source=harness.sh
-source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
 die() {
   fail "$*"
   for i in 1 2; do

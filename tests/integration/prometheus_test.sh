@@ -9,15 +9,9 @@
 #   tests/integration/prometheus_test.sh SERVER_BIN CLIENT_BIN REPO_DIR
 set -uo pipefail
 
-if [[ $# -ne 3 ]]; then
-  echo "usage: $0 SERVER_BIN CLIENT_BIN REPO_DIR" >&2
-  exit 2
-fi
-server_bin="$1"
-client_bin="$2"
-repo_dir="$3"
-model_dir="${repo_dir}/models/marian-en-de-multi30k"
-python=/usr/bin/python3
+# shellcheck source=harness.sh
+source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
+read_arguments "$@"
 num_requests=30
 
 if ! command -v prometheus >/dev/null; then
@@ -35,8 +29,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# shellcheck source=harness.sh
-source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
 die() {
   fail "$*"
   echo "--- server stderr (tail) ---"; tail -n 30 "${tmp}/server.err" 2>/dev/null
