@@ -28,16 +28,10 @@ void Embeddings::Forward(const int* ids, int64_t rows, int64_t len,
                          int64_t past, float* out) const {
   for (int64_t n = 0; n < rows; ++n) {
     for (int64_t t = 0; t < len; ++t) {
-      const int64_t id = ids[n * len + t];
       const float* position = positions + (past + t) * dim;
       float* dst = out + (n * len + t) * dim;
-      const float* token = dst;
-      if (tokens != nullptr) {
-        token = tokens + id * dim;
-      } else {
-        packed_tokens->ReadRow(id, dst);
-      }
-      for (int64_t c = 0; c < dim; ++c) dst[c] = token[c] * scale + position[c];
+      tokens->ReadRow(ids[n * len + t], dst);
+      for (int64_t c = 0; c < dim; ++c) dst[c] = dst[c] * scale + position[c];
     }
   }
 }

@@ -18,15 +18,12 @@ std::vector<float> SinusoidalPositions(int64_t num_positions, int64_t dim);
 
 // out[rows, len, dim] = tokens[ids] * scale + positions[past + t].
 struct Embeddings {
-  // [vocab_size, dim]: an fp32 table, or if nullptr the rows of
-  // packed_tokens.
-  const float* tokens = nullptr;
+  // [vocab_size, dim]: the tied output projection's packed weights (MarianMT
+  // ties them), rows read as stored there (PackedWeights::ReadRow).
+  std::shared_ptr<const ops::PackedWeights> tokens;
   const float* positions = nullptr;  // [max_positions, dim]
   int64_t dim = 0;
   float scale = 1.0f;
-  // The tied output projection's weights (MarianMT ties them), read as
-  // stored there (PackedWeights::ReadRow).
-  std::shared_ptr<const ops::PackedWeights> packed_tokens;
 
   // `ids` is [rows, len]; ids and positions must be in range (callers check).
   void Forward(const int* ids, int64_t rows, int64_t len, int64_t past,

@@ -44,7 +44,6 @@ absl::StatusOr<MarianNetwork> MarianNetwork::Build(
         weights, absl::StrCat("model.", side, ".embed_positions.weight"),
         {config.max_position_embeddings, d});
     if (!positions.ok()) return positions.status();
-    embeddings->tokens = (*shared)->data;
     embeddings->positions = (*positions)->data;
     embeddings->dim = d;
     embeddings->scale = scale;
@@ -69,8 +68,7 @@ absl::StatusOr<MarianNetwork> MarianNetwork::Build(
     // them): fp32 exactly, int8 dequantized as CTranslate2 does; one table.
     for (Embeddings* embeddings :
          {&network.encoder_embeddings, &network.decoder_embeddings}) {
-      embeddings->tokens = nullptr;
-      embeddings->packed_tokens = network.lm_head.packed;
+      embeddings->tokens = network.lm_head.packed;
     }
     for (int i = 0; i < config.encoder_layers; ++i) {
       const std::string prefix = absl::StrCat("model.encoder.layers.", i);
