@@ -1,6 +1,7 @@
 // transformer-bench: the core engine offline, without gRPC. Prints target
 // tokens/s, sentences/s, encoder and decoder time, peak RSS, the CPU model
-// and the ISA oneDNN dispatches to; optionally writes the figures as JSON.
+// and the ISA oneDNN dispatches to (and that of the engine's own kernels);
+// optionally writes the figures as JSON.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -19,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/model/marian_model.h"
 #include "core/model/synthetic_weights.h"
+#include "core/ops/kernels.h"
 #include "core/translator.h"
 #include "nlohmann/json.hpp"
 #include "oneapi/dnnl/dnnl.hpp"
@@ -277,6 +279,7 @@ int main(int argc, char** argv) {
   nlohmann::json report = {
       {"cpu", CpuModel()},
       {"isa", IsaName(dnnl::get_effective_cpu_isa())},
+      {"kernel_isa", ts::core::ops::kernels::IsaName()},
       {"model_dir", model_dir},
       {"synthetic_weights", absl::GetFlag(FLAGS_synthetic_weights)},
       {"compute_type", absl::GetFlag(FLAGS_compute_type)},

@@ -65,7 +65,8 @@ out, cts = sys.argv[1], sys.argv[2].split()
 def load(name):
     return json.load(open(os.path.join(out, name)))
 first = load(f"skeleton_b32_beam1.{cts[0]}.json")
-lines = [f"CPU: {first['cpu']}, oneDNN ISA: {first['isa']}, threads: {first['threads']}, "
+lines = [f"CPU: {first['cpu']}, oneDNN ISA: {first['isa']}, "
+         f"kernels: {first.get('kernel_isa', '?')}, threads: {first['threads']}, "
          f"median of {first['repeat']} runs", "",
          "| case | PyTorch tok/s | " + " | ".join(f"{c} tok/s (x PyTorch)" for c in cts)
          + " | " + " | ".join(f"{c} peak RSS MiB" for c in cts) + " |",

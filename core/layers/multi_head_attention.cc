@@ -5,35 +5,42 @@
 
 namespace ts::core {
 
-void KeyValueCache::Resize(int64_t new_rows, int64_t num_heads,
-                           int64_t new_capacity, int64_t head_dim) {
-  rows = new_rows;
+void KeyValueCache::Resize(int64_t new_rows, int64_t new_num_heads,
+                           int64_t new_capacity, int64_t new_head_dim) {
+  rows = num_slots = new_rows;
+  num_heads = new_num_heads;
   capacity = new_capacity;
+  head_dim = new_head_dim;
   const size_t size = rows * num_heads * capacity * head_dim;
   if (keys.size() < size) {
     keys.resize(size);
     values.resize(size);
   }
+  slots.resize(rows * capacity);
+  for (int64_t n = 0; n < rows; ++n) {
+    std::fill_n(slots.begin() + n * capacity, capacity, static_cast<int>(n));
+  }
 }
 
-void KeyValueCache::Gather(const std::vector<int>& parents, int64_t num_heads,
-                           int64_t head_dim, int64_t length,
-                           KeyValueCache* scratch) {
+void KeyValueCache::Reorder(const std::vector<int>& parents, int64_t length) {
   const int64_t new_rows = static_cast<int64_t>(parents.size());
-  scratch->Resize(new_rows, num_heads, capacity, head_dim);
-  const int64_t row_size = num_heads * capacity * head_dim;
-  for (int64_t n = 0; n < new_rows; ++n) {
-    for (int64_t h = 0; h < num_heads; ++h) {
-      const int64_t from = parents[n] * row_size + h * capacity * head_dim;
-      const int64_t to = n * row_size + h * capacity * head_dim;
-      std::copy_n(keys.begin() + from, length * head_dim,
-                  scratch->keys.begin() + to);
-      std::copy_n(values.begin() + from, length * head_dim,
-                  scratch->values.begin() + to);
+  if (new_rows > num_slots) {
+    // Slots are the outer dimension: growing keeps the written ones in place.
+    num_slots = new_rows;
+    const size_t size = num_slots * num_heads * capacity * head_dim;
+    if (keys.size() < size) {
+      keys.resize(size);
+      values.resize(size);
     }
   }
-  std::swap(keys, scratch->keys);
-  std::swap(values, scratch->values);
+  old_slots_.swap(slots);
+  slots.resize(new_rows * capacity);
+  for (int64_t n = 0; n < new_rows; ++n) {
+    std::copy_n(old_slots_.begin() + parents[n] * capacity, length,
+                slots.begin() + n * capacity);
+    std::fill(slots.begin() + n * capacity + length,
+              slots.begin() + (n + 1) * capacity, static_cast<int>(n));
+  }
   rows = new_rows;
 }
 
@@ -92,16 +99,15 @@ void MultiHeadAttention::StoreKeyValues(const float* projected, int64_t stride,
                                         int64_t len, int64_t offset,
                                         KeyValueCache* cache) const {
   const int64_t d_model = num_heads_ * head_dim_;
-  // [rows, len, heads, head_dim] -> [rows, heads, capacity, head_dim]
+  // [rows, len, heads, head_dim] -> each row's slot for these positions.
   for (int64_t n = 0; n < rows; ++n) {
     for (int64_t t = 0; t < len; ++t) {
       const float* src = projected + (n * len + t) * stride + k_offset;
       for (int64_t h = 0; h < num_heads_; ++h) {
-        const int64_t dst =
-            ((n * num_heads_ + h) * cache->capacity + offset + t) * head_dim_;
-        std::copy_n(src + h * head_dim_, head_dim_, cache->keys.data() + dst);
+        std::copy_n(src + h * head_dim_, head_dim_,
+                    cache->Key(n, h, offset + t));
         std::copy_n(src + d_model + h * head_dim_, head_dim_,
-                    cache->values.data() + dst);
+                    cache->Value(n, h, offset + t));
       }
     }
   }
@@ -130,6 +136,7 @@ void MultiHeadAttention::SelfAttention(ExecutionContext& ctx, float* hidden,
   shape.head_dim = head_dim_;
   shape.capacity = cache->capacity;
   shape.q_stride = 3 * d_model;
+  shape.key_slots = cache->slots.data();
   shape.causal = causal;
   shape.past = past;
   ops::Attention(shape, scratch->projected.data(), cache->keys.data(),

@@ -14,22 +14,46 @@
 
 namespace ts::core {
 
-// Keys and values of one attention layer, [rows, num_heads, capacity,
-// head_dim] each: the decoder's self-attention KV cache (grown one position
-// per step) or the cross-attention keys/values of the encoder output
-// (computed once per source).
+// Keys and values of one attention layer: the decoder's self-attention KV
+// cache (grown one position per step) or the cross-attention keys/values of
+// the encoder output (computed once per source). Storage is
+// [num_slots, num_heads, capacity, head_dim]; row n reads position p from slot
+// slots[n * capacity + p]. A beam reorder only rewrites that map (as
+// CTranslate2 and transformers copy the whole cache instead), so keys are
+// written once and never moved.
 struct KeyValueCache {
   std::vector<float> keys;
   std::vector<float> values;
+  std::vector<int> slots;  // [rows, capacity]
   int64_t rows = 0;
-  int64_t capacity = 0;  // positions allocated per row and head
+  int64_t num_slots = 0;
+  int64_t num_heads = 0;
+  int64_t capacity = 0;  // positions allocated per slot and head
+  int64_t head_dim = 0;
 
+  // Empties the cache for `rows` rows; row n owns slot n.
   void Resize(int64_t rows, int64_t num_heads, int64_t capacity,
               int64_t head_dim);
-  // Row i becomes a copy of old row parents[i] (beam reordering, finished
-  // rows leaving), for the first `length` positions; rows = parents.size().
-  void Gather(const std::vector<int>& parents, int64_t num_heads,
-              int64_t head_dim, int64_t length, KeyValueCache* scratch);
+  // Row i continues old row parents[i] (beam reordering, finished rows
+  // leaving) over positions [0, length); rows = parents.size(). Positions from
+  // `length` on go to row i's own slot i, which no row reads there yet. Adds
+  // slots (keeping their contents) when rows grow.
+  void Reorder(const std::vector<int>& parents, int64_t length);
+
+  // Where position p of row n (head h) is: head_dim floats.
+  float* Key(int64_t n, int64_t h, int64_t p) {
+    return keys.data() + Offset(n, h, p);
+  }
+  float* Value(int64_t n, int64_t h, int64_t p) {
+    return values.data() + Offset(n, h, p);
+  }
+  int64_t Offset(int64_t n, int64_t h, int64_t p) const {
+    return ((slots[n * capacity + p] * num_heads + h) * capacity + p) *
+           head_dim;
+  }
+
+ private:
+  std::vector<int> old_slots_;  // scratch of Reorder
 };
 
 // Buffers of one attention call, reused across calls.

@@ -74,14 +74,7 @@ void MarianDecoder::Reorder(const std::vector<int>& parents) {
   for (size_t i = 0; i < parents.size(); ++i) {
     sources[i] = row_source_[parents[i]];
   }
-  for (size_t i = 0; i < network_.decoder_layers.size(); ++i) {
-    const DecoderLayer& layer = network_.decoder_layers[i];
-    KeyValueCache& cache = ws_->self_kv[i];
-    // Gather into a cache of the new row count.
-    cache.rows = static_cast<int64_t>(parents.size());
-    cache.Gather(parents, layer.num_heads(), layer.head_dim(), past_,
-                 &ws_->gather_scratch);
-  }
+  for (KeyValueCache& cache : ws_->self_kv) cache.Reorder(parents, past_);
   row_source_ = std::move(sources);
 }
 

@@ -15,10 +15,9 @@ namespace ts::core {
 // Buffers a decoder keeps between calls (owned by a Translator, reused).
 struct DecoderWorkspace {
   std::vector<KeyValueCache>
-      self_kv;  // per layer, [rows, heads, capacity, head_dim]
+      self_kv;  // per layer, [slots, heads, capacity, head_dim]
   std::vector<KeyValueCache>
-      cross_kv;  // per layer, [batch, heads, src_len, head_dim]
-  KeyValueCache gather_scratch;
+      cross_kv;               // per layer, [batch, heads, src_len, head_dim]
   std::vector<float> hidden;  // [rows, d_model]
   std::vector<float> logits;  // [rows, vocab]
   LayerScratch layer;

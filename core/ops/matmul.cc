@@ -8,6 +8,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "core/ops/kernels.h"
 
 namespace ts::core::ops {
 namespace {
@@ -94,67 +95,29 @@ int64_t DimOffset(const dnnl_memory_desc_t& md, int dim, int64_t idx) {
   return offset;
 }
 
-// Symmetric per-row quantization of rows[m, k] (scales[r] = max |row| / 127,
-// 1 for an all-zero row), rounding half away from zero; |q| <= 127.
+// Symmetric per-row quantization of rows[m, k] (kernels::QuantizeRow).
 void QuantizeRows(const float* rows, int64_t m, int64_t k, int8_t* q,
                   float* scales) {
 #pragma omp parallel for schedule(static) if (m * k >= kMinParallelWork)
   for (int64_t r = 0; r < m; ++r) {
-    const float* row = rows + r * k;
-    float max_abs = 0.0f;
-#pragma omp simd reduction(max : max_abs)
-    for (int64_t c = 0; c < k; ++c)
-      max_abs = std::max(max_abs, std::fabs(row[c]));
-    const float scale = max_abs > 0.0f ? max_abs / 127.0f : 1.0f;
-    const float inverse = 1.0f / scale;
-    scales[r] = scale;
-    int8_t* out = q + r * k;
-#pragma omp simd
-    for (int64_t c = 0; c < k; ++c) {
-      const float v = row[c] * inverse;
-      out[c] =
-          static_cast<int8_t>(static_cast<int32_t>(v + std::copysign(0.5f, v)));
-    }
+    scales[r] = kernels::QuantizeRow(rows + r * k, k, q + r * k);
   }
 }
 
 // y[r, c] = act((products[r, c] * row_scales[r] * col_scales[c] + bias[c]) *
-// scale) (+ y[r, c]); one instantiation per activation so the inner loop
-// has no branch and vectorizes.
-template <Activation kActivation>
-void Dequantize(const int32_t* products, const float* row_scales,
-                const float* col_scales, const float* bias, float scale,
-                bool accumulate, int64_t m, int64_t n, float* y) {
+// scale) (+ y[r, c]) over the int32 products in ctx's scratch.
+void Dequantize(ExecutionContext& ctx, const PackedWeights& weight, int64_t m,
+                const float* bias, Activation activation, float scale,
+                bool accumulate, float* y) {
+  const int64_t n = weight.rows();
+  const int32_t* products = ctx.int32_scratch.data();
+  const float* row_scales = ctx.int8_row_scales.data();
+  const float* col_scales = weight.scales().data();
 #pragma omp parallel for schedule(static) if (m * n >= kMinParallelWork)
   for (int64_t r = 0; r < m; ++r) {
-    const float row_scale = row_scales[r];
-    const int32_t* a = products + r * n;
-    float* out = y + r * n;
-#pragma omp simd
-    for (int64_t c = 0; c < n; ++c) {
-      float v = static_cast<float>(a[c]) * (row_scale * col_scales[c]);
-      if (bias != nullptr) v += bias[c];
-      v *= scale;
-      if constexpr (kActivation == Activation::kSwish) {
-        v = v / (1.0f + std::exp(-v));
-      } else if constexpr (kActivation == Activation::kRelu) {
-        v = std::max(v, 0.0f);
-      } else if constexpr (kActivation == Activation::kGelu) {
-        v = 0.5f * v * (1.0f + std::erf(v * static_cast<float>(M_SQRT1_2)));
-      }
-      // Not keep * out[c] + v: a fresh buffer may hold NaNs.
-      out[c] = accumulate ? out[c] + v : v;
-    }
+    kernels::DequantizeRow(activation, products + r * n, row_scales[r],
+                           col_scales, bias, scale, accumulate, n, y + r * n);
   }
-}
-
-template <Activation kActivation>
-void DequantizeInto(ExecutionContext& ctx, const PackedWeights& weight,
-                    int64_t m, const float* bias, float scale, bool accumulate,
-                    float* y) {
-  Dequantize<kActivation>(ctx.int32_scratch.data(), ctx.int8_row_scales.data(),
-                          weight.scales().data(), bias, scale, accumulate, m,
-                          weight.rows(), y);
 }
 
 // One oneDNN matmul src[m, K] x weight -> dst[m, N] with src and weights in
@@ -356,24 +319,7 @@ void Linear(ExecutionContext& ctx, const float* x, int64_t m,
   RunMatmul(ctx, x8.data(), m, weight, nullptr, ctx.int32_scratch.data(),
             Activation::kNone, 1.0f, false);
   // Dequantize, then the same epilogue as the fp32 post-ops, in order.
-  switch (activation) {
-    case Activation::kNone:
-      DequantizeInto<Activation::kNone>(ctx, weight, m, bias, scale, accumulate,
-                                        y);
-      break;
-    case Activation::kSwish:
-      DequantizeInto<Activation::kSwish>(ctx, weight, m, bias, scale,
-                                         accumulate, y);
-      break;
-    case Activation::kRelu:
-      DequantizeInto<Activation::kRelu>(ctx, weight, m, bias, scale, accumulate,
-                                        y);
-      break;
-    case Activation::kGelu:
-      DequantizeInto<Activation::kGelu>(ctx, weight, m, bias, scale, accumulate,
-                                        y);
-      break;
-  }
+  Dequantize(ctx, weight, m, bias, activation, scale, accumulate, y);
 }
 
 std::vector<uint16_t> ToBFloat16(const float* values, int64_t n) {

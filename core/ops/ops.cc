@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "core/ops/kernels.h"
 
 namespace ts::core::ops {
 namespace {
@@ -70,43 +71,28 @@ void Attention(const AttentionShape& s, const float* q, const float* k,
                          kMinParallelWork / 16)
   {
     std::vector<float> scores;
+    std::vector<int64_t> offsets;
 #pragma omp for collapse(2) schedule(static)
     for (int64_t n = 0; n < s.batch; ++n) {
       for (int64_t h = 0; h < s.num_heads; ++h) {
         const int64_t kv_row = s.kv_rows != nullptr ? s.kv_rows[n] : n;
         const int64_t num_keys = key_lengths[kv_row];
-        const int64_t head_offset =
-            (kv_row * s.num_heads + h) * s.capacity * hd;
-        const float* k_head = k + head_offset;
-        const float* v_head = v + head_offset;
+        const int* slots = s.key_slots != nullptr
+                               ? s.key_slots + kv_row * s.capacity
+                               : nullptr;
+        // Where key/value j of this head is: head_dim floats in its slot.
+        offsets.resize(num_keys);
+        for (int64_t j = 0; j < num_keys; ++j) {
+          const int64_t slot = slots != nullptr ? slots[j] : kv_row;
+          offsets[j] = ((slot * s.num_heads + h) * s.capacity + j) * hd;
+        }
         scores.resize(std::max<int64_t>(num_keys, 1));
         for (int64_t t = 0; t < s.query_len; ++t) {
-          const float* q_vec = q + (n * s.query_len + t) * s.q_stride + h * hd;
-          float* out_vec = out + (n * s.query_len + t) * d_model + h * hd;
           const int64_t visible =
               s.causal ? std::min(num_keys, s.past + t + 1) : num_keys;
-          float max_score = -std::numeric_limits<float>::infinity();
-          for (int64_t j = 0; j < visible; ++j) {
-            const float* k_vec = k_head + j * hd;
-            float dot = 0.0f;
-#pragma omp simd reduction(+ : dot)
-            for (int64_t c = 0; c < hd; ++c) dot += q_vec[c] * k_vec[c];
-            scores[j] = dot;
-            max_score = std::max(max_score, dot);
-          }
-          float sum = 0.0f;
-          for (int64_t j = 0; j < visible; ++j) {
-            scores[j] = std::exp(scores[j] - max_score);
-            sum += scores[j];
-          }
-          const float inv_sum = visible > 0 ? 1.0f / sum : 0.0f;
-          std::fill(out_vec, out_vec + hd, 0.0f);
-          for (int64_t j = 0; j < visible; ++j) {
-            const float p = scores[j] * inv_sum;
-            const float* v_vec = v_head + j * hd;
-#pragma omp simd
-            for (int64_t c = 0; c < hd; ++c) out_vec[c] += p * v_vec[c];
-          }
+          kernels::AttendQuery(q + (n * s.query_len + t) * s.q_stride + h * hd,
+                               k, v, offsets.data(), visible, hd, scores.data(),
+                               out + (n * s.query_len + t) * d_model + h * hd);
         }
       }
     }

@@ -49,17 +49,20 @@ void LogSoftmax(ExecutionContext& ctx, const float* x, int64_t m, int64_t n,
 // H * head_dim query columns first (already multiplied by head_dim^-0.5);
 // `k` and `v` are [N_kv, H, capacity, head_dim], with row n of q reading kv
 // row kv_rows[n] (identity if nullptr; beams of one source share its
-// cross-attention keys). Query t of row n sees keys j < key_lengths[kv row]
-// and, if causal, j <= past + t; masked keys get weight 0, as the additive
-// finfo.min mask of transformers gives. `out` is [N, Tq, H * head_dim].
+// cross-attention keys), and key j of kv row r from slot key_slots[r *
+// capacity + j] (r itself if nullptr; beams share their parents' history).
+// Query t of row n sees keys j < key_lengths[kv row] and, if causal, j <= past
+// + t; masked keys get weight 0, as the additive finfo.min mask of transformers
+// gives. `out` is [N, Tq, H * head_dim].
 struct AttentionShape {
   int64_t batch = 0;      // N, rows of q
   int64_t query_len = 1;  // Tq
   int64_t num_heads = 0;  // H
   int64_t head_dim = 0;
-  int64_t capacity = 0;          // allocated positions per kv row and head
-  int64_t q_stride = 0;          // elements between consecutive query vectors
-  const int* kv_rows = nullptr;  // [N] kv row of each query row
+  int64_t capacity = 0;            // allocated positions per kv row and head
+  int64_t q_stride = 0;            // elements between consecutive query vectors
+  const int* kv_rows = nullptr;    // [N] kv row of each query row
+  const int* key_slots = nullptr;  // [N_kv, capacity] slot of each key
   bool causal = false;
   int64_t past = 0;  // position of query 0 (causal only)
 };

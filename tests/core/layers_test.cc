@@ -481,17 +481,17 @@ TEST_F(MultiHeadAttentionTest, ChunkAfterCachedPrefixEqualsFullPass) {
 }
 
 // After a beam reorder, decoding continues from the parents' caches.
-TEST_F(MultiHeadAttentionTest, GatheredCacheContinuesParentRows) {
+TEST_F(MultiHeadAttentionTest, ReorderedCacheContinuesParentRows) {
   const int64_t rows = 3, past = 4, capacity = 6;
   const std::vector<float> x = RandomVector(rows * (past + 1) * kD, rng_);
-  KeyValueCache cache, scratch;
+  KeyValueCache cache;
   cache.Resize(rows, kHeads, capacity, kHeadDim);
   std::vector<float> prefix = Slice(x, rows, past + 1, 0, past);
   const std::vector<int> prefix_lengths(rows, past), lengths(rows, past + 1);
   attention_.SelfAttention(ctx_, prefix.data(), rows, past, 0, &cache,
                            prefix_lengths.data(), true, &scratch_);
   const std::vector<int> parents = {2, 2, 0};
-  cache.Gather(parents, kHeads, kHeadDim, past, &scratch);
+  cache.Reorder(parents, past);
   // The next token of each new row, on top of its parent's prefix.
   std::vector<float> step = Slice(x, rows, past + 1, past, 1);
   std::vector<float> hidden = step;
@@ -514,8 +514,8 @@ TEST_F(MultiHeadAttentionTest, GatheredCacheContinuesParentRows) {
   }
 }
 
-TEST(KeyValueCacheTest, GatherReordersRows) {
-  const int64_t rows = 3, heads = 2, capacity = 5, head_dim = 3, length = 4;
+TEST(KeyValueCacheTest, ReorderMapsRowsToParentHistory) {
+  const int64_t rows = 3, heads = 2, capacity = 5, head_dim = 3, length = 2;
   KeyValueCache cache;
   cache.Resize(rows, heads, capacity, head_dim);
   EXPECT_EQ(cache.rows, rows);
@@ -526,45 +526,53 @@ TEST(KeyValueCacheTest, GatherReordersRows) {
   auto code = [&](int64_t n, int64_t h, int64_t p, int64_t e) {
     return static_cast<float>(1000 * n + 100 * h + 10 * p + e);
   };
-  auto index = [&](int64_t n, int64_t h, int64_t p, int64_t e) {
-    return ((n * heads + h) * capacity + p) * head_dim + e;
+  // Writes position p of every row through the cache's map, as a step does.
+  auto write = [&](int64_t p, const std::vector<int64_t>& origin) {
+    for (int64_t n = 0; n < cache.rows; ++n)
+      for (int64_t h = 0; h < heads; ++h)
+        for (int64_t e = 0; e < head_dim; ++e) {
+          cache.Key(n, h, p)[e] = code(origin[n], h, p, e);
+          cache.Value(n, h, p)[e] = -code(origin[n], h, p, e);
+        }
   };
-  for (int64_t n = 0; n < rows; ++n)
-    for (int64_t h = 0; h < heads; ++h)
-      for (int64_t p = 0; p < capacity; ++p)
-        for (int64_t e = 0; e < head_dim; ++e) {
-          cache.keys[index(n, h, p, e)] = code(n, h, p, e);
-          cache.values[index(n, h, p, e)] = -code(n, h, p, e);
-        }
+  // Checks that row n holds origins[n][p] at each position p < length.
+  auto expect = [&](const std::vector<std::vector<int64_t>>& origins,
+                    int64_t length, const char* what) {
+    ASSERT_EQ(cache.rows, static_cast<int64_t>(origins.size())) << what;
+    for (int64_t n = 0; n < cache.rows; ++n)
+      for (int64_t h = 0; h < heads; ++h)
+        for (int64_t p = 0; p < length; ++p)
+          for (int64_t e = 0; e < head_dim; ++e) {
+            ASSERT_EQ(cache.Key(n, h, p)[e], code(origins[n][p], h, p, e))
+                << what << ": row " << n << " head " << h << " pos " << p;
+            ASSERT_EQ(cache.Value(n, h, p)[e], -code(origins[n][p], h, p, e))
+                << what;
+          }
+  };
+  for (int64_t p = 0; p < length; ++p) write(p, {0, 1, 2});
 
-  const std::vector<int> parents = {2, 0, 2};
-  KeyValueCache scratch;
-  cache.Gather(parents, heads, head_dim, length, &scratch);
-  EXPECT_EQ(cache.rows, rows);
-  EXPECT_EQ(cache.capacity, capacity);
-  for (int64_t n = 0; n < rows; ++n)
-    for (int64_t h = 0; h < heads; ++h)
-      for (int64_t p = 0; p < length; ++p)
-        for (int64_t e = 0; e < head_dim; ++e) {
-          ASSERT_EQ(cache.keys[index(n, h, p, e)], code(parents[n], h, p, e))
-              << "row " << n << " head " << h << " pos " << p;
-          ASSERT_EQ(cache.values[index(n, h, p, e)],
-                    -code(parents[n], h, p, e));
-        }
+  // Rows continue their parents' history; a new position is then written by
+  // each new row without touching what another row reads.
+  cache.Reorder({2, 0, 2}, length);
+  expect({{2, 2}, {0, 0}, {2, 2}}, length, "first reorder");
+  write(length, {10, 11, 12});
+  expect({{2, 2, 10}, {0, 0, 11}, {2, 2, 12}}, length + 1, "after a step");
 
-  // A second gather composes with the first (the scratch is reused) and may
-  // drop rows (finished sentences leave the batch).
-  cache.Gather({1, 2}, heads, head_dim, length, &scratch);
-  EXPECT_EQ(cache.rows, 2);
-  const std::vector<int> composed = {0, 2};  // parents[{1, 2}]
-  for (int64_t n = 0; n < 2; ++n)
-    for (int64_t h = 0; h < heads; ++h)
-      for (int64_t p = 0; p < length; ++p)
-        for (int64_t e = 0; e < head_dim; ++e) {
-          ASSERT_EQ(cache.keys[index(n, h, p, e)], code(composed[n], h, p, e));
-          ASSERT_EQ(cache.values[index(n, h, p, e)],
-                    -code(composed[n], h, p, e));
-        }
+  // Reorders compose, may drop rows (finished sentences leave the batch) and
+  // may add rows (beams of a source start from its one row).
+  cache.Reorder({1, 2}, length + 1);
+  expect({{0, 0, 11}, {2, 2, 12}}, length + 1, "rows dropped");
+  cache.Reorder({1, 1, 0, 0, 1}, length + 1);
+  EXPECT_GE(cache.num_slots, 5);
+  expect({{2, 2, 12}, {2, 2, 12}, {0, 0, 11}, {0, 0, 11}, {2, 2, 12}},
+         length + 1, "rows added");
+  write(length + 1, {20, 21, 22, 23, 24});
+  expect({{2, 2, 12, 20},
+          {2, 2, 12, 21},
+          {0, 0, 11, 22},
+          {0, 0, 11, 23},
+          {2, 2, 12, 24}},
+         length + 2, "added rows step");
 }
 
 // ---------------------------------------------------------- feed-forward
