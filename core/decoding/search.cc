@@ -5,6 +5,8 @@
 #include <limits>
 #include <numeric>
 
+#include "core/ops/kernels.h"
+
 namespace ts::core {
 namespace {
 
@@ -111,6 +113,48 @@ Hypothesis MakeHypothesis(const std::vector<int>& ids, bool finished,
   return hypothesis;
 }
 
+// The greedy choice of one row of logits [vocab] and its log-prob.
+struct RowChoice {
+  int token;
+  float log_prob;
+};
+RowChoice BestToken(float* logits, const SearchRules& rules,
+                    const TranslationOptions& options, int cur_len) {
+  const int vocab = rules.vocab_size;
+  float max = 0.0f;
+  const float log_sum = ops::kernels::LogSumExp(logits, vocab, &max);
+  const int forced = ApplySearchRules(logits, rules, options, cur_len);
+  if (forced >= 0) return {forced, 0.0f};
+  // The first maximum, as torch.argmax; the row's max unless a rule banned it.
+  int token = static_cast<int>(std::find(logits, logits + vocab, max) - logits);
+  if (token == vocab) {
+    token = static_cast<int>(std::max_element(logits, logits + vocab) - logits);
+  }
+  // log_softmax as torch computes it: (x - max) - log(sum exp(x - max)).
+  return {token, (logits[token] - max) - log_sum};
+}
+
+// The best `top` continuations of one row of logits [vocab] as (log-prob,
+// token), best first; missing ones (-inf, -1).
+void BestTokens(float* logits, const SearchRules& rules,
+                const TranslationOptions& options, int cur_len, int top,
+                std::pair<float, int>* out) {
+  const int vocab = rules.vocab_size;
+  float max = 0.0f;
+  const float log_sum = ops::kernels::LogSumExp(logits, vocab, &max);
+  const int forced = ApplySearchRules(logits, rules, options, cur_len);
+  if (forced >= 0) {
+    out[0] = {0.0f, forced};
+    std::fill(out + 1, out + top, std::pair<float, int>{kNegInf, -1});
+    return;
+  }
+  // log_softmax is increasing: the top logits are the top log-probs.
+  TopTokens(logits, vocab, top, out);
+  for (int i = 0; i < top; ++i) {
+    if (out[i].second >= 0) out[i].first = (out[i].first - max) - log_sum;
+  }
+}
+
 std::vector<TranslationResult> GreedySearch(StepModel& model, int batch,
                                             const SearchRules& rules,
                                             const TranslationOptions& options) {
@@ -127,16 +171,23 @@ std::vector<TranslationResult> GreedySearch(StepModel& model, int batch,
     const int rows = static_cast<int>(active.size());
     logits.resize(static_cast<size_t>(rows) * vocab);
     model.Step(tokens, logits.data());
+    std::vector<int> chosen(rows);
+    std::vector<float> chosen_log_probs(rows);
+#pragma omp parallel for schedule(static) if (rows * vocab >= (1 << 18))
+    for (int r = 0; r < rows; ++r) {
+      const RowChoice choice =
+          BestToken(logits.data() + static_cast<size_t>(r) * vocab, rules,
+                    options, cur_len);
+      chosen[r] = choice.token;
+      chosen_log_probs[r] = choice.log_prob;
+    }
     std::vector<int> keep;
     std::vector<int> next_active;
     std::vector<int> next_tokens;
     for (int r = 0; r < rows; ++r) {
-      float* row = logits.data() + static_cast<size_t>(r) * vocab;
-      ApplySearchRules(row, rules, options, cur_len);
-      const int token =
-          static_cast<int>(std::max_element(row, row + vocab) - row);
+      const int token = chosen[r];
       const int source = active[r];
-      sum_logprobs[source] += row[token];
+      sum_logprobs[source] += chosen_log_probs[r];
       if (token == rules.eos_id) {
         results[source].hypotheses.push_back(MakeHypothesis(
             ids[source], true,
@@ -210,10 +261,8 @@ std::vector<TranslationResult> BeamSearch(StepModel& model, int batch,
                                                 top);
 #pragma omp parallel for schedule(static) if (rows * vocab >= (1 << 18))
     for (int r = 0; r < rows; ++r) {
-      float* row = logits.data() + static_cast<size_t>(r) * vocab;
-      ApplySearchRules(row, rules, options, cur_len);
-      TopTokens(row, vocab, top,
-                row_best.data() + static_cast<size_t>(r) * top);
+      BestTokens(logits.data() + static_cast<size_t>(r) * vocab, rules, options,
+                 cur_len, top, row_best.data() + static_cast<size_t>(r) * top);
     }
     std::vector<int> next_parents;
     std::vector<int> next_source;
@@ -299,17 +348,17 @@ std::vector<TranslationResult> BeamSearch(StepModel& model, int batch,
 
 }  // namespace
 
-void ApplySearchRules(float* log_probs, const SearchRules& rules,
-                      const TranslationOptions& options, int cur_len) {
+int ApplySearchRules(float* scores, const SearchRules& rules,
+                     const TranslationOptions& options, int cur_len) {
+  if (rules.forced_eos_id >= 0 && cur_len == options.max_length - 1) {
+    return rules.forced_eos_id;
+  }
   const int vocab = rules.vocab_size;
   for (int id : rules.bad_words_ids) {
-    if (id >= 0 && id < vocab) log_probs[id] = kNegInf;
+    if (id >= 0 && id < vocab) scores[id] = kNegInf;
   }
-  if (cur_len < options.min_length) log_probs[rules.eos_id] = kNegInf;
-  if (rules.forced_eos_id >= 0 && cur_len == options.max_length - 1) {
-    std::fill(log_probs, log_probs + vocab, kNegInf);
-    log_probs[rules.forced_eos_id] = 0.0f;
-  }
+  if (cur_len < options.min_length) scores[rules.eos_id] = kNegInf;
+  return -1;
 }
 
 std::vector<TranslationResult> Search(StepModel& model, int batch,

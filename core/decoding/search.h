@@ -13,10 +13,11 @@ namespace ts::core {
 class StepModel {
  public:
   virtual ~StepModel() = default;
-  // Feeds tokens[rows] at the next position and writes the log-probs of the
-  // next token, [rows, vocab]: log_softmax over the vocabulary after the
-  // model's own logit adjustments (MarianMT bans <pad> first).
-  virtual void Step(const std::vector<int>& tokens, float* log_probs) = 0;
+  // Feeds tokens[rows] at the next position and writes the logits of the
+  // next token, [rows, vocab], after the model's own adjustments (MarianMT
+  // bans <pad>: -inf). The search takes the log_softmax itself, fused with
+  // its argmax or top-k, so the log-probs are never written out.
+  virtual void Step(const std::vector<int>& tokens, float* logits) = 0;
   // Row i of the new state is row parents[i] of the old one; the number of
   // rows becomes parents.size(). Removes finished rows and reorders beams.
   virtual void Reorder(const std::vector<int>& parents) = 0;
@@ -39,12 +40,15 @@ std::vector<TranslationResult> Search(StepModel& model, int batch,
                                       const SearchRules& rules,
                                       const TranslationOptions& options);
 
-// Applies the logits processors of `generate` to log_probs [vocab] of one
-// row, in place: bad words -inf, eos -inf while cur_len < min_length, and at
-// cur_len == max_length - 1 every token but the forced eos -inf (eos 0).
-// cur_len counts the decoder start token.
-void ApplySearchRules(float* log_probs, const SearchRules& rules,
-                      const TranslationOptions& options, int cur_len);
+// The logits processors of `generate` for one row of scores [vocab] at
+// cur_len (counting the decoder start token): bad words, and eos while
+// cur_len < min_length, become -inf in place. Returns the token forced at
+// this position (the forced eos at cur_len == max_length - 1: log-prob 0,
+// every other token -inf; the scores are then left as they are), or -1.
+// In generate these run after log_softmax, so a banned token keeps its share
+// of the normalizer: take it before calling this.
+int ApplySearchRules(float* scores, const SearchRules& rules,
+                     const TranslationOptions& options, int cur_len);
 
 }  // namespace ts::core
 

@@ -50,18 +50,16 @@ void MarianDecoder::RunLayers(const int* tokens, int len, float* logits) {
                    logits);
 }
 
-void MarianDecoder::Step(const std::vector<int>& tokens, float* log_probs) {
+void MarianDecoder::Step(const std::vector<int>& tokens, float* logits) {
   const int64_t rows = static_cast<int64_t>(tokens.size());
   const int64_t vocab = config_.vocab_size;
-  ws_->logits.resize(rows * vocab);
-  RunLayers(tokens.data(), 1, ws_->logits.data());
+  RunLayers(tokens.data(), 1, logits);
   // MarianMTModel.adjust_logits_during_generation: <pad> is never generated,
   // and it is banned before the softmax, so it takes no probability mass.
   for (int64_t r = 0; r < rows; ++r) {
-    ws_->logits[r * vocab + config_.pad_token_id] =
+    logits[r * vocab + config_.pad_token_id] =
         -std::numeric_limits<float>::infinity();
   }
-  ops::LogSoftmax(ctx_, ws_->logits.data(), rows, vocab, log_probs);
 }
 
 void MarianDecoder::Forward(const std::vector<int>& tokens, int len,

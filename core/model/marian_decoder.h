@@ -19,7 +19,6 @@ struct DecoderWorkspace {
   std::vector<KeyValueCache>
       cross_kv;               // per layer, [batch, heads, src_len, head_dim]
   std::vector<float> hidden;  // [rows, d_model]
-  std::vector<float> logits;  // [rows, vocab]
   LayerScratch layer;
 };
 
@@ -33,7 +32,7 @@ class MarianDecoder : public StepModel {
                 int src_len, const std::vector<int>& src_lengths, int capacity,
                 DecoderWorkspace* workspace);
 
-  void Step(const std::vector<int>& tokens, float* log_probs) override;
+  void Step(const std::vector<int>& tokens, float* logits) override;
   void Reorder(const std::vector<int>& parents) override;
 
   // Teacher forcing: feeds tokens [rows, len] at positions [0, len) in one

@@ -1,0 +1,235 @@
+// Greedy and beam search (core/decoding) over a bigram step model whose
+// log-probs are known in closed form: outputs are checked against a plain
+// double-precision greedy loop, and every returned score is recomputed from
+// the bigram table. Covers the rules of generate (pad never generated, bad
+// words, min_length, forced eos at max_length) and finished rows leaving.
+#include "core/decoding/search.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace ts::core {
+namespace {
+
+constexpr int kVocab = 40;  // more than a 16-wide block, not a multiple
+constexpr int kPad = 0;     // also the decoder start token, as in MarianMT
+constexpr int kEos = 1;
+
+// logits of the next token = table[last token]; <pad> banned, as MarianMT
+// adjusts its logits. Each row's state is its last token.
+class BigramModel : public StepModel {
+ public:
+  BigramModel(int batch, uint32_t seed, float eos_bias)
+      : table_(kVocab * kVocab), rows_(batch, kPad) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> dist(-3.0f, 3.0f);
+    for (float& v : table_) v = dist(rng);
+    // Makes eos likelier after some tokens, so sentences end at different
+    // steps and finished rows leave the batch.
+    for (int t = 2; t < kVocab; t += 3) table_[t * kVocab + kEos] += eos_bias;
+  }
+
+  void Step(const std::vector<int>& tokens, float* logits) override {
+    ASSERT_EQ(tokens.size(), rows_.size());
+    for (size_t r = 0; r < tokens.size(); ++r) {
+      ASSERT_EQ(rows_[r], expected_last_[r]) << "row " << r;
+      std::copy_n(table_.begin() + tokens[r] * kVocab, kVocab,
+                  logits + r * kVocab);
+      logits[r * kVocab + kPad] = -std::numeric_limits<float>::infinity();
+      rows_[r] = tokens[r];
+    }
+    expected_last_ = rows_;
+    ++steps_;
+  }
+
+  void Reorder(const std::vector<int>& parents) override {
+    std::vector<int> rows;
+    for (int p : parents) rows.push_back(rows_[p]);
+    rows_ = rows;
+    expected_last_ = rows_;
+  }
+
+  // log_softmax(table[prev])[next] in double, <pad> excluded.
+  double LogProb(int prev, int next) const {
+    const float* row = table_.data() + prev * kVocab;
+    double max = -1e300, sum = 0.0;
+    for (int t = 1; t < kVocab; ++t) max = std::max<double>(max, row[t]);
+    for (int t = 1; t < kVocab; ++t) sum += std::exp(row[t] - max);
+    return row[next] - max - std::log(sum);
+  }
+
+  int steps() const { return steps_; }
+
+ private:
+  std::vector<float> table_;  // [kVocab, kVocab]
+  std::vector<int> rows_;     // last token fed to each row
+  std::vector<int> expected_last_ = rows_;
+  int steps_ = 0;
+};
+
+SearchRules Rules() {
+  SearchRules rules;
+  rules.vocab_size = kVocab;
+  rules.eos_id = kEos;
+  rules.pad_id = kPad;
+  rules.decoder_start_id = kPad;
+  return rules;
+}
+
+TranslationOptions Options(int beam_size, int max_length, int min_length = 0) {
+  TranslationOptions options;
+  options.beam_size = beam_size;
+  options.max_length = max_length;
+  options.min_length = min_length;
+  options.num_hypotheses = 1;
+  return options;
+}
+
+// The score the search must report for `ids` (eos included if finished):
+// sum of log-probs over length^penalty, length = start token + ids - eos.
+double ExpectedScore(const BigramModel& model, const std::vector<int>& ids,
+                     const SearchRules& rules, const TranslationOptions& o) {
+  double sum = 0.0;
+  int prev = rules.decoder_start_id;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const bool forced =
+        rules.forced_eos_id >= 0 && static_cast<int>(i) + 1 == o.max_length - 1;
+    sum += forced ? 0.0 : model.LogProb(prev, ids[i]);
+    prev = ids[i];
+  }
+  const int ended = !ids.empty() && ids.back() == rules.eos_id ? 1 : 0;
+  const int length = 1 + static_cast<int>(ids.size()) - ended;
+  return sum / std::pow(length, o.length_penalty);
+}
+
+// Plain greedy: argmax of the double log-probs with the rules applied.
+std::vector<int> ReferenceGreedy(const BigramModel& model,
+                                 const SearchRules& rules,
+                                 const TranslationOptions& o) {
+  std::vector<int> ids;
+  int prev = rules.decoder_start_id;
+  for (int cur_len = 1; cur_len < o.max_length; ++cur_len) {
+    if (rules.forced_eos_id >= 0 && cur_len == o.max_length - 1) {
+      ids.push_back(rules.forced_eos_id);
+      break;
+    }
+    int best = -1;
+    for (int t = 1; t < kVocab; ++t) {
+      if (std::count(rules.bad_words_ids.begin(), rules.bad_words_ids.end(),
+                     t) > 0 ||
+          (t == rules.eos_id && cur_len < o.min_length)) {
+        continue;
+      }
+      if (best < 0 || model.LogProb(prev, t) > model.LogProb(prev, best)) {
+        best = t;
+      }
+    }
+    ids.push_back(best);
+    if (best == rules.eos_id) break;
+    prev = best;
+  }
+  return ids;
+}
+
+TEST(SearchTest, GreedyMatchesPlainLoopAndScores) {
+  const int batch = 6;
+  for (uint32_t seed : {1u, 2u, 3u}) {
+    BigramModel model(batch, seed, /*eos_bias=*/2.5f);
+    // Each source starts from the same start token: one reference per seed.
+    const SearchRules rules = Rules();
+    const TranslationOptions o = Options(1, 12);
+    const std::vector<TranslationResult> results =
+        Search(model, batch, rules, o);
+    const std::vector<int> expected = ReferenceGreedy(model, rules, o);
+    ASSERT_EQ(results.size(), static_cast<size_t>(batch));
+    for (const TranslationResult& result : results) {
+      ASSERT_EQ(result.hypotheses.size(), 1u);
+      EXPECT_EQ(result.hypotheses[0].ids, expected) << "seed " << seed;
+      EXPECT_NEAR(result.hypotheses[0].score,
+                  ExpectedScore(model, expected, rules, o), 1e-5);
+    }
+  }
+}
+
+TEST(SearchTest, RulesBanWordsDelayEosAndForceIt) {
+  BigramModel model(3, 5, /*eos_bias=*/8.0f);  // eos wins whenever it can
+  SearchRules rules = Rules();
+  rules.bad_words_ids = {2, 3, 7};
+  rules.forced_eos_id = kEos;
+  for (int beam : {1, 3}) {
+    for (int min_length : {0, 4}) {
+      const TranslationOptions o = Options(beam, 9, min_length);
+      BigramModel fresh = model;
+      const auto results = Search(fresh, 3, rules, o);
+      for (const TranslationResult& result : results) {
+        ASSERT_FALSE(result.hypotheses.empty());
+        const std::vector<int>& ids = result.hypotheses[0].ids;
+        for (size_t i = 0; i < ids.size(); ++i) {
+          EXPECT_NE(ids[i], kPad) << "beam " << beam;
+          EXPECT_EQ(std::count(rules.bad_words_ids.begin(),
+                               rules.bad_words_ids.end(), ids[i]),
+                    0)
+              << "bad word " << ids[i] << " at " << i << ", beam " << beam;
+          // eos only last, and not before min_length (cur_len = i + 1).
+          if (ids[i] == kEos) {
+            EXPECT_EQ(i + 1, ids.size());
+            EXPECT_GE(static_cast<int>(i) + 1, min_length);
+          }
+        }
+        // Every sequence ends with eos by max_length - 1 (forced).
+        ASSERT_EQ(ids.back(), kEos);
+        EXPECT_LE(static_cast<int>(ids.size()), o.max_length - 1);
+        if (beam == 1) {
+          EXPECT_EQ(ids, ReferenceGreedy(model, rules, o));
+        }
+        EXPECT_NEAR(result.hypotheses[0].score,
+                    ExpectedScore(model, ids, rules, o), 1e-5);
+      }
+    }
+  }
+  // With eos made unlikely, the forced eos ends every sequence at
+  // max_length - 1 with log-prob 0.
+  BigramModel no_eos(2, 6, /*eos_bias=*/-50.0f);
+  const TranslationOptions o = Options(1, 7);
+  const auto results = Search(no_eos, 2, rules, o);
+  for (const TranslationResult& result : results) {
+    const std::vector<int>& ids = result.hypotheses[0].ids;
+    ASSERT_EQ(static_cast<int>(ids.size()), o.max_length - 1);
+    EXPECT_EQ(ids.back(), kEos);
+    EXPECT_NEAR(result.hypotheses[0].score,
+                ExpectedScore(no_eos, ids, rules, o), 1e-5);
+  }
+}
+
+TEST(SearchTest, BeamHypothesesAreSortedAndScoredFromTheModel) {
+  const int batch = 4, beams = 4;
+  BigramModel model(batch, 11, /*eos_bias=*/2.0f);
+  const SearchRules rules = Rules();
+  TranslationOptions o = Options(beams, 10);
+  o.num_hypotheses = beams;
+  o.length_penalty = 0.8f;
+  BigramModel fresh = model;
+  const auto results = Search(fresh, batch, rules, o);
+  const std::vector<int> greedy = ReferenceGreedy(model, rules, Options(1, 10));
+  for (const TranslationResult& result : results) {
+    ASSERT_EQ(result.hypotheses.size(), static_cast<size_t>(beams));
+    for (size_t i = 0; i < result.hypotheses.size(); ++i) {
+      const Hypothesis& h = result.hypotheses[i];
+      EXPECT_NEAR(h.score, ExpectedScore(model, h.ids, rules, o), 1e-5) << i;
+      if (i > 0) {
+        EXPECT_GE(result.hypotheses[i - 1].score, h.score);
+      }
+    }
+    // Beam search finds a sequence at least as good as greedy's.
+    EXPECT_GE(result.hypotheses[0].score + 1e-6,
+              ExpectedScore(model, greedy, rules, o));
+  }
+}
+
+}  // namespace
+}  // namespace ts::core
