@@ -194,15 +194,19 @@ TEST(SearchTest, RulesBanWordsDelayEosAndForceIt) {
   }
   // With eos made unlikely, the forced eos ends every sequence at
   // max_length - 1 with log-prob 0.
-  BigramModel no_eos(2, 6, /*eos_bias=*/-50.0f);
-  const TranslationOptions o = Options(1, 7);
-  const auto results = Search(no_eos, 2, rules, o);
-  for (const TranslationResult& result : results) {
-    const std::vector<int>& ids = result.hypotheses[0].ids;
-    ASSERT_EQ(static_cast<int>(ids.size()), o.max_length - 1);
-    EXPECT_EQ(ids.back(), kEos);
-    EXPECT_NEAR(result.hypotheses[0].score,
-                ExpectedScore(no_eos, ids, rules, o), 1e-5);
+  for (int beam : {1, 3}) {
+    BigramModel no_eos(2, 6, /*eos_bias=*/-50.0f);
+    const TranslationOptions o = Options(beam, 7);
+    const BigramModel reference = no_eos;
+    const auto results = Search(no_eos, 2, rules, o);
+    for (const TranslationResult& result : results) {
+      const std::vector<int>& ids = result.hypotheses[0].ids;
+      ASSERT_EQ(static_cast<int>(ids.size()), o.max_length - 1) << beam;
+      EXPECT_EQ(ids.back(), kEos);
+      EXPECT_NEAR(result.hypotheses[0].score,
+                  ExpectedScore(reference, ids, rules, o), 1e-5)
+          << "beam " << beam;
+    }
   }
 }
 
