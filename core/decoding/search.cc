@@ -81,21 +81,16 @@ void TopTokens(const float* values, int n, int k, std::pair<float, int>* out) {
       std::push_heap(heap.begin(), heap.end(), better);
     }
   };
-  // Once the heap is full, few values beat its worst: test a block of them
-  // at once (a vectorized compare) and look closer only at a block that has
-  // one. >= keeps ties, which `better` then orders by index.
-  constexpr int kBlock = 16;
+  // Once the heap is full, few values beat its worst: jump to the next one
+  // that may (a vectorized scan). >= keeps ties, which `better` then orders
+  // by index.
   int i = 0;
   for (; i < n && static_cast<int>(heap.size()) < k; ++i) offer(i);
-  for (; i + kBlock <= n; i += kBlock) {
-    const float threshold = heap.front().first;
-    bool any = false;
-#pragma omp simd reduction(|| : any)
-    for (int j = 0; j < kBlock; ++j) any = any || values[i + j] >= threshold;
-    if (!any) continue;
-    for (int j = 0; j < kBlock; ++j) offer(i + j);
+  while (i < n) {
+    i += static_cast<int>(
+        ops::kernels::FindAtLeast(values + i, n - i, heap.front().first));
+    if (i < n) offer(i++);
   }
-  for (; i < n; ++i) offer(i);
   std::sort(heap.begin(), heap.end(), better);
   for (int r = 0; r < k; ++r) {
     out[r] = r < static_cast<int>(heap.size())

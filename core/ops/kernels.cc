@@ -32,6 +32,30 @@ namespace {
   return p * std::bit_cast<float>(exponent << 23);
 }
 
+// max(x[0..n)) (-inf for n = 0), optionally of |x|. GCC leaves an
+// `omp simd reduction(max)` scalar; 16 independent lanes vectorize.
+template <bool kAbsolute>
+[[gnu::always_inline]] inline float MaxOf(const float* x, int64_t n) {
+  constexpr int kLanes = 16;
+  float lanes[kLanes];
+  std::fill_n(lanes, kLanes, -std::numeric_limits<float>::infinity());
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+#pragma omp simd
+    for (int l = 0; l < kLanes; ++l) {
+      const float v = kAbsolute ? std::fabs(x[i + l]) : x[i + l];
+      lanes[l] = lanes[l] > v ? lanes[l] : v;
+    }
+  }
+  for (; i < n; ++i) {
+    const float v = kAbsolute ? std::fabs(x[i]) : x[i];
+    lanes[0] = lanes[0] > v ? lanes[0] : v;
+  }
+  float m = lanes[0];
+  for (int l = 1; l < kLanes; ++l) m = m > lanes[l] ? m : lanes[l];
+  return m;
+}
+
 // The kernels, written once; each ISA's copy inlines them.
 [[gnu::always_inline]] inline void AttendQueryImpl(
     const float* q, const float* k, const float* v, const int64_t* offsets,
@@ -97,9 +121,7 @@ namespace {
 
 [[gnu::always_inline]] inline float QuantizeRowImpl(const float* x, int64_t k,
                                                     int8_t* q) {
-  float max_abs = 0.0f;
-#pragma omp simd reduction(max : max_abs)
-  for (int64_t c = 0; c < k; ++c) max_abs = std::max(max_abs, std::fabs(x[c]));
+  const float max_abs = std::max(MaxOf<true>(x, k), 0.0f);
   const float scale = max_abs > 0.0f ? max_abs / 127.0f : 1.0f;
   const float inverse = 1.0f / scale;
 #pragma omp simd
@@ -155,14 +177,28 @@ template <Activation kActivation>
 
 [[gnu::always_inline]] inline float LogSumExpImpl(const float* x, int64_t n,
                                                   float* max) {
-  float m = -std::numeric_limits<float>::infinity();
-#pragma omp simd reduction(max : m)
-  for (int64_t c = 0; c < n; ++c) m = std::max(m, x[c]);
+  const float m = MaxOf<false>(x, n);
   float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
   for (int64_t c = 0; c < n; ++c) sum += Exp(x[c] - m);
   *max = m;
   return std::log(sum);
+}
+
+[[gnu::always_inline]] inline int64_t FindAtLeastImpl(const float* x, int64_t n,
+                                                      float threshold) {
+  constexpr int kBlock = 16;
+  int64_t i = 0;
+  for (; i + kBlock <= n; i += kBlock) {
+    int hits = 0;
+#pragma omp simd reduction(+ : hits)
+    for (int l = 0; l < kBlock; ++l) hits += x[i + l] >= threshold ? 1 : 0;
+    if (hits > 0) break;
+  }
+  for (; i < n; ++i) {
+    if (x[i] >= threshold) return i;
+  }
+  return n;
 }
 
 // The same kernels compiled for one ISA each.
@@ -174,6 +210,7 @@ struct KernelTable {
   void (*dequantize_row)(Activation, const int32_t*, float, const float*,
                          const float*, float, bool, int64_t, float*);
   float (*log_sum_exp)(const float*, int64_t, float*);
+  int64_t (*find_at_least)(const float*, int64_t, float);
 };
 
 #define TS_KERNELS_FOR_ISA(suffix, target_attribute)                          \
@@ -196,6 +233,10 @@ struct KernelTable {
   target_attribute float LogSumExp##suffix(const float* x, int64_t n,         \
                                            float* max) {                      \
     return LogSumExpImpl(x, n, max);                                          \
+  }                                                                           \
+  target_attribute int64_t FindAtLeast##suffix(const float* x, int64_t n,     \
+                                               float threshold) {             \
+    return FindAtLeastImpl(x, n, threshold);                                  \
   }
 
 TS_KERNELS_FOR_ISA(
@@ -205,13 +246,15 @@ TS_KERNELS_FOR_ISA(Avx2, __attribute__((target("avx2,fma"))))
 TS_KERNELS_FOR_ISA(Baseline, )
 #undef TS_KERNELS_FOR_ISA
 
-constexpr KernelTable kAvx512 = {"avx512", AttendQueryAvx512, QuantizeRowAvx512,
-                                 DequantizeRowAvx512, LogSumExpAvx512};
-constexpr KernelTable kAvx2 = {"avx2", AttendQueryAvx2, QuantizeRowAvx2,
-                               DequantizeRowAvx2, LogSumExpAvx2};
-constexpr KernelTable kBaseline = {"baseline", AttendQueryBaseline,
+constexpr KernelTable kAvx512 = {"avx512",          AttendQueryAvx512,
+                                 QuantizeRowAvx512, DequantizeRowAvx512,
+                                 LogSumExpAvx512,   FindAtLeastAvx512};
+constexpr KernelTable kAvx2 = {"avx2",          AttendQueryAvx2,
+                               QuantizeRowAvx2, DequantizeRowAvx2,
+                               LogSumExpAvx2,   FindAtLeastAvx2};
+constexpr KernelTable kBaseline = {"baseline",          AttendQueryBaseline,
                                    QuantizeRowBaseline, DequantizeRowBaseline,
-                                   LogSumExpBaseline};
+                                   LogSumExpBaseline,   FindAtLeastBaseline};
 
 // Whether this CPU has exactly the features each copy was compiled with.
 bool Supports(const KernelTable& table) {
@@ -275,6 +318,10 @@ void DequantizeRow(Activation activation, const int32_t* products,
 
 float LogSumExp(const float* x, int64_t n, float* max) {
   return Kernels().log_sum_exp(x, n, max);
+}
+
+int64_t FindAtLeast(const float* x, int64_t n, float threshold) {
+  return Kernels().find_at_least(x, n, threshold);
 }
 
 }  // namespace ts::core::ops::kernels

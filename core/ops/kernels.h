@@ -1,5 +1,6 @@
 // The engine's own inner loops (the ones oneDNN has no primitive for):
-// attention over a KV cache, int8 (de)quantization, log-sum-exp. The build is
+// attention over a KV cache, int8 (de)quantization, log-sum-exp and the scan
+// of a top-k. The build is
 // portable (no -march), so each kernel is compiled three times, for AVX-512
 // (F, BW, DQ, VL), AVX2 + FMA and the x86-64 baseline (SSE2), and the first one
 // this CPU supports is chosen once at run time, as oneDNN picks its ISA.
@@ -48,6 +49,10 @@ void DequantizeRow(Activation activation, const int32_t* products,
 // sets *max = max(x) and returns log(sum_c exp(x[c] - *max)), so that
 // log_softmax(x)[c] = (x[c] - *max) - returned, as torch computes it.
 float LogSumExp(const float* x, int64_t n, float* max);
+
+// The first index i < n with x[i] >= threshold, or n: the scan of a top-k
+// over a vocabulary row, where few values beat the k-th best so far.
+int64_t FindAtLeast(const float* x, int64_t n, float threshold);
 
 }  // namespace ts::core::ops::kernels
 

@@ -2,6 +2,7 @@
 // against plain double-precision loops on seeded random inputs.
 #include "core/ops/kernels.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -146,6 +147,25 @@ TEST_P(KernelsTest, DequantizeRowAppliesEpilogue) {
       }
     }
   }
+}
+
+TEST_P(KernelsTest, FindAtLeastReturnsTheFirstHit) {
+  for (int64_t n : {0, 1, 15, 16, 17, 100, 65001}) {
+    const std::vector<float> x = RandomVector(n, rng_, -1, 1);
+    for (float threshold : {-2.0f, 0.0f, 0.99f, 0.9999f, 2.0f}) {
+      for (int64_t start : {int64_t{0}, n / 3}) {
+        const auto first =
+            std::find_if(x.begin() + start, x.end(),
+                         [&](float v) { return v >= threshold; });
+        EXPECT_EQ(FindAtLeast(x.data() + start, n - start, threshold),
+                  first - (x.begin() + start))
+            << "n " << n << " threshold " << threshold << " start " << start;
+      }
+    }
+  }
+  // Ties count as hits.
+  const std::vector<float> ties(40, 0.5f);
+  EXPECT_EQ(FindAtLeast(ties.data(), 40, 0.5f), 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Isas, KernelsTest,
