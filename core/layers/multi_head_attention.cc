@@ -100,6 +100,8 @@ void MultiHeadAttention::StoreKeyValues(const float* projected, int64_t stride,
                                         KeyValueCache* cache) const {
   const int64_t d_model = num_heads_ * head_dim_;
   // [rows, len, heads, head_dim] -> each row's slot for these positions.
+#pragma omp parallel for schedule(static) if (rows * len * d_model >= \
+                                              ops::kMinParallelWork)
   for (int64_t n = 0; n < rows; ++n) {
     for (int64_t t = 0; t < len; ++t) {
       const float* src = projected + (n * len + t) * stride + k_offset;
