@@ -225,24 +225,16 @@ std::vector<TranslationResult> BeamSearch(StepModel& model, int batch,
     f.length_penalty = options.length_penalty;
   }
   std::vector<bool> done(batch, false);
-  // Live rows: `beams` per source that is not done, in source order.
-  std::vector<int> row_source;
-  std::vector<int> parents;
-  for (int b = 0; b < batch; ++b) {
-    for (int k = 0; k < beams; ++k) {
-      row_source.push_back(b);
-      parents.push_back(b);
-    }
-  }
-  model.Reorder(parents);
-  std::vector<std::vector<int>> row_ids(row_source.size());
-  // Only the first beam starts live, so the first step does not pick the same
-  // token from identical beams.
-  std::vector<float> beam_scores(row_source.size(), 0.0f);
-  for (size_t r = 0; r < row_source.size(); ++r) {
-    if (r % beams != 0) beam_scores[r] = -1e9f;
-  }
-  std::vector<int> tokens(row_source.size(), rules.decoder_start_id);
+  // Live rows, in source order: one per source at the first step (its beams
+  // would be identical: transformers starts all but the first at -1e9, so
+  // every first-step candidate comes from the first), then `beams` per
+  // source that is not done.
+  std::vector<int> row_source(batch);
+  std::iota(row_source.begin(), row_source.end(), 0);
+  int width = 1;  // rows per source in this step
+  std::vector<std::vector<int>> row_ids(batch);
+  std::vector<float> beam_scores(batch, 0.0f);
+  std::vector<int> tokens(batch, rules.decoder_start_id);
   std::vector<float> logits;
   int cur_len = 1;
   while (cur_len < options.max_length && !row_source.empty()) {
@@ -264,12 +256,12 @@ std::vector<TranslationResult> BeamSearch(StepModel& model, int batch,
     std::vector<std::vector<int>> next_ids;
     std::vector<float> next_scores;
     std::vector<int> next_tokens;
-    for (int first = 0; first < rows; first += beams) {
+    for (int first = 0; first < rows; first += width) {
       const int source = row_source[first];
       // (accumulated score, beam * vocab + token), best first; ties go to the
       // lower index, as the flattened topk of transformers.
       std::vector<std::pair<float, int>> candidates;
-      for (int k = 0; k < beams; ++k) {
+      for (int k = 0; k < width; ++k) {
         const auto* best =
             row_best.data() + static_cast<size_t>(first + k) * top;
         for (int i = 0; i < top; ++i) {
@@ -315,6 +307,7 @@ std::vector<TranslationResult> BeamSearch(StepModel& model, int batch,
       }
     }
     ++cur_len;
+    width = beams;
     row_source = std::move(next_source);
     row_ids = std::move(next_ids);
     beam_scores = std::move(next_scores);

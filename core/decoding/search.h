@@ -34,8 +34,9 @@ struct SearchRules {
 };
 
 // Decodes `batch` sources whose state rows the model holds (row b = source
-// b). Greedy search when options.beam_size == 1, else beam search (the model
-// first gets Reorder to beam_size rows per source). Options must be resolved.
+// b). Greedy search when options.beam_size == 1, else beam search (after the
+// first step, Reorder gives the model beam_size rows per source). Options must
+// be resolved.
 std::vector<TranslationResult> Search(StepModel& model, int batch,
                                       const SearchRules& rules,
                                       const TranslationOptions& options);

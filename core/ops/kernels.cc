@@ -15,7 +15,10 @@ namespace {
 // [ln(FLT_MIN), 88]: -inf gives 1.2e-38 instead of 0, which no sum here can
 // tell apart (each sum has a term >= 1).
 [[gnu::always_inline]] inline float Exp(float x) {
-  x = std::min(std::max(x, -87.33654f), 88.0f);
+  // Written so that NaN becomes the lower bound: the cast below must not see
+  // a NaN (undefined behaviour), whatever a checkpoint computes.
+  x = x > -87.33654f ? x : -87.33654f;
+  x = x < 88.0f ? x : 88.0f;
   // Round to nearest by the 1.5 * 2^23 trick: exact, and no libm call.
   constexpr float kRound = 12582912.0f;
   const float n = (x * 1.44269504088896341f + kRound) - kRound;
