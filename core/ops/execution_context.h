@@ -47,7 +47,8 @@ class ExecutionContext {
   // Matmul inputs converted to bf16, reused across calls.
   std::vector<uint16_t> bf16_scratch;
   // Quantized matmul inputs [M, K], their row scales [M] and the int32
-  // products [M, N], reused across calls.
+  // products [M, N] of matmuls that add to their output (the others convert
+  // them in place), reused across calls.
   std::vector<int8_t> int8_scratch;
   std::vector<float> int8_row_scales;
   std::vector<int32_t> int32_scratch;

@@ -136,14 +136,17 @@ template <bool kAbsolute>
   return scale;
 }
 
-// One instantiation per activation, so the inner loop has no branch.
-template <Activation kActivation>
+// One instantiation per activation, so the inner loop has no branch. With
+// kInPlace, y holds the int32 products' bits and gets the result over them.
+template <Activation kActivation, bool kInPlace>
 [[gnu::always_inline]] inline void DequantizeRowImpl(
     const int32_t* products, float row_scale, const float* col_scales,
     const float* bias, float scale, bool accumulate, int64_t n, float* y) {
 #pragma omp simd
   for (int64_t c = 0; c < n; ++c) {
-    float v = static_cast<float>(products[c]) * (row_scale * col_scales[c]);
+    const int32_t product =
+        kInPlace ? std::bit_cast<int32_t>(y[c]) : products[c];
+    float v = static_cast<float>(product) * (row_scale * col_scales[c]);
     if (bias != nullptr) v += bias[c];
     v *= scale;
     if constexpr (kActivation == Activation::kSwish) {
@@ -154,26 +157,31 @@ template <Activation kActivation>
       v = 0.5f * v * (1.0f + std::erf(v * static_cast<float>(M_SQRT1_2)));
     }
     // Not keep * y[c] + v: a fresh buffer may hold NaNs.
-    y[c] = accumulate ? y[c] + v : v;
+    if constexpr (kInPlace) {
+      y[c] = v;
+    } else {
+      y[c] = accumulate ? y[c] + v : v;
+    }
   }
 }
 
+template <bool kInPlace>
 [[gnu::always_inline]] inline void DequantizeRowDispatch(
     Activation activation, const int32_t* products, float row_scale,
     const float* col_scales, const float* bias, float scale, bool accumulate,
     int64_t n, float* y) {
   switch (activation) {
     case Activation::kNone:
-      return DequantizeRowImpl<Activation::kNone>(
+      return DequantizeRowImpl<Activation::kNone, kInPlace>(
           products, row_scale, col_scales, bias, scale, accumulate, n, y);
     case Activation::kSwish:
-      return DequantizeRowImpl<Activation::kSwish>(
+      return DequantizeRowImpl<Activation::kSwish, kInPlace>(
           products, row_scale, col_scales, bias, scale, accumulate, n, y);
     case Activation::kRelu:
-      return DequantizeRowImpl<Activation::kRelu>(
+      return DequantizeRowImpl<Activation::kRelu, kInPlace>(
           products, row_scale, col_scales, bias, scale, accumulate, n, y);
     case Activation::kGelu:
-      return DequantizeRowImpl<Activation::kGelu>(
+      return DequantizeRowImpl<Activation::kGelu, kInPlace>(
           products, row_scale, col_scales, bias, scale, accumulate, n, y);
   }
 }
@@ -212,6 +220,8 @@ struct KernelTable {
   float (*quantize_row)(const float*, int64_t, int8_t*);
   void (*dequantize_row)(Activation, const int32_t*, float, const float*,
                          const float*, float, bool, int64_t, float*);
+  void (*dequantize_row_in_place)(Activation, float, const float*, const float*,
+                                  float, int64_t, float*);
   float (*log_sum_exp)(const float*, int64_t, float*);
   int64_t (*find_at_least)(const float*, int64_t, float);
 };
@@ -230,8 +240,14 @@ struct KernelTable {
       Activation activation, const int32_t* products, float row_scale,        \
       const float* col_scales, const float* bias, float scale,                \
       bool accumulate, int64_t n, float* y) {                                 \
-    DequantizeRowDispatch(activation, products, row_scale, col_scales, bias,  \
-                          scale, accumulate, n, y);                           \
+    DequantizeRowDispatch<false>(activation, products, row_scale, col_scales, \
+                                 bias, scale, accumulate, n, y);              \
+  }                                                                           \
+  target_attribute void DequantizeRowInPlace##suffix(                         \
+      Activation activation, float row_scale, const float* col_scales,        \
+      const float* bias, float scale, int64_t n, float* y) {                  \
+    DequantizeRowDispatch<true>(activation, nullptr, row_scale, col_scales,   \
+                                bias, scale, false, n, y);                    \
   }                                                                           \
   target_attribute float LogSumExp##suffix(const float* x, int64_t n,         \
                                            float* max) {                      \
@@ -249,15 +265,27 @@ TS_KERNELS_FOR_ISA(Avx2, __attribute__((target("avx2,fma"))))
 TS_KERNELS_FOR_ISA(Baseline, )
 #undef TS_KERNELS_FOR_ISA
 
-constexpr KernelTable kAvx512 = {"avx512",          AttendQueryAvx512,
-                                 QuantizeRowAvx512, DequantizeRowAvx512,
-                                 LogSumExpAvx512,   FindAtLeastAvx512};
-constexpr KernelTable kAvx2 = {"avx2",          AttendQueryAvx2,
-                               QuantizeRowAvx2, DequantizeRowAvx2,
-                               LogSumExpAvx2,   FindAtLeastAvx2};
-constexpr KernelTable kBaseline = {"baseline",          AttendQueryBaseline,
-                                   QuantizeRowBaseline, DequantizeRowBaseline,
-                                   LogSumExpBaseline,   FindAtLeastBaseline};
+constexpr KernelTable kAvx512 = {"avx512",
+                                 AttendQueryAvx512,
+                                 QuantizeRowAvx512,
+                                 DequantizeRowAvx512,
+                                 DequantizeRowInPlaceAvx512,
+                                 LogSumExpAvx512,
+                                 FindAtLeastAvx512};
+constexpr KernelTable kAvx2 = {"avx2",
+                               AttendQueryAvx2,
+                               QuantizeRowAvx2,
+                               DequantizeRowAvx2,
+                               DequantizeRowInPlaceAvx2,
+                               LogSumExpAvx2,
+                               FindAtLeastAvx2};
+constexpr KernelTable kBaseline = {"baseline",
+                                   AttendQueryBaseline,
+                                   QuantizeRowBaseline,
+                                   DequantizeRowBaseline,
+                                   DequantizeRowInPlaceBaseline,
+                                   LogSumExpBaseline,
+                                   FindAtLeastBaseline};
 
 // Whether this CPU has exactly the features each copy was compiled with.
 bool Supports(const KernelTable& table) {
@@ -317,6 +345,13 @@ void DequantizeRow(Activation activation, const int32_t* products,
                    float scale, bool accumulate, int64_t n, float* y) {
   Kernels().dequantize_row(activation, products, row_scale, col_scales, bias,
                            scale, accumulate, n, y);
+}
+
+void DequantizeRowInPlace(Activation activation, float row_scale,
+                          const float* col_scales, const float* bias,
+                          float scale, int64_t n, float* y) {
+  Kernels().dequantize_row_in_place(activation, row_scale, col_scales, bias,
+                                    scale, n, y);
 }
 
 float LogSumExp(const float* x, int64_t n, float* max) {

@@ -45,6 +45,12 @@ void DequantizeRow(Activation activation, const int32_t* products,
                    float row_scale, const float* col_scales, const float* bias,
                    float scale, bool accumulate, int64_t n, float* y);
 
+// DequantizeRow where y[n] holds the int32 products (their bits, as oneDNN
+// wrote them there) and gets the result in their place; no accumulation.
+void DequantizeRowInPlace(Activation activation, float row_scale,
+                          const float* col_scales, const float* bias,
+                          float scale, int64_t n, float* y);
+
 // The log-softmax normalizer of x[n] (n >= 1, at least one entry finite):
 // sets *max = max(x) and returns log(sum_c exp(x[c] - *max)), so that
 // log_softmax(x)[c] = (x[c] - *max) - returned, as torch computes it.

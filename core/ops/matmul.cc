@@ -105,7 +105,8 @@ void QuantizeRows(const float* rows, int64_t m, int64_t k, int8_t* q,
 }
 
 // y[r, c] = act((products[r, c] * row_scales[r] * col_scales[c] + bias[c]) *
-// scale) (+ y[r, c]) over the int32 products in ctx's scratch.
+// scale) (+ y[r, c]): the int32 products are in ctx's scratch when
+// accumulating, else already in y (in place).
 void Dequantize(ExecutionContext& ctx, const PackedWeights& weight, int64_t m,
                 const float* bias, Activation activation, float scale,
                 bool accumulate, float* y) {
@@ -115,8 +116,13 @@ void Dequantize(ExecutionContext& ctx, const PackedWeights& weight, int64_t m,
   const float* col_scales = weight.scales().data();
 #pragma omp parallel for schedule(static) if (m * n >= kMinParallelWork)
   for (int64_t r = 0; r < m; ++r) {
-    kernels::DequantizeRow(activation, products + r * n, row_scales[r],
-                           col_scales, bias, scale, accumulate, n, y + r * n);
+    if (accumulate) {
+      kernels::DequantizeRow(activation, products + r * n, row_scales[r],
+                             col_scales, bias, scale, true, n, y + r * n);
+    } else {
+      kernels::DequantizeRowInPlace(activation, row_scales[r], col_scales, bias,
+                                    scale, n, y + r * n);
+    }
   }
 }
 
@@ -312,11 +318,18 @@ void Linear(ExecutionContext& ctx, const float* x, int64_t m,
   if (ctx.int8_row_scales.size() < static_cast<size_t>(m)) {
     ctx.int8_row_scales.resize(m);
   }
-  if (ctx.int32_scratch.size() < static_cast<size_t>(m * n)) {
-    ctx.int32_scratch.resize(m * n);
+  // The int32 products go where the output goes (4 bytes each, converted in
+  // place), unless the output is to be added to: then to a scratch.
+  int32_t* products = nullptr;
+  if (accumulate) {
+    if (ctx.int32_scratch.size() < static_cast<size_t>(m * n)) {
+      ctx.int32_scratch.resize(m * n);
+    }
+    products = ctx.int32_scratch.data();
   }
   QuantizeRows(x, m, k, x8.data(), ctx.int8_row_scales.data());
-  RunMatmul(ctx, x8.data(), m, weight, nullptr, ctx.int32_scratch.data(),
+  RunMatmul(ctx, x8.data(), m, weight, nullptr,
+            accumulate ? static_cast<void*>(products) : static_cast<void*>(y),
             Activation::kNone, 1.0f, false);
   // Dequantize, then the same epilogue as the fp32 post-ops, in order.
   Dequantize(ctx, weight, m, bias, activation, scale, accumulate, y);

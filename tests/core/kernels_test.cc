@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <string>
@@ -130,6 +131,14 @@ TEST_P(KernelsTest, DequantizeRowAppliesEpilogue) {
         DequantizeRow(act, products.data(), row_scale, col_scales.data(),
                       with_bias ? bias.data() : nullptr, scale, accumulate, n,
                       y.data());
+        if (!accumulate) {  // the same from the products' bits in place
+          std::vector<float> in_place(n);
+          std::memcpy(in_place.data(), products.data(), n * sizeof(float));
+          DequantizeRowInPlace(act, row_scale, col_scales.data(),
+                               with_bias ? bias.data() : nullptr, scale, n,
+                               in_place.data());
+          ASSERT_EQ(in_place, y);
+        }
         for (int64_t c = 0; c < n; ++c) {
           double v =
               products[c] * (static_cast<double>(row_scale) * col_scales[c]);

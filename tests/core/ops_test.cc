@@ -562,27 +562,34 @@ TEST(LinearInt8Test, MatchesLoopOverQuantizedInputs) {
   }
   const auto packed =
       PackedWeights::Pack(weight.data(), n, k, ComputeType::kInt8);
-  std::vector<float> y(m * n, 0.5f);
-  Linear(ctx, x.data(), m, *packed, bias.data(), y.data(), Activation::kRelu,
-         1.0f, /*accumulate=*/true);
-  for (int64_t i = 0; i < m; ++i) {
-    float max_abs = 0.0f;
-    for (int64_t c = 0; c < k; ++c)
-      max_abs = std::max(max_abs, std::fabs(x[i * k + c]));
-    const float row_scale = max_abs / 127.0f;
-    for (int64_t j = 0; j < n; ++j) {
-      int64_t acc = 0;
-      double exact = bias[j];
-      for (int64_t c = 0; c < k; ++c) {
-        acc += static_cast<int64_t>(std::lrint(x[i * k + c] / row_scale)) *
-               q_values[j * k + c];
-        exact += static_cast<double>(x[i * k + c]) * weight[j * k + c];
+  // Accumulating (products in a scratch) and not (products converted in
+  // place in the output).
+  for (bool accumulate : {true, false}) {
+    SCOPED_TRACE(accumulate ? "accumulate" : "overwrite");
+    const float base = accumulate ? 0.5f : 0.0f;
+    std::vector<float> y(m * n, 0.5f);
+    Linear(ctx, x.data(), m, *packed, bias.data(), y.data(), Activation::kRelu,
+           1.0f, accumulate);
+    for (int64_t i = 0; i < m; ++i) {
+      float max_abs = 0.0f;
+      for (int64_t c = 0; c < k; ++c)
+        max_abs = std::max(max_abs, std::fabs(x[i * k + c]));
+      const float row_scale = max_abs / 127.0f;
+      for (int64_t j = 0; j < n; ++j) {
+        int64_t acc = 0;
+        double exact = bias[j];
+        for (int64_t c = 0; c < k; ++c) {
+          acc += static_cast<int64_t>(std::lrint(x[i * k + c] / row_scale)) *
+                 q_values[j * k + c];
+          exact += static_cast<double>(x[i * k + c]) * weight[j * k + c];
+        }
+        const double expected =
+            base +
+            std::max(0.0, acc * double{row_scale} * q_scales[j] + bias[j]);
+        EXPECT_NEAR(y[i * n + j], expected, 1e-4 * (1.0 + std::fabs(expected)));
+        // Quantization error bound: ~k * 2 * (half a step of x and w).
+        EXPECT_NEAR(y[i * n + j], base + std::max(0.0, exact), 0.05);
       }
-      const double expected =
-          0.5 + std::max(0.0, acc * double{row_scale} * q_scales[j] + bias[j]);
-      EXPECT_NEAR(y[i * n + j], expected, 1e-4 * (1.0 + std::fabs(expected)));
-      // Quantization error bound: ~k * 2 * (half a step of x and w).
-      EXPECT_NEAR(y[i * n + j], 0.5 + std::max(0.0, exact), 0.05);
     }
   }
 }
