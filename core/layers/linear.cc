@@ -41,7 +41,7 @@ absl::StatusOr<Linear> Linear::Load(const Weights& weights,
 }
 
 void Linear::Pack(ops::ComputeType compute_type,
-                  const std::function<void()>& source_done) {
+                  const std::function<void(int64_t rows)>& source_done) {
   packed = ops::PackedWeights::Pack(weight, out_features, in_features,
                                     compute_type, source_done);
   weight = nullptr;

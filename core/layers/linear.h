@@ -42,7 +42,7 @@ struct Linear {
   // `source_done` as in ops::PackedWeights::Pack. Throws dnnl::error if
   // oneDNN cannot run the type on this CPU.
   void Pack(ops::ComputeType compute_type,
-            const std::function<void()>& source_done = nullptr);
+            const std::function<void(int64_t rows)>& source_done = nullptr);
 
   // Finds `prefix`.weight and `prefix`.bias and checks their shapes.
   // Errors: InvalidArgument naming the tensor, its shape and the expected one.

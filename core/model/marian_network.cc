@@ -62,8 +62,15 @@ absl::StatusOr<MarianNetwork> MarianNetwork::Build(
                                                     : compute_type;
     network.lm_head =
         Linear::View((*shared)->data, (*bias)->data, d, config.vocab_size);
-    network.lm_head.Pack(lm_head_type,
-                         [&] { weights.Release("model.shared.weight"); });
+    // The largest matrix: its fp32 rows go block by block as they are
+    // converted, so the fp32 and converted copies are never both resident.
+    network.lm_head.Pack(lm_head_type, [&](int64_t rows) {
+      if (rows < config.vocab_size) {
+        weights.ReleaseRows("model.shared.weight", rows);
+      } else {
+        weights.Release("model.shared.weight");
+      }
+    });
     // The embeddings read the output projection's packed rows (MarianMT ties
     // them): fp32 exactly, int8 dequantized as CTranslate2 does; one table.
     for (Embeddings* embeddings :

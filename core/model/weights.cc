@@ -255,6 +255,23 @@ void Weights::Add(const std::string& name, std::vector<float> values,
   owned_.emplace(buffer.get(), std::move(buffer));
 }
 
+namespace {
+
+// MADV_DONTNEED on the pages wholly inside [data, data + bytes) of a
+// read-only mapping: they leave the resident set, and would read the file
+// again. Best effort: on failure the pages just stay resident.
+void DropPages(const float* data, int64_t bytes) {
+  const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<uintptr_t>(data);
+  const uintptr_t first = (begin + page - 1) / page * page;
+  const uintptr_t last = (begin + static_cast<uintptr_t>(bytes)) / page * page;
+  if (last > first) {
+    madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+  }
+}
+
+}  // namespace
+
 void Weights::Release(const std::string& name) {
   auto it = tensors_.find(name);
   if (it == tensors_.end()) return;
@@ -263,14 +280,18 @@ void Weights::Release(const std::string& name) {
       it->second.numel() * static_cast<int64_t>(sizeof(float));
   tensors_.erase(it);
   if (owned_.erase(data) > 0) return;
-  const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
-  const auto begin = reinterpret_cast<uintptr_t>(data);
-  const uintptr_t first = (begin + page - 1) / page * page;
-  const uintptr_t last = (begin + static_cast<uintptr_t>(bytes)) / page * page;
-  if (last > first) {
-    // Best effort: on failure the pages just stay resident.
-    madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
-  }
+  DropPages(data, bytes);
+}
+
+void Weights::ReleaseRows(const std::string& name, int64_t rows) {
+  auto it = tensors_.find(name);
+  if (it == tensors_.end() || owned_.count(it->second.data) > 0) return;
+  const TensorView& view = it->second;
+  if (view.shape.empty() || view.shape[0] == 0) return;
+  const int64_t row_elements = view.numel() / view.shape[0];
+  const int64_t clamped = std::clamp<int64_t>(rows, 0, view.shape[0]);
+  DropPages(view.data,
+            clamped * row_elements * static_cast<int64_t>(sizeof(float)));
 }
 
 const TensorView* Weights::Find(const std::string& name) const {

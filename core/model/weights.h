@@ -59,6 +59,13 @@ class Weights {
   // ignored.
   void Release(const std::string& name);
 
+  // Gives back the memory of the first `rows` rows (along dimension 0) of a
+  // mapped tensor, as Release does, while the tensor stays: for a matrix
+  // converted block by block (PackedWeights::Pack). Those rows must not be
+  // read again. Owned tensors keep their buffer until Release; unknown
+  // names are ignored.
+  void ReleaseRows(const std::string& name, int64_t rows);
+
   // The tensor called `name`, or nullptr.
   const TensorView* Find(const std::string& name) const;
 

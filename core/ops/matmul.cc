@@ -181,7 +181,7 @@ void RunMatmul(ExecutionContext& ctx, const void* src, int64_t m,
 
 std::shared_ptr<const PackedWeights> PackedWeights::Pack(
     const float* weight, int64_t n, int64_t k, ComputeType type,
-    const std::function<void()>& source_done) {
+    const std::function<void(int64_t rows)>& source_done) {
   return PackAs(weight, n, k, type, /*plain=*/false, source_done);
 }
 
@@ -192,7 +192,7 @@ std::shared_ptr<const PackedWeights> PackedWeights::PackPlain(
 
 std::shared_ptr<const PackedWeights> PackedWeights::PackAs(
     const float* weight, int64_t n, int64_t k, ComputeType type, bool plain,
-    const std::function<void()>& source_done) {
+    const std::function<void(int64_t rows)>& source_done) {
   std::shared_ptr<PackedWeights> packed(new PackedWeights());
   packed->n_ = n;
   packed->k_ = k;
@@ -221,15 +221,32 @@ std::shared_ptr<const PackedWeights> PackedWeights::PackAs(
   std::vector<int8_t> int8;
   const void* source = weight;
   if (type == ComputeType::kBFloat16) {
-    bf16 = ToBFloat16(weight, n * k);
+    bf16.resize(n * k);
     source = bf16.data();
   } else if (type == ComputeType::kInt8) {
     int8.resize(n * k);
     packed->scales_.resize(n);
-    QuantizeRows(weight, n, k, int8.data(), packed->scales_.data());
     source = int8.data();
   }
-  if (source != weight && source_done) source_done();
+  if (source != weight) {
+    // A block of rows at a time, each reported done, so that at most one
+    // block of the fp32 source need be resident beside the converted copy.
+    const int64_t block = std::max<int64_t>(1, (int64_t{1} << 20) / k);
+    for (int64_t begin = 0; begin < n; begin += block) {
+      const int64_t rows = std::min(block, n - begin);
+      if (type == ComputeType::kBFloat16) {
+        const float* from = weight + begin * k;
+        uint16_t* to = bf16.data() + begin * k;
+        const int64_t count = rows * k;
+#pragma omp parallel for simd schedule(static) if (count >= kMinParallelWork)
+        for (int64_t i = 0; i < count; ++i) to[i] = RoundToBFloat16(from[i]);
+      } else {
+        QuantizeRows(weight + begin * k, rows, k, int8.data() + begin * k,
+                     packed->scales_.data() + begin);
+      }
+      if (source_done) source_done(begin + rows);
+    }
+  }
   const size_t size = packed->desc_.get_size();
   const size_t alignment = 64;
   packed->data_ =
@@ -240,7 +257,7 @@ std::shared_ptr<const PackedWeights> PackedWeights::PackAs(
   memory to(packed->desc_, engine, packed->data_);
   dnnl::reorder(from, to).execute(stream, from, to);
   stream.wait();
-  if (source == weight && source_done) source_done();
+  if (source == weight && source_done) source_done(n);
 
   const dnnl_memory_desc_t& md = packed->desc_.data;
   packed->col_offsets_.resize(k);

@@ -27,12 +27,14 @@ class PackedWeights {
   // symmetrically, weight[r][c] ~= q[r][c] * scales[r] with scales[r] =
   // max_c |weight[r][c]| / 127 (as CTranslate2's int8). Throws dnnl::error if
   // oneDNN has no matmul for the type on this CPU (see
-  // BFloat16MatmulSupported). `source_done`, if given, is called as soon as
-  // `weight` is no longer read (before the reorder for bf16 and int8), so
-  // the caller can free it early and keep the load's peak memory down.
+  // BFloat16MatmulSupported). `source_done`, if given, is called with r as
+  // soon as rows [0, r) of `weight` are no longer read, last with r = n:
+  // bf16 and int8 convert a block of rows at a time and report each, fp32
+  // reports once after the reorder. The caller can give that memory back
+  // early and keep the load's peak memory down.
   static std::shared_ptr<const PackedWeights> Pack(
       const float* weight, int64_t n, int64_t k, ComputeType type,
-      const std::function<void()>& source_done = nullptr);
+      const std::function<void(int64_t rows)>& source_done = nullptr);
 
   // The same bytes in oneDNN's plain [K, N] column-major layout ("ba"): what
   // a matmul without packing reads. For tests and benchmarks.
@@ -66,7 +68,7 @@ class PackedWeights {
   PackedWeights() = default;
   static std::shared_ptr<const PackedWeights> PackAs(
       const float* weight, int64_t n, int64_t k, ComputeType type, bool plain,
-      const std::function<void()>& source_done);
+      const std::function<void(int64_t rows)>& source_done);
   // Element offset of weight[row, col] in data_, split as col_offsets_[col] +
   // RowOffset(row): a blocked layout's offset sums one term per dimension.
   int64_t RowOffset(int64_t row) const;

@@ -246,6 +246,34 @@ TEST(WeightsTest, ReleaseDropsOnlyTheNamedTensor) {
   }
 }
 
+// ReleaseRows gives back memory only: the tensor stays, and every value reads
+// the same (a mapped page comes back from the file; an owned buffer stays
+// until Release).
+TEST(WeightsTest, ReleaseRowsKeepsTheTensorReadable) {
+  const ModelConfig config = TinyConfig();
+  const fs::path dir = fs::path(::testing::TempDir()) / "release_rows";
+  fs::create_directories(dir);
+  ASSERT_TRUE(
+      WriteSyntheticSafetensors(config, 6, (dir / "model.safetensors").string())
+          .ok());
+  const Weights reference = SynthesizeWeights(config, 6);
+  auto mapped = Weights::Load(dir.string());
+  ASSERT_TRUE(mapped.ok()) << mapped.status();
+  Weights owned = SynthesizeWeights(config, 6);
+  const std::string name = "model.shared.weight";
+  for (Weights* weights : {&*mapped, &owned}) {
+    const size_t before = weights->Names().size();
+    weights->ReleaseRows(name, config.vocab_size / 2);
+    weights->ReleaseRows(name, config.vocab_size + 100);  // clamped
+    weights->ReleaseRows("no.such.tensor", 3);
+    EXPECT_EQ(weights->Names().size(), before);
+    const TensorView* a = weights->Find(name);
+    ASSERT_NE(a, nullptr);
+    const TensorView* b = reference.Find(name);
+    ASSERT_TRUE(std::equal(a->data, a->data + a->numel(), b->data));
+  }
+}
+
 // ------------------------------------------------------------ fixture
 
 constexpr const char* kSentences[] = {
