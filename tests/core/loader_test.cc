@@ -218,19 +218,35 @@ TEST(SyntheticWeightsTest, FileEqualsInMemoryWeights) {
   }
 }
 
+// The tiny model's weights three ways: synthesized (the reference), mapped
+// from the file they were written to, and synthesized again (owned).
+class WeightsReleaseTest : public ::testing::Test {
+ protected:
+  static constexpr uint32_t kSeed = 5;
+
+  void SetUp() override {
+    // One folder per test: ctest may run them at once.
+    const fs::path dir =
+        fs::path(::testing::TempDir()) /
+        ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    fs::create_directories(dir);
+    ASSERT_TRUE(WriteSyntheticSafetensors(config_, kSeed,
+                                          (dir / "model.safetensors").string())
+                    .ok());
+    auto mapped = Weights::Load(dir.string());
+    ASSERT_TRUE(mapped.ok()) << mapped.status();
+    mapped_ = std::move(*mapped);
+  }
+
+  const ModelConfig config_ = TinyConfig();
+  const Weights reference_ = SynthesizeWeights(config_, kSeed);
+  Weights owned_ = SynthesizeWeights(config_, kSeed);
+  Weights mapped_;
+};
+
 // Released tensors are gone; the others (owned or mapped) keep their values.
-TEST(WeightsTest, ReleaseDropsOnlyTheNamedTensor) {
-  const ModelConfig config = TinyConfig();
-  const fs::path dir = fs::path(::testing::TempDir()) / "release";
-  fs::create_directories(dir);
-  ASSERT_TRUE(
-      WriteSyntheticSafetensors(config, 5, (dir / "model.safetensors").string())
-          .ok());
-  const Weights reference = SynthesizeWeights(config, 5);
-  auto mapped = Weights::Load(dir.string());
-  ASSERT_TRUE(mapped.ok()) << mapped.status();
-  Weights owned = SynthesizeWeights(config, 5);
-  for (Weights* weights : {&*mapped, &owned}) {
+TEST_F(WeightsReleaseTest, ReleaseDropsOnlyTheNamedTensor) {
+  for (Weights* weights : {&mapped_, &owned_}) {
     const size_t before = weights->Names().size();
     weights->Release("model.shared.weight");
     weights->Release("model.decoder.layers.1.fc1.weight");
@@ -240,7 +256,7 @@ TEST(WeightsTest, ReleaseDropsOnlyTheNamedTensor) {
     EXPECT_EQ(weights->Names().size(), before - 2);
     for (const std::string& name : weights->Names()) {
       const TensorView* a = weights->Find(name);
-      const TensorView* b = reference.Find(name);
+      const TensorView* b = reference_.Find(name);
       ASSERT_TRUE(std::equal(a->data, a->data + a->numel(), b->data)) << name;
     }
   }
@@ -249,27 +265,17 @@ TEST(WeightsTest, ReleaseDropsOnlyTheNamedTensor) {
 // ReleaseRows gives back memory only: the tensor stays, and every value reads
 // the same (a mapped page comes back from the file; an owned buffer stays
 // until Release).
-TEST(WeightsTest, ReleaseRowsKeepsTheTensorReadable) {
-  const ModelConfig config = TinyConfig();
-  const fs::path dir = fs::path(::testing::TempDir()) / "release_rows";
-  fs::create_directories(dir);
-  ASSERT_TRUE(
-      WriteSyntheticSafetensors(config, 6, (dir / "model.safetensors").string())
-          .ok());
-  const Weights reference = SynthesizeWeights(config, 6);
-  auto mapped = Weights::Load(dir.string());
-  ASSERT_TRUE(mapped.ok()) << mapped.status();
-  Weights owned = SynthesizeWeights(config, 6);
+TEST_F(WeightsReleaseTest, ReleaseRowsKeepsTheTensorReadable) {
   const std::string name = "model.shared.weight";
-  for (Weights* weights : {&*mapped, &owned}) {
+  for (Weights* weights : {&mapped_, &owned_}) {
     const size_t before = weights->Names().size();
-    weights->ReleaseRows(name, config.vocab_size / 2);
-    weights->ReleaseRows(name, config.vocab_size + 100);  // clamped
+    weights->ReleaseRows(name, config_.vocab_size / 2);
+    weights->ReleaseRows(name, config_.vocab_size + 100);  // clamped
     weights->ReleaseRows("no.such.tensor", 3);
     EXPECT_EQ(weights->Names().size(), before);
     const TensorView* a = weights->Find(name);
     ASSERT_NE(a, nullptr);
-    const TensorView* b = reference.Find(name);
+    const TensorView* b = reference_.Find(name);
     ASSERT_TRUE(std::equal(a->data, a->data + a->numel(), b->data));
   }
 }
