@@ -120,8 +120,9 @@ RowChoice BestToken(float* logits, const SearchRules& rules,
   const float log_sum = ops::kernels::LogSumExp(logits, vocab, &max);
   const int forced = ApplySearchRules(logits, rules, options, cur_len);
   if (forced >= 0) return {forced, 0.0f};
-  // The first maximum, as torch.argmax; the row's max unless a rule banned it.
-  int token = static_cast<int>(std::find(logits, logits + vocab, max) - logits);
+  // The first maximum, as torch.argmax (nothing is above the row's max);
+  // found by the vectorized scan unless a rule banned it.
+  int token = static_cast<int>(ops::kernels::FindAtLeast(logits, vocab, max));
   if (token == vocab) {
     token = static_cast<int>(std::max_element(logits, logits + vocab) - logits);
   }
