@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/model/marian_model.h"
+#include "core/ops/kernels.h"
 #include "core/translator.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -119,6 +120,33 @@ TEST_F(GoldenTest, GreedyIdsMatchExactly) {
     matches += hypothesis.ids == expected["greedy_ids"].get<std::vector<int>>();
   }
   std::printf("greedy: %d/%zu exact id matches\n", matches, results.size());
+}
+
+// The engine's own kernels in each copy this CPU has (a CPU without AVX-512
+// runs the AVX2 or baseline one): greedy ids stay exact and beam 4 texts
+// match as with the default copy.
+TEST_F(GoldenTest, EveryKernelIsaMatchesGolden) {
+  const std::string initial = ops::kernels::IsaName();
+  for (const char* isa : {"avx512", "avx2", "baseline"}) {
+    if (!ops::kernels::SelectIsaForTesting(isa)) continue;
+    SCOPED_TRACE(isa);
+    const auto greedy = TranslateAll(/*beam_size=*/1, /*batch_size=*/50);
+    const auto beam = TranslateAll(/*beam_size=*/4, /*batch_size=*/50);
+    int greedy_matches = 0, beam_matches = 0;
+    for (size_t i = 0; i < greedy.size(); ++i) {
+      const auto& expected = (*translations_)[i];
+      greedy_matches += greedy[i].hypotheses[0].ids ==
+                        expected["greedy_ids"].get<std::vector<int>>();
+      beam_matches +=
+          model().tokenizer().DecodeTarget(beam[i].hypotheses[0].ids) ==
+          expected["beam4_text"].get<std::string>();
+    }
+    std::printf("kernels %s: greedy %d/%zu exact, beam 4 %d/%zu texts\n", isa,
+                greedy_matches, greedy.size(), beam_matches, beam.size());
+    EXPECT_EQ(greedy_matches, static_cast<int>(greedy.size()));
+    EXPECT_GE(beam_matches, 198);
+  }
+  ops::kernels::SelectIsaForTesting(initial);
 }
 
 TEST_F(GoldenTest, BeamFourTextsMatch) {
