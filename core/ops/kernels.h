@@ -1,11 +1,10 @@
 // The engine's own inner loops (the ones oneDNN has no primitive for):
 // attention over a KV cache, int8 (de)quantization, log-sum-exp and the scan
-// of a top-k. The build is
-// portable (no -march), so each kernel is compiled three times, for AVX-512
-// (F, BW, DQ, VL), AVX2 + FMA and the x86-64 baseline (SSE2), and the first one
-// this CPU supports is chosen once at run time, as oneDNN picks its ISA.
-// All pointers are to fp32 row-major buffers; nothing is checked here (the
-// ops own the shapes).
+// of a top-k. The build is portable (no -march), so each kernel is compiled
+// three times, for AVX-512 (F, BW, DQ, VL), AVX2 + FMA and the x86-64
+// baseline (SSE2), and the first one this CPU supports is chosen once at run
+// time, as oneDNN picks its ISA. All pointers are to fp32 row-major buffers
+// unless typed otherwise; nothing is checked here (the ops own the shapes).
 #ifndef TRANSFORMER_SERVING_CORE_OPS_KERNELS_H_
 #define TRANSFORMER_SERVING_CORE_OPS_KERNELS_H_
 
