@@ -65,6 +65,12 @@ uint16_t RoundToBFloat16(float value) {
   return static_cast<uint16_t>(bits >> 16);
 }
 
+// out[i] = RoundToBFloat16(values[i]) for i < n, in parallel when large.
+void RoundToBFloat16(const float* values, int64_t n, uint16_t* out) {
+#pragma omp parallel for simd schedule(static) if (n >= kMinParallelWork)
+  for (int64_t i = 0; i < n; ++i) out[i] = RoundToBFloat16(values[i]);
+}
+
 float BFloat16ToFloat(uint16_t value) {
   const uint32_t bits = static_cast<uint32_t>(value) << 16;
   float out;
@@ -235,11 +241,7 @@ std::shared_ptr<const PackedWeights> PackedWeights::PackAs(
     for (int64_t begin = 0; begin < n; begin += block) {
       const int64_t rows = std::min(block, n - begin);
       if (type == ComputeType::kBFloat16) {
-        const float* from = weight + begin * k;
-        uint16_t* to = bf16.data() + begin * k;
-        const int64_t count = rows * k;
-#pragma omp parallel for simd schedule(static) if (count >= kMinParallelWork)
-        for (int64_t i = 0; i < count; ++i) to[i] = RoundToBFloat16(from[i]);
+        RoundToBFloat16(weight + begin * k, rows * k, bf16.data() + begin * k);
       } else {
         QuantizeRows(weight + begin * k, rows, k, int8.data() + begin * k,
                      packed->scales_.data() + begin);
@@ -321,8 +323,7 @@ void Linear(ExecutionContext& ctx, const float* x, int64_t m,
     case ComputeType::kBFloat16: {
       std::vector<uint16_t>& src = ctx.bf16_scratch;
       if (src.size() < static_cast<size_t>(total)) src.resize(total);
-#pragma omp parallel for simd schedule(static) if (total >= kMinParallelWork)
-      for (int64_t i = 0; i < total; ++i) src[i] = RoundToBFloat16(x[i]);
+      RoundToBFloat16(x, total, src.data());
       RunMatmul(ctx, src.data(), m, weight, bias, y, activation, scale,
                 accumulate);
       return;
@@ -354,8 +355,7 @@ void Linear(ExecutionContext& ctx, const float* x, int64_t m,
 
 std::vector<uint16_t> ToBFloat16(const float* values, int64_t n) {
   std::vector<uint16_t> out(n);
-#pragma omp parallel for simd schedule(static) if (n >= kMinParallelWork)
-  for (int64_t i = 0; i < n; ++i) out[i] = RoundToBFloat16(values[i]);
+  RoundToBFloat16(values, n, out.data());
   return out;
 }
 
