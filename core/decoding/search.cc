@@ -108,30 +108,9 @@ Hypothesis MakeHypothesis(const std::vector<int>& ids, bool finished,
   return hypothesis;
 }
 
-// The greedy choice of one row of logits [vocab] and its log-prob.
-struct RowChoice {
-  int token;
-  float log_prob;
-};
-RowChoice BestToken(float* logits, const SearchRules& rules,
-                    const TranslationOptions& options, int cur_len) {
-  const int vocab = rules.vocab_size;
-  float max = 0.0f;
-  const float log_sum = ops::kernels::LogSumExp(logits, vocab, &max);
-  const int forced = ApplySearchRules(logits, rules, options, cur_len);
-  if (forced >= 0) return {forced, 0.0f};
-  // The first maximum, as torch.argmax (nothing is above the row's max);
-  // found by the vectorized scan unless a rule banned it.
-  int token = static_cast<int>(ops::kernels::FindAtLeast(logits, vocab, max));
-  if (token == vocab) {
-    token = static_cast<int>(std::max_element(logits, logits + vocab) - logits);
-  }
-  // log_softmax as torch computes it: (x - max) - log(sum exp(x - max)).
-  return {token, (logits[token] - max) - log_sum};
-}
-
 // The best `top` continuations of one row of logits [vocab] as (log-prob,
-// token), best first; missing ones (-inf, -1).
+// token), best first; missing ones (-inf, -1). Greedy takes top = 1: the
+// first maximum, as torch.argmax.
 void BestTokens(float* logits, const SearchRules& rules,
                 const TranslationOptions& options, int cur_len, int top,
                 std::pair<float, int>* out) {
@@ -167,23 +146,19 @@ std::vector<TranslationResult> GreedySearch(StepModel& model, int batch,
     const int rows = static_cast<int>(active.size());
     logits.resize(static_cast<size_t>(rows) * vocab);
     model.Step(tokens, logits.data());
-    std::vector<int> chosen(rows);
-    std::vector<float> chosen_log_probs(rows);
+    std::vector<std::pair<float, int>> chosen(rows);  // (log-prob, token)
 #pragma omp parallel for schedule(static) if (rows * vocab >= (1 << 18))
     for (int r = 0; r < rows; ++r) {
-      const RowChoice choice =
-          BestToken(logits.data() + static_cast<size_t>(r) * vocab, rules,
-                    options, cur_len);
-      chosen[r] = choice.token;
-      chosen_log_probs[r] = choice.log_prob;
+      BestTokens(logits.data() + static_cast<size_t>(r) * vocab, rules, options,
+                 cur_len, /*top=*/1, &chosen[r]);
     }
     std::vector<int> keep;
     std::vector<int> next_active;
     std::vector<int> next_tokens;
     for (int r = 0; r < rows; ++r) {
-      const int token = chosen[r];
+      const int token = chosen[r].second;
       const int source = active[r];
-      sum_logprobs[source] += chosen_log_probs[r];
+      sum_logprobs[source] += chosen[r].first;
       if (token == rules.eos_id) {
         results[source].hypotheses.push_back(MakeHypothesis(
             ids[source], true,
