@@ -122,13 +122,13 @@ TEST_F(GoldenTest, GreedyIdsMatchExactly) {
   std::printf("greedy: %d/%zu exact id matches\n", matches, results.size());
 }
 
-// The engine's own kernels in each copy this CPU has (a CPU without AVX-512
-// runs the AVX2 or baseline one): greedy ids stay exact and beam 4 texts
-// match as with the default copy.
+// The engine's own kernels in each other copy this CPU has (a CPU without
+// AVX-512 runs the AVX2 or baseline one; the tests above cover the default
+// copy): greedy ids stay exact and beam 4 texts match.
 TEST_F(GoldenTest, EveryKernelIsaMatchesGolden) {
   const std::string initial = ops::kernels::IsaName();
   for (const char* isa : {"avx512", "avx2", "baseline"}) {
-    if (!ops::kernels::SelectIsaForTesting(isa)) continue;
+    if (isa == initial || !ops::kernels::SelectIsaForTesting(isa)) continue;
     SCOPED_TRACE(isa);
     const auto greedy = TranslateAll(/*beam_size=*/1, /*batch_size=*/50);
     const auto beam = TranslateAll(/*beam_size=*/4, /*batch_size=*/50);
