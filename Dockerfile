@@ -13,7 +13,7 @@
 # or passed as arguments after the image name (the command line wins).
 
 ############################################################################
-# Build stage: the -dev packages from scripts/setup.sh, then scripts/build.sh.
+# Build stage: the -dev packages from scripts/setup.sh --build, then scripts/build.sh.
 ############################################################################
 FROM debian:bookworm AS build
 
@@ -22,7 +22,7 @@ WORKDIR /src
 
 # Only setup.sh first, so the package layer is cached across source edits.
 COPY scripts/setup.sh scripts/setup.sh
-RUN bash scripts/setup.sh && rm -rf /var/lib/apt/lists/*
+RUN bash scripts/setup.sh --build && rm -rf /var/lib/apt/lists/*
 
 COPY . .
 # ccache (from setup.sh) keeps its cache in a BuildKit cache mount, so

@@ -1,17 +1,30 @@
 #!/usr/bin/env bash
-# Installs every Debian 12 package that the build, the tests and the tools need.
-# Idempotent: apt-get skips what is installed. Runs as root or through sudo.
+# Installs the Debian 12 packages the project needs. Idempotent: apt-get skips
+# what is installed. Runs as root or through sudo.
+#   bash scripts/setup.sh          build + tests + tools (CI, developers)
+#   bash scripts/setup.sh --build  only what building the binaries needs (the
+#                                  Dockerfile's build stage, scripts/serve.sh)
 set -euo pipefail
 
-PACKAGES=(
-  build-essential cmake pkg-config ccache git clang-format
+# Compilers and the libraries the binaries link.
+BUILD_PACKAGES=(
+  build-essential cmake pkg-config ccache git
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libdnnl-dev ocl-icd-opencl-dev opencl-headers libabsl-dev prometheus-cpp-dev libsentencepiece-dev nlohmann-json3-dev
+  curl procps
+)
+# Tests, sanitizers, fuzzers, benchmarks and the tools the tests call. Add
+# test-only packages here, not above: the container image builds with --build.
+TEST_PACKAGES=(
+  clang-format
   libgtest-dev libgmock-dev libbenchmark-dev
-  curl procps openssl python3-yaml prometheus
+  openssl python3-yaml prometheus
   clang libclang-rt-14-dev
   python3-grpcio python3-grpc-tools python3-pytest python3-sentencepiece
 )
+
+PACKAGES=("${BUILD_PACKAGES[@]}")
+if [[ "${1:-}" != "--build" ]]; then PACKAGES+=("${TEST_PACKAGES[@]}"); fi
 
 SUDO=""
 if [[ "$(id -u)" != 0 ]]; then SUDO="sudo"; fi
