@@ -22,6 +22,7 @@
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "server/metrics.h"
+#include "server/request_handler.h"
 #include "server/request_validation.h"
 #include "server/scheduler.h"
 #include "server/server_options.h"
@@ -96,7 +97,8 @@ int Serve(int argc, char** argv) {
 
   Scheduler scheduler(options.scheduler_options(),
                       [&metrics](int64_t size) { metrics.SetQueueSize(size); });
-  TransformerServiceImpl service(*model, options, &scheduler, &metrics);
+  RequestHandler handler(*model, options, &scheduler, &metrics);
+  TransformerServiceImpl service(&handler);
 
   WorkerPoolOptions pool_options;
   pool_options.num_workers = options.num_workers;
@@ -104,7 +106,7 @@ int Serve(int argc, char** argv) {
   // The model's default search (what most requests use) and greedy search,
   // each short: warm-up pays first-call costs, not a long decode.
   core::TranslationOptions warmup =
-      service.validator().DefaultTranslationOptions();
+      handler.validator().DefaultTranslationOptions();
   warmup.max_length = std::min(warmup.max_length, 16);
   warmup.min_length = 0;
   pool_options.warmup_options.push_back(warmup);

@@ -1,111 +1,33 @@
 #include "server/service.h"
 
-#include <functional>
-#include <string>
-#include <utility>
-#include <variant>
-#include <vector>
-
-#include "absl/time/clock.h"
-#include "absl/time/time.h"
-
 namespace ts::server {
 namespace {
 
-// Answers the call once: records its metrics and finishes the reactor.
-std::function<void(const grpc::Status&)> MakeFinisher(
-    grpc::ServerUnaryReactor* reactor, Metrics* metrics, const char* method) {
-  metrics->IncrementInflight();
-  return [reactor, metrics, method,
-          start = absl::Now()](const grpc::Status& status) {
-    metrics->RecordRequest(method, status.error_code(), absl::Now() - start);
-    metrics->DecrementInflight();
-    reactor->Finish(status);
-  };
-}
-
-absl::Time CallDeadline(const grpc::CallbackServerContext& context) {
+CallContext MakeCallContext(grpc::CallbackServerContext* context) {
   // gRPC reports "no deadline" as a time point centuries away, which converts
-  // to a finite but unreachable absl::Time.
-  return absl::FromChrono(context.deadline());
+  // to a finite but unreachable absl::Time. The scheduler polls the probe
+  // only before the call is answered, so the context is alive.
+  return CallContext{
+      .deadline = absl::FromChrono(context->deadline()),
+      .is_cancelled = [context] { return context->IsCancelled(); }};
 }
 
-std::function<bool()> CancellationProbe(grpc::CallbackServerContext* context) {
-  // Only called by the scheduler before the call is answered, so the context
-  // is alive.
-  return [context] { return context->IsCancelled(); };
+Answer FinishReactor(grpc::ServerUnaryReactor* reactor) {
+  return [reactor](const grpc::Status& status) { reactor->Finish(status); };
 }
 
 }  // namespace
 
-grpc::Status ToGrpcStatus(const absl::Status& status) {
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
-                      std::string(status.message()));
-}
-
-TransformerServiceImpl::TransformerServiceImpl(
-    std::shared_ptr<const core::MarianModel> model,
-    const ServerOptions& options, Scheduler* scheduler, Metrics* metrics)
-    : model_(model),
-      validator_(
-          std::move(model),
-          RequestLimits{.max_texts_per_request = options.max_texts_per_request,
-                        .max_input_tokens = options.max_input_tokens,
-                        .max_length_cap = options.max_length_cap,
-                        .max_beam_size = options.max_beam_size}),
-      scheduler_(scheduler),
-      metrics_(metrics) {}
+TransformerServiceImpl::TransformerServiceImpl(RequestHandler* handler)
+    : handler_(handler) {}
 
 grpc::ServerUnaryReactor* TransformerServiceImpl::Translate(
     grpc::CallbackServerContext* context,
     const transformer::v1::TranslateRequest* request,
     transformer::v1::TranslateResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  auto finish = MakeFinisher(reactor, metrics_, "Translate");
-  TranslateWork work;
-  if (grpc::Status status = validator_.ValidateTranslate(*request, &work);
-      !status.ok()) {
-    finish(status);
-    return reactor;
-  }
-  std::vector<int> input_token_counts;
-  input_token_counts.reserve(work.source_ids.size());
-  for (const auto& ids : work.source_ids) {
-    input_token_counts.push_back(static_cast<int>(ids.size()));
-  }
-  BatchRequest batch_request;
-  batch_request.key.method = Method::kTranslate;
-  batch_request.key.translation = work.options;
-  batch_request.source_ids = std::move(work.source_ids);
-  batch_request.deadline = CallDeadline(*context);
-  batch_request.is_cancelled = CancellationProbe(context);
-  batch_request.on_done = [this, response, finish,
-                           input_token_counts = std::move(input_token_counts)](
-                              absl::Status status,
-                              std::vector<SentenceResult> results) {
-    if (!status.ok()) {
-      finish(ToGrpcStatus(status));
-      return;
-    }
-    const core::MarianTokenizer& tokenizer = model_->tokenizer();
-    for (size_t i = 0; i < results.size(); ++i) {
-      transformer::v1::Translation* translation = response->add_translations();
-      translation->set_input_token_count(input_token_counts[i]);
-      for (const core::Hypothesis& hypothesis :
-           std::get<core::TranslationResult>(results[i]).hypotheses) {
-        transformer::v1::Hypothesis* out = translation->add_hypotheses();
-        out->set_text(tokenizer.DecodeTarget(hypothesis.ids));
-        out->mutable_token_ids()->Add(hypothesis.ids.begin(),
-                                      hypothesis.ids.end());
-        out->set_score(hypothesis.score);
-      }
-    }
-    finish(grpc::Status::OK);
-  };
-  if (absl::Status submitted = scheduler_->Submit(std::move(batch_request));
-      !submitted.ok()) {
-    finish(ToGrpcStatus(submitted));
-  }
+  handler_->Translate(*request, response, MakeCallContext(context),
+                      FinishReactor(reactor));
   return reactor;
 }
 
@@ -114,40 +36,8 @@ grpc::ServerUnaryReactor* TransformerServiceImpl::Encode(
     const transformer::v1::EncodeRequest* request,
     transformer::v1::EncodeResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  auto finish = MakeFinisher(reactor, metrics_, "Encode");
-  EncodeWork work;
-  if (grpc::Status status = validator_.ValidateEncode(*request, &work);
-      !status.ok()) {
-    finish(status);
-    return reactor;
-  }
-  BatchRequest batch_request;
-  batch_request.key.method = Method::kEncode;
-  batch_request.key.encode = work.options;
-  batch_request.source_ids = std::move(work.source_ids);
-  batch_request.deadline = CallDeadline(*context);
-  batch_request.is_cancelled = CancellationProbe(context);
-  batch_request.on_done = [response, finish](
-                              absl::Status status,
-                              std::vector<SentenceResult> results) {
-    if (!status.ok()) {
-      finish(ToGrpcStatus(status));
-      return;
-    }
-    for (SentenceResult& result : results) {
-      core::EncodeResult& encoded = std::get<core::EncodeResult>(result);
-      transformer::v1::Embedding* embedding = response->add_embeddings();
-      embedding->set_dim(encoded.dim);
-      embedding->set_num_tokens(encoded.num_tokens);
-      embedding->mutable_values()->Add(encoded.values.begin(),
-                                       encoded.values.end());
-    }
-    finish(grpc::Status::OK);
-  };
-  if (absl::Status submitted = scheduler_->Submit(std::move(batch_request));
-      !submitted.ok()) {
-    finish(ToGrpcStatus(submitted));
-  }
+  handler_->Encode(*request, response, MakeCallContext(context),
+                   FinishReactor(reactor));
   return reactor;
 }
 
@@ -156,24 +46,7 @@ grpc::ServerUnaryReactor* TransformerServiceImpl::GetModelInfo(
     const transformer::v1::GetModelInfoRequest* /*request*/,
     transformer::v1::GetModelInfoResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  auto finish = MakeFinisher(reactor, metrics_, "GetModelInfo");
-  const core::ModelConfig& config = model_->config();
-  const core::TranslationOptions defaults =
-      validator_.DefaultTranslationOptions();
-  const RequestLimits& limits = validator_.limits();
-  response->set_model_name(config.name);
-  response->set_d_model(config.d_model);
-  response->set_encoder_layers(config.encoder_layers);
-  response->set_decoder_layers(config.decoder_layers);
-  response->set_encoder_attention_heads(config.encoder_attention_heads);
-  response->set_decoder_attention_heads(config.decoder_attention_heads);
-  response->set_vocab_size(config.vocab_size);
-  response->set_default_beam_size(defaults.beam_size);
-  response->set_default_max_length(defaults.max_length);
-  response->set_max_length_cap(limits.max_length_cap);
-  response->set_max_texts_per_request(limits.max_texts_per_request);
-  response->set_max_input_tokens(limits.max_input_tokens);
-  finish(grpc::Status::OK);
+  handler_->GetModelInfo(response, FinishReactor(reactor));
   return reactor;
 }
 

@@ -1,32 +1,21 @@
-// The gRPC front end: validates each call, hands its sentences to the
-// scheduler and answers when the workers are done. No handler blocks on
+// The gRPC front end: converts each call's deadline and cancellation and
+// hands the call to the shared RequestHandler, which validates it, queues its
+// sentences and answers when the workers are done. No handler blocks on
 // model compute.
 #ifndef TRANSFORMER_SERVING_SERVER_SERVICE_H_
 #define TRANSFORMER_SERVING_SERVER_SERVICE_H_
 
-#include <memory>
-
-#include "core/model/marian_model.h"
 #include "grpcpp/grpcpp.h"
-#include "server/metrics.h"
-#include "server/request_validation.h"
-#include "server/scheduler.h"
-#include "server/server_options.h"
+#include "server/request_handler.h"
 #include "transformer/v1/transformer_service.grpc.pb.h"
 
 namespace ts::server {
 
-// Maps an absl status (the scheduler's) to the gRPC status with the same code
-// and message.
-grpc::Status ToGrpcStatus(const absl::Status& status);
-
 class TransformerServiceImpl final
     : public transformer::v1::TransformerService::CallbackService {
  public:
-  // `scheduler` and `metrics` must outlive the service.
-  TransformerServiceImpl(std::shared_ptr<const core::MarianModel> model,
-                         const ServerOptions& options, Scheduler* scheduler,
-                         Metrics* metrics);
+  // `handler` must outlive the service.
+  explicit TransformerServiceImpl(RequestHandler* handler);
 
   grpc::ServerUnaryReactor* Translate(
       grpc::CallbackServerContext* context,
@@ -41,13 +30,8 @@ class TransformerServiceImpl final
       const transformer::v1::GetModelInfoRequest* request,
       transformer::v1::GetModelInfoResponse* response) override;
 
-  const RequestValidator& validator() const { return validator_; }
-
  private:
-  std::shared_ptr<const core::MarianModel> model_;
-  RequestValidator validator_;
-  Scheduler* const scheduler_;
-  Metrics* const metrics_;
+  RequestHandler* const handler_;
 };
 
 }  // namespace ts::server

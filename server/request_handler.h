@@ -1,0 +1,80 @@
+// The request path that every front end (gRPC, HTTP/JSON) shares: validate a
+// request, hand its sentences to the scheduler, build the response from the
+// workers' results, record the metrics, answer exactly once. Front ends only
+// convert their wire format and their call's deadline and cancellation.
+#ifndef TRANSFORMER_SERVING_SERVER_REQUEST_HANDLER_H_
+#define TRANSFORMER_SERVING_SERVER_REQUEST_HANDLER_H_
+
+#include <functional>
+#include <memory>
+
+#include "absl/time/time.h"
+#include "core/model/marian_model.h"
+#include "grpcpp/support/status.h"
+#include "server/metrics.h"
+#include "server/request_validation.h"
+#include "server/scheduler.h"
+#include "server/server_options.h"
+#include "transformer/v1/transformer_service.pb.h"
+
+namespace ts::server {
+
+// What a front end knows about one call besides its message.
+struct CallContext {
+  // The scheduler drops the call's queued sentences after this time
+  // (DEADLINE_EXCEEDED).
+  absl::Time deadline = absl::InfiniteFuture();
+  // Polled while the call's sentences wait; may be empty (the transport
+  // cannot tell). Never called after the call is answered.
+  std::function<bool()> is_cancelled;
+};
+
+// Called exactly once per call, on a front-end thread (a validation error
+// or a full queue) or a worker thread (results), with the call's status; on
+// OK the response passed in has been filled.
+using Answer = std::function<void(const grpc::Status& status)>;
+
+// Maps an absl status (the scheduler's) to the gRPC status with the same code
+// and message.
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+// Thread-safe; one per server, shared by the front ends.
+class RequestHandler {
+ public:
+  // `scheduler` and `metrics` must outlive the handler.
+  RequestHandler(std::shared_ptr<const core::MarianModel> model,
+                 const ServerOptions& options, Scheduler* scheduler,
+                 Metrics* metrics);
+
+  // Translates request.texts; `response` must stay alive until `answer` has
+  // run. Errors: as RequestValidator::ValidateTranslate (INVALID_ARGUMENT),
+  // Scheduler::Submit (UNAVAILABLE), DEADLINE_EXCEEDED, CANCELLED.
+  void Translate(const transformer::v1::TranslateRequest& request,
+                 transformer::v1::TranslateResponse* response,
+                 CallContext context, Answer answer);
+  // Encoder vectors of request.texts; errors as Translate.
+  void Encode(const transformer::v1::EncodeRequest& request,
+              transformer::v1::EncodeResponse* response, CallContext context,
+              Answer answer);
+  // The model's architecture, the defaults and the server's limits; answers
+  // before returning.
+  void GetModelInfo(transformer::v1::GetModelInfoResponse* response,
+                    Answer answer);
+
+  const RequestValidator& validator() const { return validator_; }
+  const core::MarianModel& model() const { return *model_; }
+
+ private:
+  // Counts the call in flight; the returned Answer records its metrics under
+  // `method` (the RPC name) and then calls `answer`.
+  Answer Track(const char* method, Answer answer);
+
+  std::shared_ptr<const core::MarianModel> model_;
+  RequestValidator validator_;
+  Scheduler* const scheduler_;
+  Metrics* const metrics_;
+};
+
+}  // namespace ts::server
+
+#endif  // TRANSFORMER_SERVING_SERVER_REQUEST_HANDLER_H_
