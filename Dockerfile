@@ -4,7 +4,7 @@
 # demo model baked in.
 #
 #   docker build -t transformer-serving:0.1.0 .
-#   docker run --rm -p 50051:50051 -p 9464:9464 transformer-serving:0.1.0
+#   docker run --rm -p 50051:50051 -p 8080:8080 -p 9464:9464 transformer-serving:0.1.0
 #   docker run --rm --network host --entrypoint /opt/transformer-serving/bin/transformer-client \
 #       transformer-serving:0.1.0 translate --help
 #
@@ -43,7 +43,7 @@ FROM debian:bookworm-slim AS runtime
 # list against ldd + dpkg -S; keep it on one line.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623 libdnnl2 ocl-icd-libopencl1 libgomp1 libsentencepiece0 libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 libcivetweb1 libc-ares2 libre2-9 libssl3 zlib1g \
+      libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623 libdnnl2 ocl-icd-libopencl1 libgomp1 libsentencepiece0 libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 libcivetweb1 libcpp-httplib0.11 libbrotli1 libc-ares2 libre2-9 libssl3 zlib1g \
  && rm -rf /var/lib/apt/lists/*
 
 # A fixed non-root user; Kubernetes' runAsNonRoot can verify the numeric id.
@@ -61,8 +61,9 @@ ENV PATH=/opt/transformer-serving/bin:$PATH \
 
 USER 10001:10001
 
-# gRPC (TS_PORT) and Prometheus /metrics (TS_METRICS_PORT).
-EXPOSE 50051 9464
+# gRPC (TS_PORT), HTTP/JSON and the attention page (TS_HTTP_PORT), Prometheus
+# /metrics (TS_METRICS_PORT).
+EXPOSE 50051 8080 9464
 
 # SIGTERM: health goes NOT_SERVING, queued and running work drains for at
 # most TS_DRAIN_TIMEOUT_S (30 s), then the process exits 0. `docker stop`

@@ -11,6 +11,7 @@ BUILD_PACKAGES=(
   build-essential cmake pkg-config ccache git
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libdnnl-dev ocl-icd-opencl-dev opencl-headers libabsl-dev prometheus-cpp-dev libsentencepiece-dev nlohmann-json3-dev
+  libcpp-httplib-dev
   curl procps
 )
 # Tests, sanitizers, fuzzers, benchmarks and the tools the tests call. Add
@@ -21,6 +22,7 @@ TEST_PACKAGES=(
   openssl python3-yaml prometheus
   clang libclang-rt-14-dev
   python3-grpcio python3-grpc-tools python3-pytest python3-sentencepiece
+  chromium chromium-driver python3-selenium
 )
 
 PACKAGES=("${BUILD_PACKAGES[@]}")

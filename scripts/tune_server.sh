@@ -35,7 +35,7 @@ for layout in $LAYOUTS; do
     port=$(free_port)
     metrics=$(free_port)
     build/bin/transformer-server --model_dir="$DEMO" --port="$port" \
-      --metrics_port="$metrics" --metrics_address=127.0.0.1 \
+      --metrics_port="$metrics" --metrics_address=127.0.0.1 --http_port=0 \
       --host=127.0.0.1 --compute_type="$COMPUTE_TYPE" \
       --num_workers="$workers" --intra_threads="$threads" \
       --max_queue_delay_ms="$delay" > "$OUT/tune_server.log" 2>&1 &

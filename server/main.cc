@@ -1,4 +1,4 @@
-// transformer-server: serves one MarianMT model over gRPC.
+// transformer-server: serves one MarianMT model over gRPC and HTTP/JSON.
 //
 // Start-up: flags (and TS_* environment variables) -> load the model -> warm
 // up every worker -> listen -> health SERVING. SIGTERM / SIGINT: health
@@ -21,6 +21,7 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "server/http_gateway.h"
 #include "server/metrics.h"
 #include "server/request_handler.h"
 #include "server/request_validation.h"
@@ -74,6 +75,18 @@ int Serve(int argc, char** argv) {
       MakeServerCredentials(options);
   if (!credentials.ok())
     return Fail(std::string(credentials.status().message()));
+
+  // The HTTP port listens from the start, so /healthz answers (live) and
+  // /readyz says 503 while the model loads.
+  std::unique_ptr<HttpGateway> gateway;
+  if (options.http_port != 0) {
+    gateway = std::make_unique<HttpGateway>(options);
+    if (absl::Status status = gateway->Start(); !status.ok()) {
+      return Fail(std::string(status.message()));
+    }
+    std::cerr << "transformer-server: HTTP/JSON gateway on "
+              << gateway->address() << std::endl;
+  }
 
   // Validate() accepted the name, so parsing cannot fail.
   const core::ops::ComputeType compute_type =
@@ -148,6 +161,10 @@ int Serve(int argc, char** argv) {
   }
   // Loaded and warmed up: ready for traffic.
   SetHealth(*server, true);
+  if (gateway != nullptr) {
+    gateway->SetHandler(&handler);
+    gateway->SetReady(true);
+  }
   // Tests and scripts parse this line: keep it "listening on HOST:PORT".
   std::cout << "listening on " << options.host << ":" << bound_port
             << std::endl;
@@ -167,6 +184,7 @@ int Serve(int argc, char** argv) {
   // Load balancers stop sending first; requests still arriving are refused
   // with UNAVAILABLE by the scheduler.
   SetHealth(*server, false);
+  if (gateway != nullptr) gateway->SetReady(false);
   scheduler.Shutdown();
   const absl::Time drain_deadline = absl::Now() + options.drain_timeout;
   if (!scheduler.WaitUntilIdle(drain_deadline)) {
@@ -177,6 +195,9 @@ int Serve(int argc, char** argv) {
   // Every accepted request is answered (or a worker is finishing its last
   // batch); calls still open get cancelled after a short grace period.
   server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  // Its connections' calls are answered by now (or by the worker finishing
+  // its last batch), so it stops within that batch.
+  if (gateway != nullptr) gateway->Stop();
   workers.Join();
   server->Wait();
   std::cerr << "transformer-server: stopped" << std::endl;

@@ -23,6 +23,12 @@ ABSL_FLAG(int, metrics_port, 9464,
           "Port of the Prometheus /metrics endpoint; 0 disables it.");
 ABSL_FLAG(std::string, metrics_address, "0.0.0.0",
           "Address the Prometheus /metrics endpoint binds.");
+ABSL_FLAG(int, http_port, 8080,
+          "Port of the HTTP/JSON gateway (POST /v1/translate, /v1/encode, GET "
+          "/v1/model, /healthz, /readyz) and the attention page at /; 0 "
+          "disables it.");
+ABSL_FLAG(std::string, http_address, "0.0.0.0",
+          "Address the HTTP/JSON gateway binds.");
 ABSL_FLAG(std::string, tls_cert, "",
           "PEM certificate chain of the server; with --tls_key, serve TLS "
           "instead of plaintext.");
@@ -62,7 +68,8 @@ ABSL_FLAG(int, max_length_cap, 512,
           "model's default.");
 ABSL_FLAG(int, max_beam_size, 16, "Largest beam_size a request may ask for.");
 ABSL_FLAG(int64_t, max_message_bytes, int64_t{64} << 20,
-          "Largest gRPC request message accepted (bytes).");
+          "Largest request accepted (bytes): a gRPC message, or an HTTP body "
+          "(413 beyond).");
 ABSL_FLAG(int, drain_timeout_s, 30,
           "On SIGTERM/SIGINT, how long (s) queued and running work may take "
           "to finish before it is abandoned.");
@@ -78,6 +85,8 @@ constexpr absl::string_view kFlagNames[] = {
     "port",
     "metrics_port",
     "metrics_address",
+    "http_port",
+    "http_address",
     "tls_cert",
     "tls_key",
     "tls_client_ca",
@@ -131,6 +140,10 @@ absl::Status ServerOptions::Validate() const {
   if (metrics_port < 0 || metrics_port > 65535) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--metrics_port must be in [0, 65535], got ", metrics_port));
+  }
+  if (http_port < 0 || http_port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--http_port must be in [0, 65535], got ", http_port));
   }
   for (const auto& [name, value] :
        std::initializer_list<std::pair<absl::string_view, int64_t>>{
@@ -199,6 +212,8 @@ ServerOptions ServerOptionsFromFlags() {
   options.port = absl::GetFlag(FLAGS_port);
   options.metrics_port = absl::GetFlag(FLAGS_metrics_port);
   options.metrics_address = absl::GetFlag(FLAGS_metrics_address);
+  options.http_port = absl::GetFlag(FLAGS_http_port);
+  options.http_address = absl::GetFlag(FLAGS_http_address);
   options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
   options.tls_key = absl::GetFlag(FLAGS_tls_key);
   options.tls_client_ca = absl::GetFlag(FLAGS_tls_client_ca);

@@ -21,6 +21,9 @@ struct ServerOptions {
   // Address of /metrics; apart from --host so metrics can stay on a pod's
   // network while gRPC binds elsewhere (or the reverse).
   std::string metrics_address = "0.0.0.0";
+  // HTTP/JSON gateway and the attention page (server/http_gateway.h).
+  int http_port = 8080;  // 0: no HTTP gateway
+  std::string http_address = "0.0.0.0";
   // TLS: PEM files. tls_cert and tls_key together turn TLS on; tls_client_ca
   // (which needs them) also requires and verifies client certificates.
   std::string tls_cert;

@@ -167,21 +167,24 @@ def default(flag):
     if not m:
         sys.exit("no default for --%s in --helpfull" % flag)
     return int(m.group(1))
-grpc, metrics = default("port"), default("metrics_port")
+grpc, metrics, http = default("port"), default("metrics_port"), default("http_port")
 errors = []
 def expect(what, got, want):
     if str(got) != str(want):
         errors.append("%s: %s, want %s" % (what, got, want))
 expect("--port default", grpc, 50051)
 expect("--metrics_port default", metrics, 9464)
+expect("--http_port default", http, 8080)
 dep = yaml.safe_load(open(os.path.join(d, "deployment.yaml")))
 c = dep["spec"]["template"]["spec"]["containers"][0]
 env = {e["name"]: e.get("value") for e in c["env"]}
 expect("TS_PORT", env.get("TS_PORT"), grpc)
 expect("TS_METRICS_PORT", env.get("TS_METRICS_PORT"), metrics)
+expect("TS_HTTP_PORT", env.get("TS_HTTP_PORT"), http)
 ports = {p["name"]: p["containerPort"] for p in c["ports"]}
 expect("containerPort grpc", ports.get("grpc"), grpc)
 expect("containerPort metrics", ports.get("metrics"), metrics)
+expect("containerPort http", ports.get("http"), http)
 for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
     expect(probe + ".grpc.port", c.get(probe, {}).get("grpc", {}).get("port"), grpc)
 ann = dep["spec"]["template"]["metadata"].get("annotations", {})
@@ -196,6 +199,8 @@ for f in ("service.yaml", "service-headless.yaml"):
             errors.append("%s: targetPort %s is no container port" % (f, p.get("targetPort")))
     if f == "service.yaml":
         expect(f + " metrics port", sp.get("metrics", {}).get("port"), metrics)
+        expect(f + " http port", sp.get("http", {}).get("port"), http)
+        expect(f + " http appProtocol", sp.get("http", {}).get("appProtocol"), "http")
     else:
         expect(f + " clusterIP", svc["spec"].get("clusterIP"), "None")
 prom = yaml.safe_load(open(os.path.join(d, "prometheus", "prometheus.yml")))
@@ -301,7 +306,7 @@ need(len(re.findall(r"apt-get install", run)) == 1 and "--no-install-recommends"
 need("-dev" not in re.sub(r"#.*", "", run), "runtime stage installs a -dev package")
 need(re.search(r"(?m)^USER 10001\b", run), "no USER 10001")
 need(re.search(r"useradd .*--uid 10001", run), "no user with uid 10001")
-need(re.search(r"(?m)^EXPOSE 50051 9464\s*$", run), "no EXPOSE 50051 9464")
+need(re.search(r"(?m)^EXPOSE 50051 8080 9464\s*$", run), "no EXPOSE 50051 8080 9464 (gRPC, HTTP, metrics)")
 need('ENTRYPOINT ["/opt/transformer-serving/bin/transformer-server"]' in run, "ENTRYPOINT")
 need("TS_MODEL_DIR=/opt/transformer-serving/models/marian-en-de-multi30k" in run, "ENV TS_MODEL_DIR")
 for what in ("transformer-server", "transformer-client", "models/marian-en-de-multi30k"):
@@ -418,9 +423,9 @@ echo "== (f) a real server with the deployment's settings: metrics, one request,
 ############################################################################
 CLIENT="$(dirname "$SERVER")/transformer-client"
 if [[ -x "$SERVER" && -x "$CLIENT" && -d "$SRC/models/marian-en-de-multi30k" ]]; then
-  check "server runs with deployment.yaml's env, answers a Translate, /metrics has every metric, SIGTERM exits 0" \
+  check "server runs with deployment.yaml's env, answers a Translate (gRPC and HTTP), /metrics has every metric, SIGTERM exits 0" \
     "$PY" - "$SERVER" "$CLIENT" "$SRC/models/marian-en-de-multi30k" "${DEP_ENV:-}" <<'EOF'
-import os, signal, socket, subprocess, sys, time, urllib.request
+import json, os, signal, socket, subprocess, sys, time, urllib.request
 server, client, model, dep_env = sys.argv[1:5]
 def free_port():
     with socket.socket() as s:
@@ -430,10 +435,10 @@ env = dict(os.environ)
 for line in dep_env.splitlines():
     k, _, v = line.partition("=")
     env[k] = v
-port, mport = free_port(), free_port()
+port, mport, hport = free_port(), free_port(), free_port()
 # The deployment's settings, on loopback ports of our own and the checkout's model.
 env.update(TS_MODEL_DIR=model, TS_HOST="127.0.0.1", TS_PORT=str(port), TS_METRICS_PORT=str(mport),
-           TS_DRAIN_TIMEOUT_S="10")
+           TS_HTTP_PORT=str(hport), TS_HTTP_ADDRESS="127.0.0.1", TS_DRAIN_TIMEOUT_S="10")
 proc = subprocess.Popen([server], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 def die(msg):
     if proc.poll() is None:
@@ -464,6 +469,17 @@ try:
         die("missing from /metrics: " + " ".join(missing))
     if 'code="OK"' not in body:
         die('no transformer_requests_total{code="OK"} after a successful request')
+    # The HTTP/JSON gateway on TS_HTTP_PORT: probes' endpoints and one call.
+    for path in ("/healthz", "/readyz"):
+        status = urllib.request.urlopen("http://127.0.0.1:%d%s" % (hport, path), timeout=10).status
+        if status != 200:
+            die("GET %s: HTTP %d" % (path, status))
+    req = urllib.request.Request("http://127.0.0.1:%d/v1/translate" % hport,
+                                 data=b'{"texts": ["A man is riding a bicycle."]}',
+                                 headers={"Content-Type": "application/json"})
+    http_text = json.loads(urllib.request.urlopen(req, timeout=60).read())["translations"][0]["hypotheses"][0]["text"]
+    if http_text != r.stdout.strip():
+        die("HTTP /v1/translate gave %r, gRPC %r" % (http_text, r.stdout.strip()))
     proc.send_signal(signal.SIGTERM)
     try:
         rc = proc.wait(timeout=40)

@@ -56,7 +56,7 @@ metrics_ports=()
 for i in 1 2; do
   metrics_ports+=("$(free_port)")
   "${server_bin}" --host=127.0.0.1 --port=0 --metrics_port="${metrics_ports[-1]}" \
-    --model_dir="${model_dir}" --num_workers=1 --intra_threads=1 \
+    --http_port=0 --model_dir="${model_dir}" --num_workers=1 --intra_threads=1 \
     >"${tmp}/server${i}.out" 2>"${tmp}/server${i}.err" &
   pids+=($!)
 done

@@ -39,7 +39,7 @@ die() {
 # 1. The server, with --port=0: it prints the port once the model is warm.
 metrics_port="$(free_port)"
 "${server_bin}" --host=127.0.0.1 --port=0 --metrics_port="${metrics_port}" \
-  --model_dir="${model_dir}" --num_workers=1 --intra_threads=1 \
+  --http_port=0 --model_dir="${model_dir}" --num_workers=1 --intra_threads=1 \
   >"${tmp}/server.out" 2>"${tmp}/server.err" &
 server_pid=$!
 port=""

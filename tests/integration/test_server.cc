@@ -97,8 +97,9 @@ ServerProcess::~ServerProcess() {
 absl::Status ServerProcess::Start(const std::vector<std::string>& extra_args,
                                   absl::Duration timeout) {
   std::vector<std::string> args = {
-      TS_SERVER_BINARY, "--host=127.0.0.1", "--port=0", "--metrics_port=0",
-      absl::StrCat("--model_dir=", TS_DEMO_MODEL_DIR)};
+      TS_SERVER_BINARY, "--host=127.0.0.1",
+      "--port=0",       "--metrics_port=0",
+      "--http_port=0",  absl::StrCat("--model_dir=", TS_DEMO_MODEL_DIR)};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   int pipe_fds[2];
   if (pipe(pipe_fds) != 0) return absl::InternalError("pipe failed");

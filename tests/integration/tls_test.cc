@@ -104,15 +104,55 @@ TEST_F(TlsTest, MutualTlsRequiresAClientCertificate) {
   EXPECT_NE(with_cert.out.find("Fahrrad"), std::string::npos) << with_cert.out;
 }
 
+// The HTTP gateway shares --tls_cert/--tls_key/--tls_client_ca: HTTPS only,
+// and with a client CA only clients with a certificate it signed (curl).
+TEST_F(TlsTest, HttpGatewayServesHttpsWithTheSameCertificates) {
+  for (const bool mutual : {false, true}) {
+    const int http_port = FreePort();
+    std::vector<std::string> args = ServerTlsArgs();
+    args.push_back(absl::StrCat("--http_port=", http_port));
+    args.push_back("--http_address=127.0.0.1");
+    if (mutual) args.push_back("--tls_client_ca=" + File("ca.pem"));
+    ServerProcess server;
+    ASSERT_TRUE(server.Start(args).ok());
+    const std::string body =
+        absl::StrCat("-d '{\"texts\": [\"", kSentence, "\"]}' ");
+    auto curl = [&](const std::string& scheme, const std::string& flags) {
+      return RunCommand(absl::StrCat("curl -sS --max-time 60 ", flags, " ",
+                                     body, scheme, "://127.0.0.1:", http_port,
+                                     "/v1/translate"));
+    };
+    const std::string client_cert = absl::StrCat("--cert ", File("client.pem"),
+                                                 " --key ", File("client.key"));
+    const std::string trusted = "--cacert " + File("ca.pem");
+
+    const CommandResult https =
+        curl("https", trusted + (mutual ? " " + client_cert : ""));
+    ASSERT_EQ(https.exit_code, 0) << https.err;
+    EXPECT_NE(https.out.find("Fahrrad"), std::string::npos) << https.out;
+
+    const CommandResult plaintext = curl("http", "");
+    EXPECT_EQ(plaintext.out.find("Fahrrad"), std::string::npos)
+        << plaintext.out;
+    // A certificate curl does not trust.
+    EXPECT_NE(curl("https", "--cacert " + File("client.pem")).exit_code, 0);
+    if (mutual) {
+      const CommandResult without_cert = curl("https", trusted);
+      EXPECT_EQ(without_cert.out.find("Fahrrad"), std::string::npos)
+          << without_cert.out;
+    }
+  }
+}
+
 TEST_F(TlsTest, UnreadableTlsFileFailsAtStartWithOneLine) {
   for (const std::string& flags :
        {absl::StrCat("--tls_cert=", File("missing.pem"),
                      " --tls_key=", File("server.key")),
         absl::StrCat("--tls_cert=", File("server.pem"), " --tls_key=",
                      File("server.key"), " --tls_client_ca=", dir_->path())}) {
-    const CommandResult result = RunCommand(
-        absl::StrCat(TS_SERVER_BINARY,
-                     " --host=127.0.0.1 --port=0 --metrics_port=0 ", flags));
+    const CommandResult result = RunCommand(absl::StrCat(
+        TS_SERVER_BINARY,
+        " --host=127.0.0.1 --port=0 --metrics_port=0 --http_port=0 ", flags));
     EXPECT_EQ(result.exit_code, 1) << flags;
     const std::vector<std::string> lines =
         absl::StrSplit(result.err, '\n', absl::SkipEmpty());

@@ -72,7 +72,8 @@ def server(tmp_path_factory, health):
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         process = subprocess.Popen(
             [SERVER_BIN, "--host=127.0.0.1", "--port=0",
-             f"--metrics_port={metrics_port}", f"--model_dir={MODEL_DIR}",
+             f"--metrics_port={metrics_port}", "--http_port=0",
+             f"--model_dir={MODEL_DIR}",
              "--num_workers=2", "--intra_threads=1"],
             stdout=out, stderr=err)
 

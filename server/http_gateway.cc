@@ -1,0 +1,366 @@
+#include "server/http_gateway.h"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <memory>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/pem_file.h"
+#include "google/protobuf/util/json_util.h"
+#include "httplib.h"
+#include "nlohmann/json.hpp"
+#include "server/web/web_page.h"
+#include "transformer/v1/transformer_service.pb.h"
+
+namespace ts::server {
+namespace {
+
+// Connections served at once; each holds a thread while its request waits
+// for the workers (the scheduler bounds the work itself, --max_queue_size).
+constexpr int kHttpThreads = 32;
+constexpr char kJson[] = "application/json";
+
+void WriteError(const grpc::Status& status, httplib::Response& response) {
+  response.status = HttpStatusFromCode(status.error_code());
+  response.set_content(
+      nlohmann::json{{"code", static_cast<int>(status.error_code())},
+                     {"message", status.error_message()}}
+          .dump(),
+      kJson);
+}
+
+void WriteMessage(const google::protobuf::Message& message,
+                  httplib::Response& response) {
+  google::protobuf::util::JsonPrintOptions print;
+  // Zeros and empty lists are printed, so clients see every field.
+  print.always_print_primitive_fields = true;
+  std::string json;
+  if (const auto status =
+          google::protobuf::util::MessageToJsonString(message, &json, print);
+      !status.ok()) {
+    WriteError(grpc::Status(grpc::StatusCode::INTERNAL,
+                            absl::StrCat("cannot write the response as JSON: ",
+                                         std::string(status.message()))),
+               response);
+    return;
+  }
+  response.status = 200;
+  response.set_content(json, kJson);
+}
+
+// The request message from the body, strictly: an unknown field is an error,
+// as a misspelt option would otherwise be ignored.
+grpc::Status ParseBody(const httplib::Request& request,
+                       google::protobuf::Message* message) {
+  google::protobuf::util::JsonParseOptions parse;
+  parse.ignore_unknown_fields = false;
+  const auto status =
+      google::protobuf::util::JsonStringToMessage(request.body, message, parse);
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(
+      grpc::StatusCode::INVALID_ARGUMENT,
+      absl::StrCat("body is not a ", message->GetDescriptor()->full_name(),
+                   " in JSON: ", std::string(status.message())));
+}
+
+// The call's deadline from its Grpc-Timeout header, as grpc-gateway reads it.
+grpc::Status ReadDeadline(const httplib::Request& request,
+                          CallContext* context) {
+  if (!request.has_header("Grpc-Timeout")) return grpc::Status::OK;
+  absl::StatusOr<absl::Duration> timeout =
+      ParseGrpcTimeout(request.get_header_value("Grpc-Timeout"));
+  if (!timeout.ok()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        std::string(timeout.status().message()));
+  }
+  context->deadline = absl::Now() + *timeout;
+  return grpc::Status::OK;
+}
+
+// Runs one unary call of `handler` and blocks this connection's thread until
+// it is answered (the scheduler answers every accepted request, drain
+// included).
+template <typename Request, typename Response, typename Call>
+void Unary(const httplib::Request& http_request,
+           httplib::Response& http_response, Call call) {
+  Request request;
+  if (grpc::Status status = ParseBody(http_request, &request); !status.ok()) {
+    WriteError(status, http_response);
+    return;
+  }
+  CallContext context;
+  if (grpc::Status status = ReadDeadline(http_request, &context);
+      !status.ok()) {
+    WriteError(status, http_response);
+    return;
+  }
+  Response response;
+  // Shared with the answer callback, which may still be returning from
+  // set_value when this thread wakes up.
+  auto answered = std::make_shared<std::promise<grpc::Status>>();
+  std::future<grpc::Status> status = answered->get_future();
+  call(request, &response, std::move(context),
+       [answered](const grpc::Status& s) { answered->set_value(s); });
+  if (grpc::Status result = status.get(); !result.ok()) {
+    WriteError(result, http_response);
+    return;
+  }
+  WriteMessage(response, http_response);
+}
+
+}  // namespace
+
+int HttpStatusFromCode(grpc::StatusCode code) {
+  // grpc-gateway v2, runtime/errors.go.
+  switch (code) {
+    case grpc::StatusCode::OK:
+      return 200;
+    case grpc::StatusCode::CANCELLED:
+      return 499;
+    case grpc::StatusCode::UNKNOWN:
+      return 500;
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return 400;
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return 504;
+    case grpc::StatusCode::NOT_FOUND:
+      return 404;
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return 409;
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return 403;
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return 401;
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return 429;
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      // Not 412: that is for preconditions in HTTP headers.
+      return 400;
+    case grpc::StatusCode::ABORTED:
+      return 409;
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return 400;
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return 501;
+    case grpc::StatusCode::INTERNAL:
+      return 500;
+    case grpc::StatusCode::UNAVAILABLE:
+      return 503;
+    case grpc::StatusCode::DATA_LOSS:
+      return 500;
+    default:
+      return 500;
+  }
+}
+
+absl::StatusOr<absl::Duration> ParseGrpcTimeout(absl::string_view value) {
+  auto invalid = [value] {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Grpc-Timeout \"", value,
+                     "\" is not 1 to 8 digits and a unit (H, M, S, m, u, n)"));
+  };
+  if (value.size() < 2 || value.size() > 9) return invalid();
+  const absl::string_view digits = value.substr(0, value.size() - 1);
+  int64_t amount = 0;
+  if (!std::all_of(digits.begin(), digits.end(), absl::ascii_isdigit) ||
+      !absl::SimpleAtoi(digits, &amount)) {
+    return invalid();
+  }
+  switch (value.back()) {
+    case 'H':
+      return absl::Hours(amount);
+    case 'M':
+      return absl::Minutes(amount);
+    case 'S':
+      return absl::Seconds(amount);
+    case 'm':
+      return absl::Milliseconds(amount);
+    case 'u':
+      return absl::Microseconds(amount);
+    case 'n':
+      return absl::Nanoseconds(amount);
+    default:
+      return invalid();
+  }
+}
+
+HttpGateway::HttpGateway(const ServerOptions& options) : options_(options) {}
+
+HttpGateway::~HttpGateway() { Stop(); }
+
+absl::Status HttpGateway::Start() {
+  if (options_.tls_enabled()) {
+    // Readable files first, for the same errors as the gRPC port gives.
+    for (const auto& [flag, path] :
+         {std::pair<const char*, const std::string&>{"tls_cert",
+                                                     options_.tls_cert},
+          {"tls_key", options_.tls_key},
+          {"tls_client_ca", options_.tls_client_ca}}) {
+      if (path.empty()) continue;
+      if (absl::StatusOr<std::string> pem = common::ReadPemFile(flag, path);
+          !pem.ok()) {
+        return pem.status();
+      }
+    }
+    // With a client CA, a client certificate signed by it is required.
+    server_ = std::make_unique<httplib::SSLServer>(
+        options_.tls_cert.c_str(), options_.tls_key.c_str(),
+        options_.tls_client_ca.empty() ? nullptr
+                                       : options_.tls_client_ca.c_str());
+    if (!server_->is_valid()) {
+      return absl::InvalidArgumentError(
+          "HTTP gateway: OpenSSL rejected --tls_cert/--tls_key/"
+          "--tls_client_ca");
+    }
+  } else {
+    server_ = std::make_unique<httplib::Server>();
+  }
+  server_->new_task_queue = [] {
+    return new httplib::ThreadPool(kHttpThreads);
+  };
+  // SO_REUSEADDR only: the library's default also sets SO_REUSEPORT, with
+  // which a second server on the same port would silently share it.
+  server_->set_socket_options([](int socket) {
+    int yes = 1;
+    setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
+  server_->set_payload_max_length(
+      static_cast<size_t>(options_.max_message_bytes));
+  Route();
+  if (!server_->bind_to_port(options_.http_address, options_.http_port)) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", address(), " (--http_address, ", "--http_port)"));
+  }
+  listener_ = std::thread([this] { server_->listen_after_bind(); });
+  return absl::OkStatus();
+}
+
+void HttpGateway::SetHandler(RequestHandler* handler) { handler_ = handler; }
+
+void HttpGateway::SetReady(bool ready) { ready_ = ready; }
+
+void HttpGateway::Stop() {
+  if (server_ == nullptr) return;
+  server_->stop();
+  if (listener_.joinable()) listener_.join();
+}
+
+std::string HttpGateway::address() const {
+  return absl::StrCat(options_.http_address, ":", options_.http_port);
+}
+
+void HttpGateway::Route() {
+  // The handler, or UNAVAILABLE while the model loads.
+  auto handler_or_error =
+      [this](httplib::Response& response) -> RequestHandler* {
+    RequestHandler* handler = handler_.load();
+    if (handler == nullptr) {
+      WriteError(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                              "the model is still loading; see /readyz"),
+                 response);
+    }
+    return handler;
+  };
+
+  server_->Post("/v1/translate",
+                [handler_or_error](const httplib::Request& request,
+                                   httplib::Response& response) {
+                  RequestHandler* handler = handler_or_error(response);
+                  if (handler == nullptr) return;
+                  Unary<transformer::v1::TranslateRequest,
+                        transformer::v1::TranslateResponse>(
+                      request, response,
+                      [handler](const auto& message, auto* out,
+                                CallContext context, Answer answer) {
+                        handler->Translate(message, out, std::move(context),
+                                           std::move(answer));
+                      });
+                });
+  server_->Post("/v1/encode", [handler_or_error](
+                                  const httplib::Request& request,
+                                  httplib::Response& response) {
+    RequestHandler* handler = handler_or_error(response);
+    if (handler == nullptr) return;
+    Unary<transformer::v1::EncodeRequest, transformer::v1::EncodeResponse>(
+        request, response,
+        [handler](const auto& message, auto* out, CallContext context,
+                  Answer answer) {
+          handler->Encode(message, out, std::move(context), std::move(answer));
+        });
+  });
+  server_->Get("/v1/model", [handler_or_error](const httplib::Request&,
+                                               httplib::Response& response) {
+    RequestHandler* handler = handler_or_error(response);
+    if (handler == nullptr) return;
+    transformer::v1::GetModelInfoResponse info;
+    grpc::Status status;
+    handler->GetModelInfo(&info,
+                          [&status](const grpc::Status& s) { status = s; });
+    if (!status.ok()) {
+      WriteError(status, response);
+      return;
+    }
+    WriteMessage(info, response);
+  });
+  server_->Get("/healthz",
+               [](const httplib::Request&, httplib::Response& response) {
+                 response.set_content("ok\n", "text/plain");
+               });
+  server_->Get(
+      "/readyz", [this](const httplib::Request&, httplib::Response& response) {
+        const bool ready = ready_.load();
+        response.status = ready ? 200 : 503;
+        response.set_content(ready ? "ready\n" : "not ready\n", "text/plain");
+      });
+  server_->Get("/", [](const httplib::Request&, httplib::Response& response) {
+    response.set_content(std::string(web::IndexPage()),
+                         "text/html; charset=utf-8");
+  });
+
+  // Unknown paths and methods, and the library's own errors (413 for a body
+  // over --max_message_bytes, 400 for a broken request line): the API's JSON
+  // error body. Runs for every status >= 400; answers written above already
+  // have their body.
+  server_->set_error_handler(httplib::Server::HandlerWithResponse(
+      [this](const httplib::Request& request, httplib::Response& response) {
+        if (!response.body.empty())
+          return httplib::Server::HandlerResponse::Unhandled;
+        const int http_status = response.status;
+        grpc::Status status;
+        if (http_status == 413) {
+          status = grpc::Status(
+              grpc::StatusCode::RESOURCE_EXHAUSTED,
+              absl::StrCat("request body is larger than max_message_bytes ",
+                           options_.max_message_bytes));
+        } else if (http_status == 404) {
+          status = grpc::Status(
+              grpc::StatusCode::NOT_FOUND,
+              absl::StrCat("no endpoint ", request.method, " ", request.path));
+        } else {
+          status = grpc::Status(
+              grpc::StatusCode::INVALID_ARGUMENT,
+              absl::StrCat("bad HTTP request (status ", http_status, ")"));
+        }
+        WriteError(status, response);
+        // Keep the library's status (413, 404, ...) rather than the code's.
+        response.status = http_status;
+        return httplib::Server::HandlerResponse::Handled;
+      }));
+  server_->set_exception_handler([](const httplib::Request&,
+                                    httplib::Response& response,
+                                    std::exception_ptr) {
+    WriteError(grpc::Status(grpc::StatusCode::INTERNAL,
+                            "internal error while handling the request"),
+               response);
+  });
+}
+
+}  // namespace ts::server

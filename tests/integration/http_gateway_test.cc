@@ -1,0 +1,322 @@
+// The HTTP/JSON gateway of the real transformer-server on loopback, called
+// with cpp-httplib's client: every endpoint, the golden translations, the
+// error contract (grpc-gateway's status mapping, malformed JSON, an oversized
+// body, unknown paths, deadlines), metrics shared with gRPC, and drain.
+#include <signal.h>
+
+#include <cmath>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "httplib.h"
+#include "nlohmann/json.hpp"
+#include "tests/integration/test_server.h"
+#include "transformer/v1/transformer_service.grpc.pb.h"
+
+namespace {
+
+using nlohmann::json;
+
+constexpr int kMaxMessageBytes = 64 * 1024;
+
+// The value of transformer_requests_total{method, code} in a /metrics text.
+double RequestsTotal(const std::string& metrics, const std::string& method,
+                     const std::string& code) {
+  const std::string labels = absl::StrCat("transformer_requests_total{code=\"",
+                                          code, "\",method=\"", method, "\"} ");
+  const size_t at = metrics.find(labels);
+  if (at == std::string::npos) return 0;
+  return std::stod(metrics.substr(at + labels.size()));
+}
+
+class HttpGatewayTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    http_port_ = ts::testing::FreePort();
+    metrics_port_ = ts::testing::FreePort();
+    ASSERT_GT(http_port_, 0);
+    ASSERT_GT(metrics_port_, 0);
+    server_ = new ts::testing::ServerProcess();
+    const absl::Status started = server_->Start(
+        {absl::StrCat("--http_port=", http_port_), "--http_address=127.0.0.1",
+         absl::StrCat("--metrics_port=", metrics_port_),
+         "--metrics_address=127.0.0.1", "--num_workers=1", "--intra_threads=1",
+         absl::StrCat("--max_message_bytes=", kMaxMessageBytes),
+         "--drain_timeout_s=120"});
+    ASSERT_TRUE(started.ok()) << started;
+  }
+  static void TearDownTestSuite() { delete server_; }
+
+  static std::unique_ptr<httplib::Client> Client() {
+    auto client = std::make_unique<httplib::Client>("127.0.0.1", http_port_);
+    client->set_read_timeout(300, 0);
+    return client;
+  }
+
+  // POSTs `body` to `path`; the status and the parsed JSON answer.
+  static std::pair<int, json> Post(const std::string& path,
+                                   const std::string& body,
+                                   const httplib::Headers& headers = {}) {
+    httplib::Result result =
+        Client()->Post(path, headers, body, "application/json");
+    if (!result) return {-1, json()};
+    return {result->status, json::parse(result->body, nullptr, false)};
+  }
+
+  static std::string Metrics() {
+    httplib::Client client("127.0.0.1", metrics_port_);
+    httplib::Result result = client.Get("/metrics");
+    return result ? result->body : "";
+  }
+
+  // Expects the gateway's error: HTTP `http_status`, body {"code": grpc_code,
+  // "message": non-empty}.
+  static void ExpectError(const std::pair<int, json>& answer, int http_status,
+                          grpc::StatusCode grpc_code) {
+    EXPECT_EQ(answer.first, http_status) << answer.second.dump();
+    ASSERT_TRUE(answer.second.is_object()) << answer.second.dump();
+    EXPECT_EQ(answer.second.value("code", -1), static_cast<int>(grpc_code))
+        << answer.second.dump();
+    EXPECT_FALSE(answer.second.value("message", "").empty());
+  }
+
+  static ts::testing::ServerProcess* server_;
+  static int http_port_;
+  static int metrics_port_;
+};
+
+ts::testing::ServerProcess* HttpGatewayTest::server_ = nullptr;
+int HttpGatewayTest::http_port_ = 0;
+int HttpGatewayTest::metrics_port_ = 0;
+
+TEST_F(HttpGatewayTest, HealthAndReadiness) {
+  httplib::Result live = Client()->Get("/healthz");
+  ASSERT_TRUE(live);
+  EXPECT_EQ(live->status, 200);
+  httplib::Result ready = Client()->Get("/readyz");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 200);
+}
+
+TEST_F(HttpGatewayTest, ModelInfoIsTheModelsConfig) {
+  httplib::Result result = Client()->Get("/v1/model");
+  ASSERT_TRUE(result);
+  ASSERT_EQ(result->status, 200) << result->body;
+  EXPECT_EQ(result->get_header_value("Content-Type"), "application/json");
+  const json info = json::parse(result->body);
+  const json config = json::parse(
+      ts::testing::ReadFile(std::string(TS_DEMO_MODEL_DIR) + "/config.json"));
+  // proto3 JSON names (lowerCamelCase).
+  EXPECT_EQ(info["dModel"], config["d_model"]);
+  EXPECT_EQ(info["encoderLayers"], config["encoder_layers"]);
+  EXPECT_EQ(info["decoderLayers"], config["decoder_layers"]);
+  EXPECT_EQ(info["decoderAttentionHeads"], config["decoder_attention_heads"]);
+  EXPECT_EQ(info["vocabSize"], config["vocab_size"]);
+  EXPECT_EQ(info["maxTextsPerRequest"], 256);
+}
+
+TEST_F(HttpGatewayTest, TranslateGivesTheGoldenGreedyTexts) {
+  const std::vector<ts::testing::GoldenTranslation> golden =
+      ts::testing::ReadGoldenTranslations();
+  ASSERT_EQ(golden.size(), 200u);
+  json request = {{"texts", json::array()},
+                  {"options", {{"beamSize", 1}, {"maxLength", 128}}}};
+  for (const auto& row : golden) request["texts"].push_back(row.source);
+  const auto [status, response] = Post("/v1/translate", request.dump());
+  ASSERT_EQ(status, 200) << response.dump();
+  ASSERT_EQ(response["translations"].size(), golden.size());
+  int same = 0;
+  for (size_t i = 0; i < golden.size(); ++i) {
+    const json& translation = response["translations"][i];
+    EXPECT_GT(translation["inputTokenCount"].get<int>(), 1);
+    const std::string text = translation["hypotheses"][0]["text"];
+    EXPECT_EQ(text, golden[i].greedy_text) << "line " << i;
+    same += text == golden[i].greedy_text;
+  }
+  EXPECT_EQ(same, 200);
+}
+
+TEST_F(HttpGatewayTest, SnakeCaseFieldNamesAreAcceptedToo) {
+  // The proto3 JSON mapping accepts the proto field names as well.
+  const auto [status, response] = Post(
+      "/v1/translate",
+      R"({"texts": ["A dog runs."], "options": {"beam_size": 1, "num_hypotheses": 1}})");
+  ASSERT_EQ(status, 200) << response.dump();
+  EXPECT_FALSE(response["translations"][0]["hypotheses"][0]["text"]
+                   .get<std::string>()
+                   .empty());
+}
+
+TEST_F(HttpGatewayTest, EncodeEqualsGrpcEncode) {
+  const auto [status, response] = Post(
+      "/v1/encode",
+      R"({"texts": ["A dog runs.", "Two men play chess."], "normalize": true})");
+  ASSERT_EQ(status, 200) << response.dump();
+  ASSERT_EQ(response["embeddings"].size(), 2u);
+
+  auto stub = transformer::v1::TransformerService::NewStub(grpc::CreateChannel(
+      server_->target(), grpc::InsecureChannelCredentials()));
+  transformer::v1::EncodeRequest request;
+  request.add_texts("A dog runs.");
+  request.add_texts("Two men play chess.");
+  request.set_normalize(true);
+  transformer::v1::EncodeResponse expected;
+  grpc::ClientContext context;
+  ASSERT_TRUE(stub->Encode(&context, request, &expected).ok());
+  for (int i = 0; i < 2; ++i) {
+    const json& embedding = response["embeddings"][i];
+    EXPECT_EQ(embedding["dim"], 256);
+    EXPECT_EQ(embedding["numTokens"], expected.embeddings(i).num_tokens());
+    ASSERT_EQ(embedding["values"].size(), 256u);
+    double norm = 0;
+    for (int k = 0; k < 256; ++k) {
+      const float value = embedding["values"][k].get<float>();
+      // JSON carries floats exactly (shortest round-trip digits).
+      EXPECT_EQ(value, expected.embeddings(i).values(k)) << i << "," << k;
+      norm += double{value} * value;
+    }
+    EXPECT_NEAR(std::sqrt(norm), 1.0, 1e-5);
+  }
+}
+
+TEST_F(HttpGatewayTest, InvalidArgumentIs400WithTheGrpcCode) {
+  ExpectError(Post("/v1/translate", R"({"texts": []})"), 400,
+              grpc::StatusCode::INVALID_ARGUMENT);
+  ExpectError(Post("/v1/translate",
+                   R"({"texts": ["A dog."], "options": {"beamSize": 99}})"),
+              400, grpc::StatusCode::INVALID_ARGUMENT);
+  ExpectError(Post("/v1/encode", R"({"texts": [""]})"), 400,
+              grpc::StatusCode::INVALID_ARGUMENT);
+  const auto answer = Post("/v1/translate", R"({"texts": []})");
+  EXPECT_EQ(answer.second["message"], "request has no texts");
+}
+
+TEST_F(HttpGatewayTest, MalformedJsonIs400) {
+  ExpectError(Post("/v1/translate", R"({"texts": ["A dog.")"), 400,
+              grpc::StatusCode::INVALID_ARGUMENT);
+  ExpectError(Post("/v1/translate", "not json"), 400,
+              grpc::StatusCode::INVALID_ARGUMENT);
+  // Wrong type, and a field the message does not have (a misspelt option is
+  // an error, not silently ignored).
+  ExpectError(Post("/v1/translate", R"({"texts": ["A dog.", 5]})"), 400,
+              grpc::StatusCode::INVALID_ARGUMENT);
+  ExpectError(Post("/v1/translate", R"({"texts": ["A dog."]} trailing)"), 400,
+              grpc::StatusCode::INVALID_ARGUMENT);
+  ExpectError(
+      Post("/v1/translate", R"({"texts": ["A dog."], "options": {"beam": 2}})"),
+      400, grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(HttpGatewayTest, BodyOverMaxMessageBytesIs413) {
+  json request = {{"texts", {std::string(kMaxMessageBytes + 1000, 'a')}}};
+  const auto answer = Post("/v1/translate", request.dump());
+  ExpectError(answer, 413, grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(answer.second.value("message", "").find("max_message_bytes"),
+            std::string::npos);
+  // The server still answers afterwards.
+  EXPECT_EQ(Post("/v1/translate", R"({"texts": ["A dog."]})").first, 200);
+}
+
+TEST_F(HttpGatewayTest, UnknownPathIs404NotFound) {
+  ExpectError(Post("/v1/translatex", "{}"), 404, grpc::StatusCode::NOT_FOUND);
+  httplib::Result result = Client()->Get("/v1/nothing");
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, 404);
+  EXPECT_EQ(json::parse(result->body)["code"],
+            static_cast<int>(grpc::StatusCode::NOT_FOUND));
+}
+
+TEST_F(HttpGatewayTest, ExpiredGrpcTimeoutIs504DeadlineExceeded) {
+  ExpectError(Post("/v1/translate", R"({"texts": ["A dog."]})",
+                   {{"Grpc-Timeout", "1n"}}),
+              504, grpc::StatusCode::DEADLINE_EXCEEDED);
+  ExpectError(Post("/v1/translate", R"({"texts": ["A dog."]})",
+                   {{"Grpc-Timeout", "soon"}}),
+              400, grpc::StatusCode::INVALID_ARGUMENT);
+  // A generous one changes nothing.
+  EXPECT_EQ(Post("/v1/translate", R"({"texts": ["A dog."]})",
+                 {{"Grpc-Timeout", "60S"}})
+                .first,
+            200);
+}
+
+TEST_F(HttpGatewayTest, PageIsServedFromTheBinary) {
+  httplib::Result result = Client()->Get("/");
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, 200);
+  EXPECT_EQ(result->get_header_value("Content-Type"),
+            "text/html; charset=utf-8");
+  EXPECT_NE(result->body.find("id=\"heatmap\""), std::string::npos);
+  EXPECT_NE(result->body.find("/v1/translate"), std::string::npos);
+  // Nothing from elsewhere: no URL with a scheme in the page.
+  EXPECT_EQ(result->body.find("http://"), std::string::npos);
+  EXPECT_EQ(result->body.find("https://"), std::string::npos);
+}
+
+TEST_F(HttpGatewayTest, HttpCallsCountInTheSameMetricsAsGrpc) {
+  const std::string before = Metrics();
+  ASSERT_NE(before.find("transformer_requests_total"), std::string::npos);
+  ASSERT_EQ(Post("/v1/translate", R"({"texts": ["A cat."]})").first, 200);
+  ASSERT_EQ(Post("/v1/translate", R"({"texts": []})").first, 400);
+  ASSERT_EQ(Post("/v1/encode", R"({"texts": ["A cat."]})").first, 200);
+  ASSERT_TRUE(Client()->Get("/v1/model"));
+  const std::string after = Metrics();
+  EXPECT_EQ(RequestsTotal(after, "Translate", "OK") -
+                RequestsTotal(before, "Translate", "OK"),
+            1);
+  EXPECT_EQ(RequestsTotal(after, "Translate", "INVALID_ARGUMENT") -
+                RequestsTotal(before, "Translate", "INVALID_ARGUMENT"),
+            1);
+  EXPECT_EQ(RequestsTotal(after, "Encode", "OK") -
+                RequestsTotal(before, "Encode", "OK"),
+            1);
+  EXPECT_EQ(RequestsTotal(after, "GetModelInfo", "OK") -
+                RequestsTotal(before, "GetModelInfo", "OK"),
+            1);
+}
+
+// Last: stops the server. A long request in flight; SIGTERM; the gateway
+// then says not ready (503), refuses new calls with UNAVAILABLE (503), and
+// still answers the call in flight; the process exits 0.
+TEST_F(HttpGatewayTest, ZzDrainRefusesNewCallsAndFinishesTheOneInFlight) {
+  json long_request = {{"texts", json::array()},
+                       {"options", {{"beamSize", 8}, {"maxLength", 128}}}};
+  const std::vector<ts::testing::GoldenTranslation> golden =
+      ts::testing::ReadGoldenTranslations();
+  for (int i = 0; i < 96; ++i)
+    long_request["texts"].push_back(golden[i].source);
+  std::pair<int, json> in_flight;
+  std::thread caller(
+      [&] { in_flight = Post("/v1/translate", long_request.dump()); });
+  // Until the server computes it (inflight gauge), then SIGTERM.
+  const absl::Time give_up = absl::Now() + absl::Seconds(30);
+  while (Metrics().find("transformer_inflight_requests 1") ==
+             std::string::npos &&
+         absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  server_->Signal(SIGTERM);
+  // The readiness flips at once, before the drain.
+  absl::SleepFor(absl::Milliseconds(200));
+  httplib::Result ready = Client()->Get("/readyz");
+  httplib::Result live = Client()->Get("/healthz");
+  const auto refused = Post("/v1/translate", R"({"texts": ["A dog."]})");
+  caller.join();
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 503);
+  ASSERT_TRUE(live);
+  EXPECT_EQ(live->status, 200);
+  ExpectError(refused, 503, grpc::StatusCode::UNAVAILABLE);
+  ASSERT_EQ(in_flight.first, 200) << in_flight.second.dump();
+  EXPECT_EQ(in_flight.second["translations"].size(), 96u);
+  EXPECT_EQ(server_->WaitForExit(absl::Seconds(150)), 0);
+}
+
+}  // namespace
