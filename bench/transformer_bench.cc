@@ -43,6 +43,9 @@ ABSL_FLAG(int, output_length, 0,
           "until the last); 0 = decode until eos (max_length 128, as the "
           "golden files)");
 ABSL_FLAG(int, threads, 2, "OpenMP threads");
+ABSL_FLAG(bool, return_attention, false,
+          "Record each hypothesis's cross-attention (the last decoder layer, "
+          "averaged over heads), as a request with return_attention does");
 ABSL_FLAG(std::string, compute_type, "fp32",
           "Precision of the matmuls: fp32, bf16 or int8");
 ABSL_FLAG(int, repeat, 9, "Timed runs; the median is reported");
@@ -203,6 +206,7 @@ int main(int argc, char** argv) {
 
   ts::core::TranslationOptions options;
   options.beam_size = absl::GetFlag(FLAGS_beam_size);
+  options.return_attention = absl::GetFlag(FLAGS_return_attention);
   const int output_length = absl::GetFlag(FLAGS_output_length);
   if (output_length > 0) {
     // max_length counts the start token; eos is banned before the last step
@@ -286,6 +290,7 @@ int main(int argc, char** argv) {
       {"threads", absl::GetFlag(FLAGS_threads)},
       {"batch_size", batch_size},
       {"beam_size", resolved->beam_size},
+      {"return_attention", resolved->return_attention},
       {"sentences", sources.size()},
       {"target_tokens", tokens},
       {"seconds", seconds},

@@ -33,7 +33,8 @@ const std::map<std::string, CommandSpec>& Commands() {
        {"Translates texts; prints one translation (or JSON line) per text, "
         "in input order.",
         "transformer-client translate [flags] [TEXT...]",
-        {"beam_size", "max_length", "num_hypotheses", "json", "concurrency"}}},
+        {"beam_size", "max_length", "num_hypotheses", "json", "attention",
+         "attention_layer", "heatmap", "concurrency"}}},
       {"bench",
        {"Load generator: --concurrency clients each keep one Translate "
         "request in flight until --requests were sent or --duration_s "

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -59,6 +60,17 @@ ABSL_FLAG(int, num_hypotheses, 0,
 ABSL_FLAG(bool, json, false,
           "Print a JSON line per text (source, translation, token_ids, "
           "score) instead of the plain translation.");
+ABSL_FLAG(bool, attention, false,
+          "Ask for the cross-attention and print a JSON line per text with "
+          "source_tokens, target_tokens, attention (rows [target][source], "
+          "each over the source pieces) and alignment (argmax source "
+          "position per target piece).");
+ABSL_FLAG(std::optional<int>, attention_layer, std::nullopt,
+          "Decoder layer of --attention / --heatmap (negative counts from "
+          "the end); unset = the last layer.");
+ABSL_FLAG(std::string, heatmap, "",
+          "Write the attention heatmap of the first text's translation to "
+          "this SVG file (source pieces across, target pieces down).");
 ABSL_FLAG(int, concurrency, 4, "Requests in flight at once.");
 // bench
 ABSL_FLAG(int, requests, 0, "bench: total requests; 0 = run --duration_s.");
@@ -164,6 +176,9 @@ int Run(int argc, char** argv) {
     options.max_length = absl::GetFlag(FLAGS_max_length);
     options.num_hypotheses = absl::GetFlag(FLAGS_num_hypotheses);
     options.json = absl::GetFlag(FLAGS_json);
+    options.attention = absl::GetFlag(FLAGS_attention);
+    options.attention_layer = absl::GetFlag(FLAGS_attention_layer);
+    options.heatmap = absl::GetFlag(FLAGS_heatmap);
     options.texts_per_request = absl::GetFlag(FLAGS_texts_per_request);
     options.concurrency = absl::GetFlag(FLAGS_concurrency);
     options.timeout = timeout;

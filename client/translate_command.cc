@@ -1,10 +1,12 @@
 #include "client/translate_command.h"
 
 #include <algorithm>
+#include <fstream>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "client/attention_heatmap.h"
 #include "client/connection.h"
 #include "client/exit_codes.h"
 #include "nlohmann/json.hpp"
@@ -23,17 +25,37 @@ struct Call {
   bool done = false;  // guarded by the run's mutex
 };
 
-nlohmann::json HypothesisJson(const transformer::v1::Hypothesis& hypothesis) {
-  return {{"translation", hypothesis.text()},
-          {"token_ids", std::vector<int>(hypothesis.token_ids().begin(),
-                                         hypothesis.token_ids().end())},
-          {"score", hypothesis.score()}};
+// With `attention`, also the hypothesis's pieces, alignment and attention
+// matrix as rows [target][source] of `source_len` weights.
+nlohmann::json HypothesisJson(const transformer::v1::Hypothesis& hypothesis,
+                              bool attention, int source_len) {
+  nlohmann::json json = {
+      {"translation", hypothesis.text()},
+      {"token_ids", std::vector<int>(hypothesis.token_ids().begin(),
+                                     hypothesis.token_ids().end())},
+      {"score", hypothesis.score()}};
+  if (!attention) return json;
+  json["target_tokens"] = std::vector<std::string>(
+      hypothesis.target_tokens().begin(), hypothesis.target_tokens().end());
+  json["alignment"] = std::vector<int>(hypothesis.alignment().begin(),
+                                       hypothesis.alignment().end());
+  nlohmann::json rows = nlohmann::json::array();
+  if (source_len > 0) {
+    for (int start = 0; start + source_len <= hypothesis.attention_size();
+         start += source_len) {
+      rows.push_back(std::vector<float>(
+          hypothesis.attention().begin() + start,
+          hypothesis.attention().begin() + start + source_len));
+    }
+  }
+  json["attention"] = std::move(rows);
+  return json;
 }
 
 void WriteTranslation(const std::string& source,
                       const transformer::v1::Translation& translation,
-                      bool json, std::ostream& out) {
-  if (!json) {
+                      bool json, bool attention, std::ostream& out) {
+  if (!json && !attention) {
     out << (translation.hypotheses().empty() ? std::string()
                                              : translation.hypotheses(0).text())
         << '\n';
@@ -42,19 +64,43 @@ void WriteTranslation(const std::string& source,
   nlohmann::json line = {
       {"source", source},
       {"input_token_count", translation.input_token_count()}};
+  const int source_len = translation.source_tokens_size();
+  if (attention) {
+    line["source_tokens"] = std::vector<std::string>(
+        translation.source_tokens().begin(), translation.source_tokens().end());
+  }
   if (!translation.hypotheses().empty()) {
-    line.update(HypothesisJson(translation.hypotheses(0)));
+    line.update(
+        HypothesisJson(translation.hypotheses(0), attention, source_len));
   }
   if (translation.hypotheses_size() > 1) {
     nlohmann::json all = nlohmann::json::array();
     for (const auto& hypothesis : translation.hypotheses()) {
-      all.push_back(HypothesisJson(hypothesis));
+      all.push_back(HypothesisJson(hypothesis, attention, source_len));
     }
     line["hypotheses"] = std::move(all);
   }
   // Invalid UTF-8 in a source is replaced, not fatal.
   out << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
       << '\n';
+}
+
+// Writes the best hypothesis of `translation` as an SVG heatmap to `path`.
+bool WriteHeatmap(const std::string& path,
+                  const transformer::v1::Translation& translation) {
+  std::vector<std::string> source(translation.source_tokens().begin(),
+                                  translation.source_tokens().end());
+  std::vector<std::string> target;
+  std::vector<float> attention;
+  if (!translation.hypotheses().empty()) {
+    const auto& best = translation.hypotheses(0);
+    target.assign(best.target_tokens().begin(), best.target_tokens().end());
+    attention.assign(best.attention().begin(), best.attention().end());
+  }
+  std::ofstream file(path, std::ios::binary | std::ios::trunc);
+  file << AttentionHeatmapSvg(source, target, attention);
+  file.close();
+  return static_cast<bool>(file);
 }
 
 }  // namespace
@@ -96,6 +142,12 @@ int RunTranslate(const TranslateCommandOptions& options,
       request_options->set_beam_size(options.beam_size);
       request_options->set_max_length(options.max_length);
       request_options->set_num_hypotheses(options.num_hypotheses);
+      if (options.attention || !options.heatmap.empty()) {
+        request_options->set_return_attention(true);
+        if (options.attention_layer.has_value()) {
+          request_options->set_attention_layer(*options.attention_layer);
+        }
+      }
       call->context = MakeContext(options.timeout);
       Call* raw = call.get();
       calls[next_to_send++] = std::move(call);
@@ -130,7 +182,15 @@ int RunTranslate(const TranslateCommandOptions& options,
     if (failed) continue;
     for (int i = 0; i < call->response.translations_size(); ++i) {
       WriteTranslation(texts[call->first + i], call->response.translations(i),
-                       options.json, out);
+                       options.json, options.attention, out);
+    }
+    if (call->first == 0 && !options.heatmap.empty() &&
+        call->response.translations_size() > 0 &&
+        !WriteHeatmap(options.heatmap, call->response.translations(0))) {
+      err << "transformer-client: cannot write --heatmap \"" << options.heatmap
+          << "\"" << std::endl;
+      failed = true;
+      exit_code = kExitIoError;
     }
     if (call->response.translations_size() != call->request.texts_size()) {
       err << "transformer-client: Translate returned "

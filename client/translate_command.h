@@ -2,6 +2,7 @@
 #ifndef TRANSFORMER_SERVING_CLIENT_TRANSLATE_COMMAND_H_
 #define TRANSFORMER_SERVING_CLIENT_TRANSLATE_COMMAND_H_
 
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -17,6 +18,13 @@ struct TranslateCommandOptions {
   int max_length = 0;      // tokens; 0 = the model's default
   int num_hypotheses = 0;  // 0 = 1
   bool json = false;       // JSON lines instead of plain text
+  // Ask for the cross-attention and print JSON lines with it (implies json):
+  // source_tokens, target_tokens, attention [target][source], alignment.
+  bool attention = false;
+  std::optional<int> attention_layer;  // decoder layer; unset = the last
+  // If set, write the first text's best hypothesis as an SVG heatmap here
+  // (asks for the attention too; the printed lines stay as chosen).
+  std::string heatmap;
   int texts_per_request = 32;
   int concurrency = 4;                        // requests in flight
   absl::Duration timeout = absl::Minutes(5);  // per request
@@ -26,10 +34,12 @@ struct TranslateCommandOptions {
 // to `concurrency` requests in flight, and writes one line per text to `out`
 // in input order, as soon as all earlier lines are written: the best
 // translation, or with `json` an object {source, translation, token_ids,
-// score, hypotheses?}. Calls go over `channel`; `progress` counts the lines
-// written. Returns an ExitCode (client/exit_codes.h): 0, RPC error after
-// writing the first failed call to `err` (lines before the failed request
-// are still written), or I/O error if `out` fails.
+// score, hypotheses?}, plus with `attention` {source_tokens, target_tokens,
+// attention, alignment} per hypothesis. Calls go over `channel`; `progress`
+// counts the lines written. Returns an ExitCode (client/exit_codes.h): 0, RPC
+// error after writing the first failed call to `err` (lines before the
+// failed request are still written), or I/O error if `out` or the heatmap
+// file fails.
 int RunTranslate(const TranslateCommandOptions& options,
                  const std::shared_ptr<grpc::Channel>& channel,
                  const std::vector<std::string>& texts, std::ostream& out,

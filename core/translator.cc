@@ -6,6 +6,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "core/decoding/attention_recorder.h"
 #include "core/decoding/search.h"
 #include "core/encoder_pooling.h"
 #include "core/model/marian_decoder.h"
@@ -111,7 +112,19 @@ absl::StatusOr<std::vector<TranslationResult>> Translator::Translate(
   rules.decoder_start_id = config.decoder_start_token_id;
   rules.forced_eos_id = config.forced_eos_token_id;
   rules.bad_words_ids = config.bad_words_ids;
-  return Search(decoder, batch, rules, options);
+  if (!options.return_attention) return Search(decoder, batch, rules, options);
+  if (options.attention_layer < -config.decoder_layers ||
+      options.attention_layer >= config.decoder_layers) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "attention_layer ", options.attention_layer, " is out of range [",
+        -config.decoder_layers, ", ", config.decoder_layers, ")"));
+  }
+  AttentionRecorder recorder(decoder, lengths, src_len, decoder.num_heads());
+  const int layer = options.attention_layer < 0
+                        ? config.decoder_layers + options.attention_layer
+                        : options.attention_layer;
+  decoder.RecordCrossAttention(layer, recorder.step_probs());
+  return Search(recorder, batch, rules, options, &recorder);
 }
 
 absl::StatusOr<std::vector<std::vector<float>>> Translator::EncoderHiddenStates(

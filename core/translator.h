@@ -31,8 +31,12 @@ class Translator {
   // included) with greedy search (beam_size 1) or beam search, as
   // MarianMTModel.generate. `options` must be resolved
   // (MarianModel::ResolveOptions). Returns one result per source, in order.
+  // With options.return_attention each hypothesis also carries the
+  // cross-attention of decoder layer options.attention_layer, [ids,
+  // source tokens] (as generate(output_attentions=True) averaged over heads).
   // Errors: InvalidArgument for an empty source, an id outside the
-  // vocabulary, or a source longer than max_position_embeddings.
+  // vocabulary, a source longer than max_position_embeddings, or an
+  // attention_layer outside [-decoder_layers, decoder_layers).
   absl::StatusOr<std::vector<TranslationResult>> Translate(
       const std::vector<std::vector<int>>& source_ids,
       const TranslationOptions& options);

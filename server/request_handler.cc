@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/time/clock.h"
+#include "server/attention_response.h"
 
 namespace ts::server {
 
@@ -52,6 +53,9 @@ void RequestHandler::Translate(const transformer::v1::TranslateRequest& request,
   for (const auto& ids : work.source_ids) {
     input_token_counts.push_back(static_cast<int>(ids.size()));
   }
+  // Kept for Translation.source_tokens; empty unless asked.
+  std::vector<std::vector<int>> attention_sources;
+  if (work.options.return_attention) attention_sources = work.source_ids;
   BatchRequest batch_request;
   batch_request.key.method = Method::kTranslate;
   batch_request.key.translation = work.options;
@@ -59,7 +63,8 @@ void RequestHandler::Translate(const transformer::v1::TranslateRequest& request,
   batch_request.deadline = context.deadline;
   batch_request.is_cancelled = std::move(context.is_cancelled);
   batch_request.on_done = [this, response, finish,
-                           input_token_counts = std::move(input_token_counts)](
+                           input_token_counts = std::move(input_token_counts),
+                           attention_sources = std::move(attention_sources)](
                               absl::Status status,
                               std::vector<SentenceResult> results) {
     if (!status.ok()) {
@@ -70,6 +75,9 @@ void RequestHandler::Translate(const transformer::v1::TranslateRequest& request,
     for (size_t i = 0; i < results.size(); ++i) {
       transformer::v1::Translation* translation = response->add_translations();
       translation->set_input_token_count(input_token_counts[i]);
+      if (!attention_sources.empty()) {
+        SetSourceTokens(attention_sources[i], tokenizer, translation);
+      }
       for (const core::Hypothesis& hypothesis :
            std::get<core::TranslationResult>(results[i]).hypotheses) {
         transformer::v1::Hypothesis* out = translation->add_hypotheses();
@@ -77,6 +85,10 @@ void RequestHandler::Translate(const transformer::v1::TranslateRequest& request,
         out->mutable_token_ids()->Add(hypothesis.ids.begin(),
                                       hypothesis.ids.end());
         out->set_score(hypothesis.score);
+        if (!attention_sources.empty()) {
+          SetHypothesisAttention(hypothesis, input_token_counts[i], tokenizer,
+                                 out);
+        }
       }
     }
     finish(grpc::Status::OK);

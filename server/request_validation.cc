@@ -139,6 +139,18 @@ grpc::Status RequestValidator::ResolveTranslationOptions(
   options.length_penalty = requested.has_length_penalty()
                                ? requested.length_penalty()
                                : config.length_penalty;
+  options.return_attention = requested.return_attention();
+  if (requested.has_attention_layer()) {
+    const int layers = config.decoder_layers;
+    const int layer = requested.attention_layer();
+    if (layer < -layers || layer >= layers) {
+      return Invalid(
+          absl::StrCat("options.attention_layer ", layer, " is outside [",
+                       -layers, ", ", layers, "): the model has ", layers,
+                       " decoder layers (negative counts from the end)"));
+    }
+    options.attention_layer = layer;
+  }
   absl::StatusOr<core::TranslationOptions> checked =
       model_->ResolveOptions(options);
   if (!checked.ok()) {

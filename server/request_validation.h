@@ -45,7 +45,8 @@ class RequestValidator {
   // INVALID_ARGUMENT on: no texts, more than max_texts_per_request texts, an
   // empty text, invalid UTF-8, a text over max_input_tokens tokens, options
   // out of range (negative, beam_size > max_beam_size, max_length >
-  // max_length_cap, num_hypotheses > beam_size, or as
+  // max_length_cap, num_hypotheses > beam_size, attention_layer outside
+  // [-decoder_layers, decoder_layers), or as
   // MarianModel::ResolveOptions rejects).
   grpc::Status ValidateTranslate(
       const transformer::v1::TranslateRequest& request,

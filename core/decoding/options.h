@@ -17,6 +17,11 @@ struct TranslationOptions {
   int max_length = 0;  // tokens, counting the decoder start token; 0 = default
   int min_length = 0;  // tokens, counting the decoder start token
   int num_hypotheses = 1;  // best hypotheses returned, <= beam_size
+  // Record each hypothesis's cross-attention (Hypothesis::attention) from
+  // decoder layer `attention_layer` (0-based; negative counts from the end;
+  // ResolveOptions makes it non-negative). Off: no extra work or memory.
+  bool return_attention = false;
+  int attention_layer = -1;
 
   bool operator==(const TranslationOptions&) const = default;
 };
@@ -30,6 +35,11 @@ struct Hypothesis {
   // start token and the generated tokens but not the final eos (as
   // BeamHypotheses in transformers). Used for greedy search too.
   float score = 0.0f;
+  // Only with TranslationOptions::return_attention: the cross-attention of
+  // the chosen decoder layer averaged over its heads, [ids.size(), src_len]
+  // row-major (src_len = source tokens, </s> included). Row t holds the
+  // probabilities while ids[t] was produced; each row sums to 1.
+  std::vector<float> attention;
 };
 
 // Hypotheses of one source sentence, best first.

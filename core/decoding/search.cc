@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <numeric>
 
+#include "core/decoding/attention_recorder.h"
 #include "core/ops/kernels.h"
 
 namespace ts::core {
@@ -22,20 +24,22 @@ double NormalizedScore(double sum_logprobs, int length, float length_penalty) {
 struct FinishedHypotheses {
   struct Entry {
     double score;
-    std::vector<int> ids;  // without the start token, without eos
-    bool finished;         // ended with eos
+    std::vector<int> ids;    // without the start token, without eos
+    bool finished;           // ended with eos
+    int64_t attention_mark;  // AttentionRecorder::Mark, or -1
   };
   std::vector<Entry> beams;
   double worst_score = 1e9;
   int num_beams = 1;
   float length_penalty = 1.0f;
 
-  void Add(std::vector<int> ids, double sum_logprobs, bool finished) {
+  void Add(std::vector<int> ids, double sum_logprobs, bool finished,
+           int64_t attention_mark) {
     // The length counts the decoder start token.
     const double score = NormalizedScore(
         sum_logprobs, static_cast<int>(ids.size()) + 1, length_penalty);
     if (static_cast<int>(beams.size()) < num_beams || score > worst_score) {
-      beams.push_back({score, std::move(ids), finished});
+      beams.push_back({score, std::move(ids), finished, attention_mark});
       if (static_cast<int>(beams.size()) > num_beams) {
         auto worst = std::min_element(
             beams.begin(), beams.end(),
@@ -130,9 +134,9 @@ void BestTokens(float* logits, const SearchRules& rules,
   }
 }
 
-std::vector<TranslationResult> GreedySearch(StepModel& model, int batch,
-                                            const SearchRules& rules,
-                                            const TranslationOptions& options) {
+std::vector<TranslationResult> GreedySearch(
+    StepModel& model, int batch, const SearchRules& rules,
+    const TranslationOptions& options, const AttentionRecorder* attention) {
   const int vocab = rules.vocab_size;
   std::vector<TranslationResult> results(batch);
   std::vector<std::vector<int>> ids(batch);
@@ -166,6 +170,10 @@ std::vector<TranslationResult> GreedySearch(StepModel& model, int batch,
                             static_cast<int>(ids[source].size()) + 1,
                             options.length_penalty),
             rules.eos_id));
+        if (attention != nullptr) {
+          results[source].hypotheses.back().attention =
+              attention->Rows(attention->Mark(r), source);
+        }
         continue;
       }
       ids[source].push_back(token);
@@ -179,20 +187,26 @@ std::vector<TranslationResult> GreedySearch(StepModel& model, int batch,
     active = std::move(next_active);
     tokens = std::move(next_tokens);
   }
-  for (int source : active) {  // reached max_length without eos
+  for (size_t r = 0; r < active.size(); ++r) {  // max_length without eos
+    const int source = active[r];
     results[source].hypotheses.push_back(
         MakeHypothesis(ids[source], false,
                        NormalizedScore(sum_logprobs[source],
                                        static_cast<int>(ids[source].size()) + 1,
                                        options.length_penalty),
                        rules.eos_id));
+    if (attention != nullptr) {
+      results[source].hypotheses.back().attention =
+          attention->Rows(attention->Mark(static_cast<int>(r)), source);
+    }
   }
   return results;
 }
 
 std::vector<TranslationResult> BeamSearch(StepModel& model, int batch,
                                           const SearchRules& rules,
-                                          const TranslationOptions& options) {
+                                          const TranslationOptions& options,
+                                          const AttentionRecorder* attention) {
   const int vocab = rules.vocab_size;
   const int beams = options.beam_size;
   std::vector<FinishedHypotheses> finished(batch);
@@ -261,7 +275,8 @@ std::vector<TranslationResult> BeamSearch(StepModel& model, int batch,
         if (token == rules.eos_id) {
           // An eos below the top `beams` ranks is not a finished hypothesis.
           if (rank >= beams) continue;
-          finished[source].Add(row_ids[beam_row], score, true);
+          finished[source].Add(row_ids[beam_row], score, true,
+                               attention ? attention->Mark(beam_row) : -1);
           continue;
         }
         next_parents.push_back(beam_row);
@@ -292,7 +307,9 @@ std::vector<TranslationResult> BeamSearch(StepModel& model, int batch,
   }
   // Sources still live at max_length: their beams become hypotheses.
   for (size_t r = 0; r < row_source.size(); ++r) {
-    finished[row_source[r]].Add(row_ids[r], beam_scores[r], false);
+    finished[row_source[r]].Add(
+        row_ids[r], beam_scores[r], false,
+        attention ? attention->Mark(static_cast<int>(r)) : -1);
   }
   std::vector<TranslationResult> results(batch);
   for (int b = 0; b < batch; ++b) {
@@ -305,6 +322,10 @@ std::vector<TranslationResult> BeamSearch(StepModel& model, int batch,
          ++i) {
       results[b].hypotheses.push_back(MakeHypothesis(
           entries[i].ids, entries[i].finished, entries[i].score, rules.eos_id));
+      if (attention != nullptr) {
+        results[b].hypotheses.back().attention =
+            attention->Rows(entries[i].attention_mark, b);
+      }
     }
   }
   return results;
@@ -327,11 +348,12 @@ int ApplySearchRules(float* scores, const SearchRules& rules,
 
 std::vector<TranslationResult> Search(StepModel& model, int batch,
                                       const SearchRules& rules,
-                                      const TranslationOptions& options) {
+                                      const TranslationOptions& options,
+                                      const AttentionRecorder* attention) {
   if (options.beam_size <= 1) {
-    return GreedySearch(model, batch, rules, options);
+    return GreedySearch(model, batch, rules, options, attention);
   }
-  return BeamSearch(model, batch, rules, options);
+  return BeamSearch(model, batch, rules, options, attention);
 }
 
 }  // namespace ts::core

@@ -33,13 +33,17 @@ struct SearchRules {
   std::vector<int> bad_words_ids;  // never generated
 };
 
+class AttentionRecorder;
+
 // Decodes `batch` sources whose state rows the model holds (row b = source
 // b). Greedy search when options.beam_size == 1, else beam search (after the
 // first step, Reorder gives the model beam_size rows per source). Options must
-// be resolved.
-std::vector<TranslationResult> Search(StepModel& model, int batch,
-                                      const SearchRules& rules,
-                                      const TranslationOptions& options);
+// be resolved. With `attention` (the recorder that wraps `model`), each
+// hypothesis gets its attention rows (Hypothesis::attention).
+std::vector<TranslationResult> Search(
+    StepModel& model, int batch, const SearchRules& rules,
+    const TranslationOptions& options,
+    const AttentionRecorder* attention = nullptr);
 
 // The logits processors of `generate` for one row of scores [vocab] at
 // cur_len (counting the decoder start token): bad words, and eos while

@@ -161,12 +161,10 @@ void MultiHeadAttention::ProjectKeyValues(ExecutionContext& ctx,
                  cache);
 }
 
-void MultiHeadAttention::CrossAttention(ExecutionContext& ctx, float* hidden,
-                                        int64_t rows, int64_t len,
-                                        const KeyValueCache& cache,
-                                        const int* key_lengths,
-                                        const int* kv_rows,
-                                        AttentionScratch* scratch) const {
+void MultiHeadAttention::CrossAttention(
+    ExecutionContext& ctx, float* hidden, int64_t rows, int64_t len,
+    const KeyValueCache& cache, const int* key_lengths, const int* kv_rows,
+    AttentionScratch* scratch, float* probs) const {
   const int64_t d_model = num_heads_ * head_dim_;
   const int64_t m = rows * len;
   if (scratch->projected.size() < static_cast<size_t>(m * d_model)) {
@@ -184,6 +182,7 @@ void MultiHeadAttention::CrossAttention(ExecutionContext& ctx, float* hidden,
   shape.capacity = cache.capacity;
   shape.q_stride = d_model;
   shape.kv_rows = kv_rows;
+  shape.probs = probs;
   ops::Attention(shape, scratch->projected.data(), cache.keys.data(),
                  cache.values.data(), key_lengths, scratch->context.data());
   out_proj_(ctx, scratch->context.data(), m, hidden, ops::Activation::kNone,

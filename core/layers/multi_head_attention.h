@@ -97,11 +97,12 @@ class MultiHeadAttention {
 
   // Cross-attention: hidden[rows, len, d_model] += out_proj(attention(q,
   // cache)) where row n reads cache row kv_rows[n] with key_lengths[kv_rows[n]]
-  // keys.
+  // keys. If `probs` is set it also receives the attention probabilities,
+  // [rows, len, num_heads, cache.capacity] (0 beyond a row's keys).
   void CrossAttention(ExecutionContext& ctx, float* hidden, int64_t rows,
                       int64_t len, const KeyValueCache& cache,
                       const int* key_lengths, const int* kv_rows,
-                      AttentionScratch* scratch) const;
+                      AttentionScratch* scratch, float* probs = nullptr) const;
 
   // Packs the projections that `use` needs for `compute_type` (Linear::Pack)
   // and frees the fp32 q|k|v copy; needed before the calls above.

@@ -89,7 +89,7 @@ void DecoderLayer::Forward(ExecutionContext& ctx, float* hidden, int64_t rows,
                            int64_t len, int64_t past, KeyValueCache* self_kv,
                            const KeyValueCache& cross_kv,
                            const int* src_lengths, const int* kv_rows,
-                           LayerScratch* scratch) const {
+                           LayerScratch* scratch, float* cross_probs) const {
   const int64_t n = rows * len;
   // Every row holds past + len positions: the causal mask does the rest.
   scratch->self_lengths.assign(rows, static_cast<int>(past + len));
@@ -98,7 +98,7 @@ void DecoderLayer::Forward(ExecutionContext& ctx, float* hidden, int64_t rows,
                            &scratch->attention);
   self_attn_layer_norm_(ctx, hidden, n);
   encoder_attn_.CrossAttention(ctx, hidden, rows, len, cross_kv, src_lengths,
-                               kv_rows, &scratch->attention);
+                               kv_rows, &scratch->attention, cross_probs);
   encoder_attn_layer_norm_(ctx, hidden, n);
   ffn_.Forward(ctx, hidden, n, &scratch->ffn);
   final_layer_norm_(ctx, hidden, n);

@@ -67,10 +67,13 @@ class DecoderLayer {
   // hidden: [rows, len, d_model] for decoder positions [past, past + len),
   // updated in place; `self_kv` receives their keys/values. Row n attends to
   // the cross keys/values of source kv_rows[n], of src_lengths real tokens.
+  // If `cross_probs` is set it receives the cross-attention probabilities,
+  // [rows, len, num_heads, src_len] (MultiHeadAttention::CrossAttention).
   void Forward(ExecutionContext& ctx, float* hidden, int64_t rows, int64_t len,
                int64_t past, KeyValueCache* self_kv,
                const KeyValueCache& cross_kv, const int* src_lengths,
-               const int* kv_rows, LayerScratch* scratch) const;
+               const int* kv_rows, LayerScratch* scratch,
+               float* cross_probs = nullptr) const;
 
   // Packs every projection for `compute_type`; needed before any step.
   void Pack(ops::ComputeType compute_type) {

@@ -41,9 +41,15 @@ void MarianDecoder::RunLayers(const int* tokens, int len, float* logits) {
                                       ws_->hidden.data());
   for (size_t i = 0; i < network_.decoder_layers.size(); ++i) {
     const DecoderLayer& layer = network_.decoder_layers[i];
+    float* probs = nullptr;
+    if (probs_ != nullptr && static_cast<int>(i) == probs_layer_) {
+      probs_->resize(static_cast<size_t>(rows) * len * layer.num_heads() *
+                     src_len_);
+      probs = probs_->data();
+    }
     layer.Forward(ctx_, ws_->hidden.data(), rows, len, past_, &ws_->self_kv[i],
                   ws_->cross_kv[i], src_lengths_.data(), row_source_.data(),
-                  &ws_->layer);
+                  &ws_->layer, probs);
   }
   past_ += len;
   network_.lm_head(ctx_, ws_->hidden.data(), static_cast<int64_t>(rows) * len,
@@ -61,6 +67,13 @@ void MarianDecoder::Step(const std::vector<int>& tokens, float* logits) {
         -std::numeric_limits<float>::infinity();
   }
 }
+
+void MarianDecoder::RecordCrossAttention(int layer, std::vector<float>* probs) {
+  probs_layer_ = layer;
+  probs_ = probs;
+}
+
+int MarianDecoder::num_heads() const { return config_.decoder_attention_heads; }
 
 void MarianDecoder::Forward(const std::vector<int>& tokens, int len,
                             float* logits) {

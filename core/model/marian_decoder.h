@@ -35,6 +35,15 @@ class MarianDecoder : public StepModel {
   void Step(const std::vector<int>& tokens, float* logits) override;
   void Reorder(const std::vector<int>& parents) override;
 
+  // From now on, each Step/Forward writes the cross-attention probabilities
+  // of decoder layer `layer` (0-based) into *probs, resized to [rows, len,
+  // num_heads, src_len] (0 beyond a source's real tokens). nullptr stops it.
+  // Only attention recording calls this: other steps do no extra work.
+  void RecordCrossAttention(int layer, std::vector<float>* probs);
+
+  int src_len() const { return src_len_; }
+  int num_heads() const;
+
   // Teacher forcing: feeds tokens [rows, len] at positions [0, len) in one
   // pass (causal mask) and writes logits [rows, len, vocab]. Needs a fresh
   // decoder with rows == batch.
@@ -52,6 +61,8 @@ class MarianDecoder : public StepModel {
   int src_len_;
   int capacity_;
   int past_ = 0;  // positions already in the KV cache
+  int probs_layer_ = -1;
+  std::vector<float>* probs_ = nullptr;  // see RecordCrossAttention
 };
 
 }  // namespace ts::core

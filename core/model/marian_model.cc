@@ -189,6 +189,15 @@ absl::StatusOr<TranslationOptions> MarianModel::ResolveOptions(
         "num_hypotheses ", resolved.num_hypotheses, " is out of range [1, ",
         resolved.beam_size, "] (beam_size)"));
   }
+  const int layers = config_.decoder_layers;
+  if (resolved.attention_layer < -layers ||
+      resolved.attention_layer >= layers) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "attention_layer ", resolved.attention_layer, " is out of range [",
+        -layers, ", ", layers, ") (decoder_layers ", layers,
+        "; negative counts from the end)"));
+  }
+  if (resolved.attention_layer < 0) resolved.attention_layer += layers;
   if (!std::isfinite(resolved.length_penalty)) {
     return absl::InvalidArgumentError("length_penalty must be a finite number");
   }

@@ -57,7 +57,8 @@ class MarianModel {
   const MarianNetwork& network() const { return network_; }
 
   // Fills the 0 ("model default") fields of `options` from the config and
-  // checks ranges. Errors: InvalidArgument naming the option and its limit.
+  // checks ranges; a negative attention_layer becomes decoder_layers + it.
+  // Errors: InvalidArgument naming the option and its limit.
   absl::StatusOr<TranslationOptions> ResolveOptions(
       const TranslationOptions& options) const;
 

@@ -170,6 +170,18 @@ absl::StatusOr<std::vector<int>> MarianTokenizer::EncodeSource(
   return ids;
 }
 
+std::vector<std::string> MarianTokenizer::Pieces(
+    absl::Span<const int> ids) const {
+  std::vector<std::string> pieces;
+  pieces.reserve(ids.size());
+  for (int id : ids) {
+    pieces.push_back(id >= 0 && id < static_cast<int>(id_to_piece_.size())
+                         ? id_to_piece_[id]
+                         : std::string());
+  }
+  return pieces;
+}
+
 std::string MarianTokenizer::DecodeTarget(absl::Span<const int> ids) const {
   std::vector<std::string> pieces;
   for (int id : ids) {

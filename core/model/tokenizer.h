@@ -38,6 +38,10 @@ class MarianTokenizer {
   // Text of target ids; ids outside the vocabulary are skipped.
   std::string DecodeTarget(absl::Span<const int> ids) const;
 
+  // The vocab.json piece of each id (source or target: the vocabulary is
+  // shared), e.g. "▁Ein", "</s>"; "" for an id outside the vocabulary.
+  std::vector<std::string> Pieces(absl::Span<const int> ids) const;
+
   int vocab_size() const { return static_cast<int>(id_to_piece_.size()); }
   int eos_id() const { return eos_id_; }
   int unk_id() const { return unk_id_; }

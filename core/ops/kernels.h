@@ -27,7 +27,9 @@ bool SelectIsaForTesting(std::string_view isa);
 // One query of scaled dot-product attention: out[head_dim] = sum_j
 // softmax_j(q . k_j) v_j over num_keys keys, where key j is the head_dim
 // floats at k + offsets[j] and its value those at v + offsets[j]. `scores`
-// is scratch of num_keys floats. With no keys, out is zeros.
+// is scratch of num_keys floats; on return it holds exp(q . k_j - max_j), the
+// unnormalized softmax weights (ops::Attention reads them for its `probs`).
+// With no keys, out is zeros.
 void AttendQuery(const float* q, const float* k, const float* v,
                  const int64_t* offsets, int64_t num_keys, int64_t head_dim,
                  float* scores, float* out);

@@ -63,6 +63,21 @@ void LogSoftmax(ExecutionContext& ctx, const float* x, int64_t m, int64_t n,
   ctx.stream().wait();
 }
 
+namespace {
+
+// probs[capacity] = weights[j] / sum(weights) for j < num_keys, 0 after:
+// `weights` are the unnormalized exp(score - max) that AttendQuery leaves.
+void WriteProbabilities(const float* weights, int64_t num_keys,
+                        int64_t capacity, float* probs) {
+  float sum = 0.0f;
+  for (int64_t j = 0; j < num_keys; ++j) sum += weights[j];
+  const float inv_sum = num_keys > 0 ? 1.0f / sum : 0.0f;
+  for (int64_t j = 0; j < num_keys; ++j) probs[j] = weights[j] * inv_sum;
+  std::fill(probs + num_keys, probs + capacity, 0.0f);
+}
+
+}  // namespace
+
 void Attention(const AttentionShape& s, const float* q, const float* k,
                const float* v, const int* key_lengths, float* out) {
   const int64_t d_model = s.num_heads * s.head_dim;
@@ -93,6 +108,12 @@ void Attention(const AttentionShape& s, const float* q, const float* k,
           kernels::AttendQuery(q + (n * s.query_len + t) * s.q_stride + h * hd,
                                k, v, offsets.data(), visible, hd, scores.data(),
                                out + (n * s.query_len + t) * d_model + h * hd);
+          if (s.probs != nullptr) {
+            WriteProbabilities(
+                scores.data(), visible, s.capacity,
+                s.probs +
+                    ((n * s.query_len + t) * s.num_heads + h) * s.capacity);
+          }
         }
       }
     }

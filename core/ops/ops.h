@@ -65,6 +65,10 @@ struct AttentionShape {
   const int* key_slots = nullptr;  // [N_kv, capacity] slot of each key
   bool causal = false;
   int64_t past = 0;  // position of query 0 (causal only)
+  // If set, also receives the softmax weights, [N, Tq, H, capacity]: key j of
+  // query t of row n, head h at ((n * Tq + t) * H + h) * capacity + j; masked
+  // keys get 0. Only cross-attention recording sets it (nullptr: no cost).
+  float* probs = nullptr;
 };
 void Attention(const AttentionShape& shape, const float* q, const float* k,
                const float* v, const int* key_lengths, float* out);

@@ -333,9 +333,15 @@ class AttentionTest : public ::testing::TestWithParam<AttentionCase> {
   }
 };
 
+// Also the softmax weights the optional `probs` output receives (what
+// cross-attention recording reads): the reference's weights over the visible
+// keys, 0 over the rest of the capacity.
 TEST_P(AttentionTest, MatchesLoopReference) {
   const AttentionCase& c = GetParam();
-  const AttentionShape shape = Shape();
+  AttentionShape shape = Shape();
+  std::vector<float> probs(c.batch * c.query_len * c.num_heads * c.capacity,
+                           -7.0f);
+  shape.probs = probs.data();
   const int64_t d_model = c.num_heads * c.head_dim;
   const int64_t kv_batch = static_cast<int64_t>(c.key_lengths.size());
   const std::vector<float> q =
@@ -370,6 +376,12 @@ TEST_P(AttentionTest, MatchesLoopReference) {
         double sum = 0.0;
         for (double& w : weights) sum += (w = std::exp(w - max_score));
         for (double& w : weights) w /= sum;
+        const float* row_probs =
+            &probs[((n * c.query_len + t) * c.num_heads + h) * c.capacity];
+        for (int64_t j = 0; j < c.capacity; ++j) {
+          ASSERT_NEAR(row_probs[j], j < visible ? weights[j] : 0.0, 1e-6)
+              << "row " << n << " head " << h << " query " << t << " key " << j;
+        }
         for (int64_t e = 0; e < c.head_dim; ++e) {
           double expected = 0.0;
           for (int64_t j = 0; j < visible; ++j) {

@@ -167,6 +167,39 @@ TEST_F(RequestValidationTest, BadTranslationOptions) {
   }
 }
 
+TEST_F(RequestValidationTest, AttentionLayerDefaultsToLastAndCountsFromEnd) {
+  const int layers = (*model_)->config().decoder_layers;
+  ASSERT_GT(layers, 1);
+  auto request = OneText("A dog.");
+  TranslateWork work;
+  ASSERT_TRUE(validator_.ValidateTranslate(request, &work).ok());
+  EXPECT_FALSE(work.options.return_attention);
+  EXPECT_EQ(work.options.attention_layer, layers - 1);
+  request.mutable_options()->set_return_attention(true);
+  // -layers .. layers - 1 are the valid indices; negative count from the end.
+  for (int requested = -layers; requested < layers; ++requested) {
+    request.mutable_options()->set_attention_layer(requested);
+    ASSERT_TRUE(validator_.ValidateTranslate(request, &work).ok()) << requested;
+    EXPECT_TRUE(work.options.return_attention);
+    EXPECT_EQ(work.options.attention_layer,
+              requested < 0 ? requested + layers : requested);
+  }
+}
+
+TEST_F(RequestValidationTest, AttentionLayerOutOfRangeNamesTheRange) {
+  const int layers = (*model_)->config().decoder_layers;
+  const std::string range =
+      "[" + std::to_string(-layers) + ", " + std::to_string(layers) + ")";
+  for (int layer : {layers, -layers - 1, 1000}) {
+    auto request = OneText("A dog.");
+    request.mutable_options()->set_return_attention(true);
+    request.mutable_options()->set_attention_layer(layer);
+    const grpc::Status status = Translate(request);
+    ExpectInvalid(status, "options.attention_layer " + std::to_string(layer));
+    ExpectInvalid(status, range);
+  }
+}
+
 TEST_F(RequestValidationTest, EncodeChecksPoolingAndTexts) {
   transformer::v1::EncodeRequest request;
   request.add_texts("A dog.");
