@@ -1,6 +1,7 @@
 #include "client/translate_command.h"
 
 #include <algorithm>
+#include <charconv>
 #include <fstream>
 #include <memory>
 
@@ -25,6 +26,17 @@ struct Call {
   bool done = false;  // guarded by the run's mutex
 };
 
+// `weight` as the JSON number with the fewest digits that reads back as the
+// same float (nlohmann prints doubles, so 0.97283250f would print as
+// 0.9728325009346008).
+double ShortestFloat(float weight) {
+  char digits[32];
+  const auto written = std::to_chars(digits, digits + sizeof(digits), weight);
+  double value = weight;
+  std::from_chars(digits, written.ptr, value);
+  return value;
+}
+
 // With `attention`, also the hypothesis's pieces, alignment and attention
 // matrix as rows [target][source] of `source_len` weights.
 nlohmann::json HypothesisJson(const transformer::v1::Hypothesis& hypothesis,
@@ -43,9 +55,11 @@ nlohmann::json HypothesisJson(const transformer::v1::Hypothesis& hypothesis,
   if (source_len > 0) {
     for (int start = 0; start + source_len <= hypothesis.attention_size();
          start += source_len) {
-      rows.push_back(std::vector<float>(
-          hypothesis.attention().begin() + start,
-          hypothesis.attention().begin() + start + source_len));
+      nlohmann::json row = nlohmann::json::array();
+      for (int s = start; s < start + source_len; ++s) {
+        row.push_back(ShortestFloat(hypothesis.attention(s)));
+      }
+      rows.push_back(std::move(row));
     }
   }
   json["attention"] = std::move(rows);
