@@ -58,6 +58,11 @@ for ct in $COMPUTE_TYPES; do
     --batch_size=32 --beam_size=1 --threads="$THREADS" --repeat="$REPEAT" \
     --compute_type="$ct" --json="$OUT/demo.$ct.json" --output="$OUT/demo.$ct.txt" > /dev/null
 done
+# The same with every hypothesis's cross-attention recorded (issue 14).
+build/bin/transformer-bench --model_dir="$DEMO" --input="$OUT/demo_sources.txt" \
+  --batch_size=32 --beam_size=1 --threads="$THREADS" --repeat="$REPEAT" \
+  --return_attention --json="$OUT/demo.fp32_attention.json" \
+  --output="$OUT/demo.fp32_attention.txt" > /dev/null
 
 "$PY" - "$OUT" "$COMPUTE_TYPES" <<'PYEOF'
 import json, os, subprocess, sys
@@ -84,11 +89,12 @@ for batch in (32, 1):
                      f"| {t:.0f} | " + " | ".join(cells) + " | " + " | ".join(rss) + " |")
 lines += ["", "| demo model, golden sentences, batch 32, greedy | sentences/s | BLEU |", "|---|---|---|"]
 ref = os.path.join(out, "demo_references.txt")
-for c in ["torch"] + cts:
+names = {"torch": "PyTorch", "fp32_attention": "fp32, return_attention"}
+for c in ["torch"] + cts + ["fp32_attention"]:
     j = load(f"demo.{c}.json")
     bleu = subprocess.run(["/usr/bin/python3", "bench/bleu.py", os.path.join(out, f"demo.{c}.txt"), ref],
                           capture_output=True, text=True).stdout.strip()
-    lines.append(f"| {'PyTorch' if c == 'torch' else c} | {j['sentences_per_second']:.1f} | {bleu} |")
+    lines.append(f"| {names.get(c, c)} | {j['sentences_per_second']:.1f} | {bleu} |")
 text = "\n".join(lines)
 print(text)
 open(os.path.join(out, "summary.md"), "w").write(text + "\n")
