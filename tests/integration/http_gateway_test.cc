@@ -1,7 +1,8 @@
 // The HTTP/JSON gateway of the real transformer-server on loopback, called
 // with cpp-httplib's client: every endpoint, the golden translations, the
 // error contract (grpc-gateway's status mapping, malformed JSON, an oversized
-// body, unknown paths, deadlines), metrics shared with gRPC, and drain.
+// body, unknown paths, deadlines), golden cross-attention, metrics shared
+// with gRPC, and drain.
 #include <signal.h>
 
 #include <cmath>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
@@ -141,6 +143,62 @@ TEST_F(HttpGatewayTest, TranslateGivesTheGoldenGreedyTexts) {
     same += text == golden[i].greedy_text;
   }
   EXPECT_EQ(same, 200);
+}
+
+// Cross-attention through HTTP against the reference PyTorch MarianMT
+// (golden/attention.jsonl: 20 sentences, greedy and beam 4, every decoder
+// layer averaged over heads), all 20 in one request per search and layer.
+TEST_F(HttpGatewayTest, AttentionMatchesGoldenForEveryLayerGreedyAndBeam) {
+  std::vector<json> golden;
+  for (const absl::string_view line :
+       absl::StrSplit(ts::testing::ReadFile(std::string(TS_DEMO_MODEL_DIR) +
+                                            "/golden/attention.jsonl"),
+                      '\n', absl::SkipEmpty())) {
+    golden.push_back(json::parse(std::string(line)));
+  }
+  ASSERT_EQ(golden.size(), 40u);
+  const int layers = static_cast<int>(golden[0]["cross_attention"].size());
+  for (const auto& [search, beam] :
+       {std::pair<std::string, int>{"greedy", 1}, {"beam4", 4}}) {
+    std::vector<const json*> rows;
+    json request = {{"texts", json::array()}};
+    for (const json& row : golden) {
+      if (row["search"] != search) continue;
+      rows.push_back(&row);
+      request["texts"].push_back(row["source"]);
+    }
+    ASSERT_EQ(rows.size(), 20u) << search;
+    for (int layer = 0; layer < layers; ++layer) {
+      request["options"] = {{"beamSize", beam},
+                            {"maxLength", 128},
+                            {"returnAttention", true},
+                            {"attentionLayer", layer}};
+      const auto [status, response] = Post("/v1/translate", request.dump());
+      ASSERT_EQ(status, 200) << response.dump();
+      for (size_t i = 0; i < rows.size(); ++i) {
+        const json& want = *rows[i];
+        const json& translation = response["translations"][i];
+        const json& hypothesis = translation["hypotheses"][0];
+        const size_t source_len = want["source_ids"].size();
+        const size_t target_len = want["ids"].size();
+        ASSERT_EQ(hypothesis["tokenIds"], want["ids"]) << search << " " << i;
+        ASSERT_EQ(translation["sourceTokens"].size(), source_len);
+        ASSERT_EQ(hypothesis["targetTokens"].size(), target_len);
+        ASSERT_EQ(hypothesis["alignment"].size(), target_len);
+        ASSERT_EQ(hypothesis["attention"].size(), target_len * source_len);
+        const json& matrix = want["cross_attention"][layer];
+        for (size_t t = 0; t < target_len; ++t) {
+          for (size_t k = 0; k < source_len; ++k) {
+            ASSERT_NEAR(
+                hypothesis["attention"][t * source_len + k].get<float>(),
+                matrix[t][k].get<float>(), 1e-4)
+                << search << " sentence " << i << " layer " << layer << " row "
+                << t << " column " << k;
+          }
+        }
+      }
+    }
+  }
 }
 
 TEST_F(HttpGatewayTest, SnakeCaseFieldNamesAreAcceptedToo) {
