@@ -94,10 +94,16 @@ int Translator::RunEncoder(const std::vector<std::vector<int>>& sources,
 
 absl::StatusOr<std::vector<TranslationResult>> Translator::Translate(
     const std::vector<std::vector<int>>& source_ids,
-    const TranslationOptions& options) {
+    const TranslationOptions& options,
+    const std::vector<SampleSource>& sample_sources) {
   const ModelConfig& config = model_->config();
   absl::Status status = CheckSources(source_ids, config);
   if (!status.ok()) return status;
+  if (!sample_sources.empty() && sample_sources.size() != source_ids.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(sample_sources.size(), " sample sources for ",
+                     source_ids.size(), " sources"));
+  }
   if (source_ids.empty()) return std::vector<TranslationResult>();
   std::vector<int> lengths;
   const int src_len = RunEncoder(source_ids, &lengths);
@@ -112,7 +118,8 @@ absl::StatusOr<std::vector<TranslationResult>> Translator::Translate(
   rules.decoder_start_id = config.decoder_start_token_id;
   rules.forced_eos_id = config.forced_eos_token_id;
   rules.bad_words_ids = config.bad_words_ids;
-  if (!options.return_attention) return Search(decoder, batch, rules, options);
+  if (!options.return_attention)
+    return Search(decoder, batch, rules, options, nullptr, sample_sources);
   if (options.attention_layer < -config.decoder_layers ||
       options.attention_layer >= config.decoder_layers) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -124,7 +131,7 @@ absl::StatusOr<std::vector<TranslationResult>> Translator::Translate(
                         ? config.decoder_layers + options.attention_layer
                         : options.attention_layer;
   decoder.RecordCrossAttention(layer, recorder.step_probs());
-  return Search(recorder, batch, rules, options, &recorder);
+  return Search(recorder, batch, rules, options, &recorder, sample_sources);
 }
 
 absl::StatusOr<std::vector<std::vector<float>>> Translator::EncoderHiddenStates(

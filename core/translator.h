@@ -7,6 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "core/decoding/options.h"
+#include "core/decoding/sampling.h"
 #include "core/model/marian_model.h"
 
 namespace ts::core {
@@ -28,18 +29,22 @@ class Translator {
   const MarianModel& model() const { return *model_; }
 
   // Translates `source_ids` (each from MarianTokenizer::EncodeSource, </s>
-  // included) with greedy search (beam_size 1) or beam search, as
-  // MarianMTModel.generate. `options` must be resolved
-  // (MarianModel::ResolveOptions). Returns one result per source, in order.
+  // included) with greedy search (beam_size 1), sampling (do_sample) or beam
+  // search, as MarianMTModel.generate. `options` must be resolved
+  // (MarianModel::ResolveOptions). `sample_sources`: empty, or one per source
+  // (its random streams when sampling; empty = {options.seed, index}).
+  // Returns one result per source, in order.
   // With options.return_attention each hypothesis also carries the
   // cross-attention of decoder layer options.attention_layer, [ids,
   // source tokens] (as generate(output_attentions=True) averaged over heads).
   // Errors: InvalidArgument for an empty source, an id outside the
-  // vocabulary, a source longer than max_position_embeddings, or an
-  // attention_layer outside [-decoder_layers, decoder_layers).
+  // vocabulary, a source longer than max_position_embeddings, an
+  // attention_layer outside [-decoder_layers, decoder_layers), or
+  // sample_sources of the wrong size.
   absl::StatusOr<std::vector<TranslationResult>> Translate(
       const std::vector<std::vector<int>>& source_ids,
-      const TranslationOptions& options);
+      const TranslationOptions& options,
+      const std::vector<SampleSource>& sample_sources = {});
 
   // Encoder last hidden states of `source_ids`, pooled as `options` says.
   // Errors: as Translate.

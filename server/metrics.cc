@@ -87,6 +87,27 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                         .Help("Target tokens generated, over all hypotheses.")
                         .Register(*registry_)
                         .Add({});
+  cache_hits_ = &prometheus::BuildCounter()
+                     .Name("transformer_cache_hits_total")
+                     .Help(
+                         "Texts answered from the translation cache or from an "
+                         "identical computation in flight.")
+                     .Register(*registry_)
+                     .Add({});
+  cache_misses_ = &prometheus::BuildCounter()
+                       .Name("transformer_cache_misses_total")
+                       .Help(
+                           "Texts the translation cache did not hold and "
+                           "that were computed.")
+                       .Register(*registry_)
+                       .Add({});
+  cache_bytes_ = &prometheus::BuildGauge()
+                      .Name("transformer_cache_bytes")
+                      .Help(
+                          "Bytes held by the translation cache (bounded by "
+                          "--cache_mb).")
+                      .Register(*registry_)
+                      .Add({});
   model_info_ = &prometheus::BuildGauge()
                      .Name("transformer_model_info")
                      .Help("The served model; always 1.")

@@ -57,6 +57,15 @@ class Metrics {
   void RecordBatch(int sentences, int64_t padded_tokens, absl::Duration compute,
                    int64_t input_tokens, int64_t output_tokens);
 
+  // Translation cache (server/translation_cache.h): one text found or
+  // joined to an identical computation in flight (hit), or computed (miss);
+  // the bytes it stores.
+  void RecordCacheHit() { cache_hits_->Increment(); }
+  void RecordCacheMiss() { cache_misses_->Increment(); }
+  void SetCacheBytes(int64_t bytes) {
+    cache_bytes_->Set(static_cast<double>(bytes));
+  }
+
   // The registry in the Prometheus text format (what /metrics serves).
   std::string Serialize() const;
 
@@ -75,6 +84,9 @@ class Metrics {
   prometheus::Gauge* inflight_;
   prometheus::Counter* input_tokens_;
   prometheus::Counter* output_tokens_;
+  prometheus::Counter* cache_hits_;
+  prometheus::Counter* cache_misses_;
+  prometheus::Gauge* cache_bytes_;
 };
 
 }  // namespace ts::server

@@ -1,14 +1,26 @@
 #include "server/request_handler.h"
 
+#include <mutex>
 #include <string>
 #include <utility>
 #include <variant>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "server/attention_response.h"
 
 namespace ts::server {
+
+// One Translate call while its texts are looked up or computed.
+struct TranslateCall {
+  std::mutex mu;
+  std::vector<core::TranslationResult> results;  // by text
+  std::vector<int> input_token_counts;           // by text
+  // Texts without a result, + 1 while the handler is still setting up.
+  int pending = 1;
+  absl::Status status;  // the first error
+};
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
@@ -26,7 +38,15 @@ RequestHandler::RequestHandler(std::shared_ptr<const core::MarianModel> model,
                         .max_length_cap = options.max_length_cap,
                         .max_beam_size = options.max_beam_size}),
       scheduler_(scheduler),
-      metrics_(metrics) {}
+      metrics_(metrics),
+      model_identity_(
+          absl::StrCat(options.model_dir, "|", options.compute_type)) {
+  if (options.cache_mb > 0) {
+    cache_ = std::make_unique<TranslationCache>(
+        int64_t{options.cache_mb} << 20,
+        [metrics](int64_t bytes) { metrics->SetCacheBytes(bytes); });
+  }
+}
 
 Answer RequestHandler::Track(const char* method, Answer answer) {
   metrics_->IncrementInflight();
@@ -48,55 +68,149 @@ void RequestHandler::Translate(const transformer::v1::TranslateRequest& request,
     finish(status);
     return;
   }
-  std::vector<int> input_token_counts;
-  input_token_counts.reserve(work.source_ids.size());
+  const size_t texts = work.source_ids.size();
+  auto call = std::make_shared<TranslateCall>();
+  call->results.resize(texts);
+  call->input_token_counts.reserve(texts);
   for (const auto& ids : work.source_ids) {
-    input_token_counts.push_back(static_cast<int>(ids.size()));
+    call->input_token_counts.push_back(static_cast<int>(ids.size()));
   }
   // Kept for Translation.source_tokens; empty unless asked.
   std::vector<std::vector<int>> attention_sources;
   if (work.options.return_attention) attention_sources = work.source_ids;
-  BatchRequest batch_request;
-  batch_request.key.method = Method::kTranslate;
-  batch_request.key.translation = work.options;
-  batch_request.source_ids = std::move(work.source_ids);
-  batch_request.deadline = context.deadline;
-  batch_request.is_cancelled = std::move(context.is_cancelled);
-  batch_request.on_done = [this, response, finish,
-                           input_token_counts = std::move(input_token_counts),
-                           attention_sources = std::move(attention_sources)](
-                              absl::Status status,
-                              std::vector<SentenceResult> results) {
-    if (!status.ok()) {
-      finish(ToGrpcStatus(status));
+  const core::TranslationOptions options = work.options;
+  // Answers the call once every text has its result (or one failed).
+  auto respond = [this, call, response, finish, options,
+                  attention_sources = std::move(attention_sources)] {
+    if (!call->status.ok()) {
+      finish(ToGrpcStatus(call->status));
       return;
     }
     const core::MarianTokenizer& tokenizer = model_->tokenizer();
-    for (size_t i = 0; i < results.size(); ++i) {
+    for (size_t i = 0; i < call->results.size(); ++i) {
       transformer::v1::Translation* translation = response->add_translations();
-      translation->set_input_token_count(input_token_counts[i]);
+      translation->set_input_token_count(call->input_token_counts[i]);
       if (!attention_sources.empty()) {
         SetSourceTokens(attention_sources[i], tokenizer, translation);
       }
-      for (const core::Hypothesis& hypothesis :
-           std::get<core::TranslationResult>(results[i]).hypotheses) {
+      if (options.do_sample) translation->set_seed(options.seed);
+      for (const core::Hypothesis& hypothesis : call->results[i].hypotheses) {
         transformer::v1::Hypothesis* out = translation->add_hypotheses();
         out->set_text(tokenizer.DecodeTarget(hypothesis.ids));
         out->mutable_token_ids()->Add(hypothesis.ids.begin(),
                                       hypothesis.ids.end());
         out->set_score(hypothesis.score);
         if (!attention_sources.empty()) {
-          SetHypothesisAttention(hypothesis, input_token_counts[i], tokenizer,
-                                 out);
+          SetHypothesisAttention(hypothesis, call->input_token_counts[i],
+                                 tokenizer, out);
         }
       }
     }
     finish(grpc::Status::OK);
   };
-  if (absl::Status submitted = scheduler_->Submit(std::move(batch_request));
-      !submitted.ok()) {
-    finish(ToGrpcStatus(submitted));
+  // One outstanding text done; the last one answers.
+  auto settle = [call, respond](size_t index, const absl::Status& status,
+                                const core::TranslationResult& result) {
+    bool last = false;
+    {
+      std::lock_guard lock(call->mu);
+      if (!status.ok()) {
+        if (call->status.ok()) call->status = status;
+      } else if (index < call->results.size()) {
+        call->results[index] = result;
+      }
+      last = --call->pending == 0;
+    }
+    if (last) respond();
+  };
+
+  // Sampling without a seed gets a fresh one: its result can never repeat.
+  // Attention weights are not cached (large, and rarely asked twice).
+  const bool use_cache = cache_ != nullptr && !options.return_attention &&
+                         (!options.do_sample || request.options().has_seed());
+  std::vector<int> misses;  // text indices to compute
+  std::vector<std::string> miss_keys;
+  for (size_t i = 0; i < texts; ++i) {
+    if (!use_cache) {
+      misses.push_back(static_cast<int>(i));
+      continue;
+    }
+    std::string key =
+        TranslationCacheKey(model_identity_, options, static_cast<int>(i),
+                            request.texts(static_cast<int>(i)));
+    {
+      // Counted before Find: its waiter may run at once on another thread.
+      std::lock_guard lock(call->mu);
+      ++call->pending;
+    }
+    core::TranslationResult hit;
+    const TranslationCache::Lookup lookup =
+        cache_->Find(key, &hit,
+                     [settle, i](const absl::Status& status,
+                                 const core::TranslationResult& result) {
+                       settle(i, status, result);
+                     });
+    switch (lookup) {
+      case TranslationCache::Lookup::kHit:
+        metrics_->RecordCacheHit();
+        settle(i, absl::OkStatus(), hit);
+        break;
+      case TranslationCache::Lookup::kPending:
+        metrics_->RecordCacheHit();
+        break;
+      case TranslationCache::Lookup::kCompute: {
+        metrics_->RecordCacheMiss();
+        misses.push_back(static_cast<int>(i));
+        miss_keys.push_back(std::move(key));
+        std::lock_guard lock(call->mu);
+        --call->pending;  // counted again below, with the batch
+        break;
+      }
+    }
   }
+
+  if (!misses.empty()) {
+    {
+      std::lock_guard lock(call->mu);
+      call->pending += static_cast<int>(misses.size());
+    }
+    // Ends the computation of every missed text: the cache's waiters and
+    // this call get the same outcome.
+    auto complete = [this, settle, misses, miss_keys](
+                        const absl::Status& status,
+                        std::vector<SentenceResult>* results) {
+      const core::TranslationResult none;
+      for (size_t j = 0; j < misses.size(); ++j) {
+        const core::TranslationResult& result =
+            status.ok() ? std::get<core::TranslationResult>((*results)[j])
+                        : none;
+        if (!miss_keys.empty()) cache_->Finish(miss_keys[j], status, result);
+        settle(misses[j], status, result);
+      }
+    };
+    BatchRequest batch_request;
+    batch_request.key.method = Method::kTranslate;
+    batch_request.key.translation = options;
+    // The seed travels per sentence, so requests with other seeds can share
+    // a batch.
+    batch_request.key.translation.seed = 0;
+    batch_request.sample_seed = options.seed;
+    batch_request.text_indices = misses;
+    for (int i : misses) {
+      batch_request.source_ids.push_back(std::move(work.source_ids[i]));
+    }
+    batch_request.deadline = context.deadline;
+    batch_request.is_cancelled = std::move(context.is_cancelled);
+    batch_request.on_done = [complete](absl::Status status,
+                                       std::vector<SentenceResult> results) {
+      complete(status, &results);
+    };
+    if (absl::Status submitted = scheduler_->Submit(std::move(batch_request));
+        !submitted.ok()) {
+      complete(submitted, nullptr);
+    }
+  }
+  settle(texts, absl::OkStatus(), {});  // the set-up's own count
 }
 
 void RequestHandler::Encode(const transformer::v1::EncodeRequest& request,

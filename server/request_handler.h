@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <memory>
+#include <string>
 
 #include "absl/time/time.h"
 #include "core/model/marian_model.h"
@@ -15,6 +16,7 @@
 #include "server/request_validation.h"
 #include "server/scheduler.h"
 #include "server/server_options.h"
+#include "server/translation_cache.h"
 #include "transformer/v1/transformer_service.pb.h"
 
 namespace ts::server {
@@ -38,7 +40,12 @@ using Answer = std::function<void(const grpc::Status& status)>;
 // and message.
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
-// Thread-safe; one per server, shared by the front ends.
+struct TranslateCall;
+
+// Thread-safe; one per server, shared by the front ends. Translate looks each
+// text up in the translation cache (--cache_mb; sampling requests without a
+// seed skip it), joins identical texts in flight, and sends only the rest to
+// the scheduler, with their text indices (which name their random streams).
 class RequestHandler {
  public:
   // `scheduler` and `metrics` must outlive the handler.
@@ -73,6 +80,9 @@ class RequestHandler {
   RequestValidator validator_;
   Scheduler* const scheduler_;
   Metrics* const metrics_;
+  // Model folder and compute type: part of every cache key.
+  const std::string model_identity_;
+  std::unique_ptr<TranslationCache> cache_;  // null when --cache_mb is 0
 };
 
 }  // namespace ts::server

@@ -1,7 +1,9 @@
 #include "server/request_validation.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <random>
 #include <string>
 #include <utility>
 
@@ -12,6 +14,58 @@ namespace {
 
 grpc::Status Invalid(std::string message) {
   return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::move(message));
+}
+
+// A seed for a sampling request that brought none: from the OS's entropy
+// source, so concurrent servers and restarts do not repeat each other.
+uint64_t FreshSeed() {
+  thread_local std::random_device device;
+  return (static_cast<uint64_t>(device()) << 32) | device();
+}
+
+// The sampling fields of `requested`, range-checked, into `options`; without
+// do_sample they are left at their defaults (ignored, as generate does), so
+// they split neither batches nor cache entries.
+grpc::Status ResolveSampling(
+    const transformer::v1::TranslationOptions& requested, int max_samples,
+    core::TranslationOptions* options) {
+  if (requested.top_k() < 0) {
+    return Invalid(absl::StrCat("options.top_k is ", requested.top_k(),
+                                "; it must be >= 0 (0 = no top-k filter)"));
+  }
+  if (requested.has_top_p() &&
+      !(requested.top_p() > 0.0f && requested.top_p() <= 1.0f)) {
+    return Invalid(
+        absl::StrCat("options.top_p is ", requested.top_p(),
+                     "; it must be in (0, 1] (1 = no top-p filter)"));
+  }
+  if (requested.has_temperature() &&
+      !(requested.temperature() > 0.0f &&
+        std::isfinite(requested.temperature()))) {
+    return Invalid(absl::StrCat("options.temperature is ",
+                                requested.temperature(),
+                                "; it must be a finite number > 0"));
+  }
+  if (!requested.do_sample()) return grpc::Status::OK;
+  if (requested.beam_size() > 1) {
+    return Invalid(absl::StrCat(
+        "options.do_sample with beam_size ", requested.beam_size(),
+        ": beam search cannot sample; use beam_size 1 (or 0) with do_sample"));
+  }
+  if (requested.num_hypotheses() > max_samples) {
+    return Invalid(absl::StrCat("options.num_hypotheses ",
+                                requested.num_hypotheses(),
+                                " is more than max_beam_size ", max_samples,
+                                " (the most samples per text)"));
+  }
+  options->do_sample = true;
+  options->beam_size = 1;
+  options->top_k = requested.top_k();
+  options->top_p = requested.has_top_p() ? requested.top_p() : 1.0f;
+  options->temperature =
+      requested.has_temperature() ? requested.temperature() : 1.0f;
+  options->seed = requested.has_seed() ? requested.seed() : FreshSeed();
+  return grpc::Status::OK;
 }
 
 }  // namespace
@@ -151,6 +205,11 @@ grpc::Status RequestValidator::ResolveTranslationOptions(
     }
     options.attention_layer = layer;
   }
+  if (grpc::Status status =
+          ResolveSampling(requested, limits_.max_beam_size, &options);
+      !status.ok()) {
+    return status;
+  }
   absl::StatusOr<core::TranslationOptions> checked =
       model_->ResolveOptions(options);
   if (!checked.ok()) {
@@ -162,7 +221,7 @@ grpc::Status RequestValidator::ResolveTranslationOptions(
                                 " is outside [1, max_beam_size ",
                                 limits_.max_beam_size, "]"));
   }
-  if (checked->num_hypotheses > checked->beam_size) {
+  if (!checked->do_sample && checked->num_hypotheses > checked->beam_size) {
     return Invalid(
         absl::StrCat("options.num_hypotheses ", checked->num_hypotheses,
                      " is more than beam_size ", checked->beam_size));

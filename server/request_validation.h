@@ -45,9 +45,11 @@ class RequestValidator {
   // INVALID_ARGUMENT on: no texts, more than max_texts_per_request texts, an
   // empty text, invalid UTF-8, a text over max_input_tokens tokens, options
   // out of range (negative, beam_size > max_beam_size, max_length >
-  // max_length_cap, num_hypotheses > beam_size, attention_layer outside
-  // [-decoder_layers, decoder_layers), or as
-  // MarianModel::ResolveOptions rejects).
+  // max_length_cap, num_hypotheses > beam_size (> max_beam_size when
+  // sampling), attention_layer outside [-decoder_layers, decoder_layers),
+  // do_sample with beam_size > 1, top_k < 0, top_p outside (0, 1],
+  // temperature <= 0, or as MarianModel::ResolveOptions rejects). A sampling
+  // request without a seed gets a fresh one in work->options.seed.
   grpc::Status ValidateTranslate(
       const transformer::v1::TranslateRequest& request,
       TranslateWork* work) const;

@@ -14,6 +14,8 @@ namespace ts::server {
 class RequestState {
  public:
   std::vector<std::vector<int>> source_ids;
+  uint64_t sample_seed = 0;
+  std::vector<int> text_indices;  // empty: the sentence index
   absl::Time deadline;
   absl::Time enqueued_at;
   std::function<bool()> is_cancelled;
@@ -26,6 +28,11 @@ class RequestState {
 
 const std::vector<int>& WorkItem::source_ids() const {
   return request->source_ids[index];
+}
+
+core::SampleSource WorkItem::sample_source() const {
+  return {request->sample_seed,
+          request->text_indices.empty() ? index : request->text_indices[index]};
 }
 
 int64_t Batch::padded_tokens() const {
@@ -113,6 +120,8 @@ absl::Status Scheduler::Submit(BatchRequest request) {
   }
   auto state = std::make_shared<RequestState>();
   state->source_ids = std::move(request.source_ids);
+  state->sample_seed = request.sample_seed;
+  state->text_indices = std::move(request.text_indices);
   state->deadline = request.deadline;
   state->is_cancelled = std::move(request.is_cancelled);
   state->on_done = std::move(request.on_done);

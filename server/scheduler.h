@@ -17,6 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "core/decoding/options.h"
+#include "core/decoding/sampling.h"
 
 namespace ts::server {
 
@@ -55,6 +56,12 @@ using CompletionCallback =
 struct BatchRequest {
   BatchKey key;
   std::vector<std::vector<int>> source_ids;  // tokenized, </s> included
+  // Sampling: the request's seed (the key's translation.seed stays 0, so
+  // requests with other seeds share batches) and each sentence's text index
+  // in the client's request (empty: 0, 1, ...), which name its random
+  // streams (core::SampleSource).
+  uint64_t sample_seed = 0;
+  std::vector<int> text_indices;
   absl::Time deadline = absl::InfiniteFuture();
   // Polled while the request waits; may be empty. Never called after the
   // completion callback has started.
@@ -70,6 +77,8 @@ struct WorkItem {
   int index = 0;           // position in the request
   absl::Time enqueued_at;  // when Submit accepted the request
   const std::vector<int>& source_ids() const;
+  // Random streams of this sentence when sampling.
+  core::SampleSource sample_source() const;
   int length() const { return static_cast<int>(source_ids().size()); }
 };
 

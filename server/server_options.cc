@@ -70,6 +70,10 @@ ABSL_FLAG(int, max_beam_size, 16, "Largest beam_size a request may ask for.");
 ABSL_FLAG(int64_t, max_message_bytes, int64_t{64} << 20,
           "Largest request accepted (bytes): a gRPC message, or an HTTP body "
           "(413 beyond).");
+ABSL_FLAG(int, cache_mb, 64,
+          "Translation cache of whole-text results (MiB), least recently "
+          "used out; identical texts in flight are computed once. 0 "
+          "disables it. Sampling without a seed is never cached.");
 ABSL_FLAG(int, drain_timeout_s, 30,
           "On SIGTERM/SIGINT, how long (s) queued and running work may take "
           "to finish before it is abandoned.");
@@ -104,6 +108,7 @@ constexpr absl::string_view kFlagNames[] = {
     "max_beam_size",
     "max_message_bytes",
     "drain_timeout_s",
+    "cache_mb",
 };
 
 absl::Status CheckPositive(absl::string_view name, int64_t value) {
@@ -163,6 +168,11 @@ absl::Status ServerOptions::Validate() const {
   }
   if (max_queue_delay < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--max_queue_delay_ms must be >= 0");
+  }
+  if (cache_mb < 0 || cache_mb > (1 << 20)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--cache_mb must be in [0, 1048576] (0 disables the cache), got ",
+        cache_mb));
   }
   if (drain_timeout < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--drain_timeout_s must be >= 0");
@@ -240,6 +250,7 @@ ServerOptions ServerOptionsFromFlags() {
   options.max_beam_size = absl::GetFlag(FLAGS_max_beam_size);
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.drain_timeout = absl::Seconds(absl::GetFlag(FLAGS_drain_timeout_s));
+  options.cache_mb = absl::GetFlag(FLAGS_cache_mb);
   options.max_connection_age =
       absl::Seconds(absl::GetFlag(FLAGS_max_connection_age_s));
   options.max_connection_age_grace =

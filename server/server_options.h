@@ -42,6 +42,9 @@ struct ServerOptions {
   int max_length_cap = 512;  // largest max_length a request may ask for
   int max_beam_size = 16;    // largest beam_size a request may ask for
   int64_t max_message_bytes = 64 << 20;  // largest request message (bytes)
+  // Translation cache of whole-text results (MiB); 0 disables it (and the
+  // coalescing of identical texts in flight).
+  int cache_mb = 64;
   absl::Duration drain_timeout = absl::Seconds(30);  // on SIGTERM
   // Connections are closed (GOAWAY) after this age, so clients re-resolve and
   // spread over new replicas (Kubernetes scale-up). Zero: never.

@@ -12,8 +12,14 @@ absl::Status RunBatch(core::Translator& translator, const Batch& batch,
                       Scheduler& scheduler, int64_t* output_tokens) {
   const std::vector<std::vector<int>> source_ids = batch.source_ids();
   if (batch.key.method == Method::kTranslate) {
+    std::vector<core::SampleSource> sample_sources;
+    if (batch.key.translation.do_sample) {
+      for (const WorkItem& item : batch.items) {
+        sample_sources.push_back(item.sample_source());
+      }
+    }
     absl::StatusOr<std::vector<core::TranslationResult>> results =
-        translator.Translate(source_ids, batch.key.translation);
+        translator.Translate(source_ids, batch.key.translation, sample_sources);
     if (!results.ok()) return results.status();
     if (results->size() != batch.items.size()) {
       return absl::InternalError(

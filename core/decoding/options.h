@@ -2,6 +2,7 @@
 #ifndef TRANSFORMER_SERVING_CORE_DECODING_OPTIONS_H_
 #define TRANSFORMER_SERVING_CORE_DECODING_OPTIONS_H_
 
+#include <cstdint>
 #include <vector>
 
 namespace ts::core {
@@ -16,12 +17,24 @@ struct TranslationOptions {
       1.0f;            // score = sum(log_probs) / length^length_penalty
   int max_length = 0;  // tokens, counting the decoder start token; 0 = default
   int min_length = 0;  // tokens, counting the decoder start token
-  int num_hypotheses = 1;  // best hypotheses returned, <= beam_size
+  int num_hypotheses = 1;  // best hypotheses returned, <= beam_size; with
+                           // do_sample: independent samples per source
   // Record each hypothesis's cross-attention (Hypothesis::attention) from
   // decoder layer `attention_layer` (0-based; negative counts from the end;
   // ResolveOptions makes it non-negative). Off: no extra work or memory.
   bool return_attention = false;
   int attention_layer = -1;
+  // Sampling (generate's do_sample with num_beams 1; beam_size must be 1):
+  // each token is drawn from softmax(scores / temperature) restricted to the
+  // top_k likeliest tokens (0 = all), then to the smallest set whose
+  // probability reaches top_p (core/decoding/sampling.h).
+  bool do_sample = false;
+  int top_k = 0;             // >= 0; 0 = no top-k filter
+  float top_p = 1.0f;        // in (0, 1]; 1 = no top-p filter
+  float temperature = 1.0f;  // > 0
+  // Random streams: sample s of source text t draws from the stream of
+  // (seed, t, s) (SampleStreamKey), so results do not depend on batching.
+  uint64_t seed = 0;
 
   bool operator==(const TranslationOptions&) const = default;
 };

@@ -134,71 +134,148 @@ void BestTokens(float* logits, const SearchRules& rules,
   }
 }
 
+// Sampling's choice for each live sequence i, whose logits are row
+// active_row[i] of logits [rows, vocab]: (log-prob under the model, token).
+// The model's rules run once per row (rows are shared at the first step);
+// then each sequence draws from its own stream at this step.
+void ChooseSampledTokens(float* logits, int rows, const SearchRules& rules,
+                         const TranslationOptions& options, int cur_len,
+                         const std::vector<int>& active,
+                         const std::vector<int>& active_row,
+                         const std::vector<uint64_t>& stream_keys,
+                         std::pair<float, int>* chosen) {
+  const int vocab = rules.vocab_size;
+  struct RowState {
+    float max = 0.0f;
+    float log_sum = 0.0f;
+    int forced = -1;
+  };
+  std::vector<RowState> row_state(rows);
+#pragma omp parallel for schedule(static) if (rows * vocab >= (1 << 18))
+  for (int r = 0; r < rows; ++r) {
+    float* row = logits + static_cast<size_t>(r) * vocab;
+    RowState& state = row_state[r];
+    // As BestTokens: the normalizer is taken before the rules.
+    state.log_sum = ops::kernels::LogSumExp(row, vocab, &state.max);
+    state.forced = ApplySearchRules(row, rules, options, cur_len);
+  }
+  const int live = static_cast<int>(active.size());
+#pragma omp parallel for schedule(static) if (live * vocab >= (1 << 18))
+  for (int i = 0; i < live; ++i) {
+    const int r = active_row[i];
+    const RowState& state = row_state[r];
+    if (state.forced >= 0) {
+      chosen[i] = {0.0f, state.forced};
+      continue;
+    }
+    const float* row = logits + static_cast<size_t>(r) * vocab;
+    const int token = SampleToken(
+        row, vocab, options, SampleUniform(stream_keys[active[i]], cur_len));
+    if (token < 0) {  // every token banned: end the sequence
+      chosen[i] = {kNegInf, rules.eos_id};
+      continue;
+    }
+    chosen[i] = {(row[token] - state.max) - state.log_sum, token};
+  }
+}
+
+// Greedy search, or sampling (options.do_sample) of `samples` sequences per
+// source: sequence q is sample q % samples of source q / samples. Every
+// sequence reads its source's row at the first step; then each has its own.
 std::vector<TranslationResult> GreedySearch(
     StepModel& model, int batch, const SearchRules& rules,
-    const TranslationOptions& options, const AttentionRecorder* attention) {
+    const TranslationOptions& options, const AttentionRecorder* attention,
+    const std::vector<SampleSource>& sample_sources) {
   const int vocab = rules.vocab_size;
-  std::vector<TranslationResult> results(batch);
-  std::vector<std::vector<int>> ids(batch);
-  std::vector<double> sum_logprobs(batch, 0.0);
-  std::vector<int> active(batch);  // source of each live row
+  const int samples = options.do_sample ? options.num_hypotheses : 1;
+  const int sequences = batch * samples;
+  std::vector<uint64_t> stream_keys;
+  if (options.do_sample) {
+    stream_keys.resize(sequences);
+    for (int q = 0; q < sequences; ++q) {
+      const int source = q / samples;
+      stream_keys[q] = SampleStreamKey(sample_sources.empty()
+                                           ? SampleSource{options.seed, source}
+                                           : sample_sources[source],
+                                       q % samples);
+    }
+  }
+  std::vector<std::vector<int>> ids(sequences);
+  std::vector<double> sum_logprobs(sequences, 0.0);
+  std::vector<Hypothesis> ended(sequences);
+  std::vector<int> active(sequences);  // live sequences
   std::iota(active.begin(), active.end(), 0);
+  std::vector<int> active_row(sequences);  // their logits rows in this step
+  for (int q = 0; q < sequences; ++q) active_row[q] = q / samples;
   std::vector<int> tokens(batch, rules.decoder_start_id);
   std::vector<float> logits;
   for (int cur_len = 1; cur_len < options.max_length && !active.empty();
        ++cur_len) {
-    const int rows = static_cast<int>(active.size());
+    const int rows = static_cast<int>(tokens.size());
+    const int live = static_cast<int>(active.size());
     logits.resize(static_cast<size_t>(rows) * vocab);
     model.Step(tokens, logits.data());
-    std::vector<std::pair<float, int>> chosen(rows);  // (log-prob, token)
+    std::vector<std::pair<float, int>> chosen(live);  // (log-prob, token)
+    if (options.do_sample) {
+      ChooseSampledTokens(logits.data(), rows, rules, options, cur_len, active,
+                          active_row, stream_keys, chosen.data());
+    } else {
 #pragma omp parallel for schedule(static) if (rows * vocab >= (1 << 18))
-    for (int r = 0; r < rows; ++r) {
-      BestTokens(logits.data() + static_cast<size_t>(r) * vocab, rules, options,
-                 cur_len, /*top=*/1, &chosen[r]);
+      for (int r = 0; r < rows; ++r) {
+        BestTokens(logits.data() + static_cast<size_t>(r) * vocab, rules,
+                   options, cur_len, /*top=*/1, &chosen[r]);
+      }
     }
     std::vector<int> keep;
     std::vector<int> next_active;
     std::vector<int> next_tokens;
-    for (int r = 0; r < rows; ++r) {
-      const int token = chosen[r].second;
-      const int source = active[r];
-      sum_logprobs[source] += chosen[r].first;
+    for (int i = 0; i < live; ++i) {
+      const int token = chosen[i].second;
+      const int q = active[i];
+      sum_logprobs[q] += chosen[i].first;
       if (token == rules.eos_id) {
-        results[source].hypotheses.push_back(MakeHypothesis(
-            ids[source], true,
-            NormalizedScore(sum_logprobs[source],
-                            static_cast<int>(ids[source].size()) + 1,
-                            options.length_penalty),
-            rules.eos_id));
+        ended[q] =
+            MakeHypothesis(ids[q], true,
+                           NormalizedScore(sum_logprobs[q],
+                                           static_cast<int>(ids[q].size()) + 1,
+                                           options.length_penalty),
+                           rules.eos_id);
         if (attention != nullptr) {
-          results[source].hypotheses.back().attention =
-              attention->Rows(attention->Mark(r), source);
+          ended[q].attention =
+              attention->Rows(attention->Mark(active_row[i]), q / samples);
         }
         continue;
       }
-      ids[source].push_back(token);
-      keep.push_back(r);
-      next_active.push_back(source);
+      ids[q].push_back(token);
+      keep.push_back(active_row[i]);
+      next_active.push_back(q);
       next_tokens.push_back(token);
     }
-    if (next_active.size() != active.size() && !next_active.empty()) {
-      model.Reorder(keep);
+    bool same_rows = static_cast<int>(keep.size()) == rows;
+    for (size_t i = 0; same_rows && i < keep.size(); ++i) {
+      same_rows = keep[i] == static_cast<int>(i);
     }
+    if (!same_rows && !keep.empty()) model.Reorder(keep);
     active = std::move(next_active);
+    active_row.resize(active.size());
+    std::iota(active_row.begin(), active_row.end(), 0);
     tokens = std::move(next_tokens);
   }
-  for (size_t r = 0; r < active.size(); ++r) {  // max_length without eos
-    const int source = active[r];
-    results[source].hypotheses.push_back(
-        MakeHypothesis(ids[source], false,
-                       NormalizedScore(sum_logprobs[source],
-                                       static_cast<int>(ids[source].size()) + 1,
-                                       options.length_penalty),
-                       rules.eos_id));
+  for (size_t i = 0; i < active.size(); ++i) {  // max_length without eos
+    const int q = active[i];
+    ended[q] = MakeHypothesis(
+        ids[q], false,
+        NormalizedScore(sum_logprobs[q], static_cast<int>(ids[q].size()) + 1,
+                        options.length_penalty),
+        rules.eos_id);
     if (attention != nullptr) {
-      results[source].hypotheses.back().attention =
-          attention->Rows(attention->Mark(static_cast<int>(r)), source);
+      ended[q].attention =
+          attention->Rows(attention->Mark(static_cast<int>(i)), q / samples);
     }
+  }
+  std::vector<TranslationResult> results(batch);
+  for (int q = 0; q < sequences; ++q) {
+    results[q / samples].hypotheses.push_back(std::move(ended[q]));
   }
   return results;
 }
@@ -346,12 +423,13 @@ int ApplySearchRules(float* scores, const SearchRules& rules,
   return -1;
 }
 
-std::vector<TranslationResult> Search(StepModel& model, int batch,
-                                      const SearchRules& rules,
-                                      const TranslationOptions& options,
-                                      const AttentionRecorder* attention) {
-  if (options.beam_size <= 1) {
-    return GreedySearch(model, batch, rules, options, attention);
+std::vector<TranslationResult> Search(
+    StepModel& model, int batch, const SearchRules& rules,
+    const TranslationOptions& options, const AttentionRecorder* attention,
+    const std::vector<SampleSource>& sample_sources) {
+  if (options.beam_size <= 1 || options.do_sample) {
+    return GreedySearch(model, batch, rules, options, attention,
+                        sample_sources);
   }
   return BeamSearch(model, batch, rules, options, attention);
 }

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/decoding/options.h"
+#include "core/decoding/sampling.h"
 
 namespace ts::core {
 
@@ -36,14 +37,19 @@ struct SearchRules {
 class AttentionRecorder;
 
 // Decodes `batch` sources whose state rows the model holds (row b = source
-// b). Greedy search when options.beam_size == 1, else beam search (after the
-// first step, Reorder gives the model beam_size rows per source). Options must
-// be resolved. With `attention` (the recorder that wraps `model`), each
-// hypothesis gets its attention rows (Hypothesis::attention).
+// b). Greedy search when options.beam_size == 1, sampling when
+// options.do_sample (beam_size must be 1; after the first step, Reorder gives
+// the model num_hypotheses rows per source, one per sample, returned in sample
+// order), else beam search (after the first step, Reorder gives the model
+// beam_size rows per source). Options must be resolved. With `attention` (the
+// recorder that wraps `model`), each hypothesis gets its attention rows
+// (Hypothesis::attention). `sample_sources` [batch]: the random streams of
+// each source when sampling; empty means {options.seed, b} for source b.
 std::vector<TranslationResult> Search(
     StepModel& model, int batch, const SearchRules& rules,
     const TranslationOptions& options,
-    const AttentionRecorder* attention = nullptr);
+    const AttentionRecorder* attention = nullptr,
+    const std::vector<SampleSource>& sample_sources = {});
 
 // The logits processors of `generate` for one row of scores [vocab] at
 // cur_len (counting the decoder start token): bad words, and eos while

@@ -163,6 +163,7 @@ absl::StatusOr<std::shared_ptr<const MarianModel>> MarianModel::FromParts(
 absl::StatusOr<TranslationOptions> MarianModel::ResolveOptions(
     const TranslationOptions& options) const {
   TranslationOptions resolved = options;
+  if (resolved.do_sample && resolved.beam_size == 0) resolved.beam_size = 1;
   if (resolved.beam_size == 0) resolved.beam_size = config_.num_beams;
   if (resolved.max_length == 0) resolved.max_length = config_.max_length;
   if (resolved.num_hypotheses == 0) resolved.num_hypotheses = 1;
@@ -183,8 +184,32 @@ absl::StatusOr<TranslationOptions> MarianModel::ResolveOptions(
         "min_length ", resolved.min_length, " is out of range [0, ",
         resolved.max_length, "] (max_length)"));
   }
-  if (resolved.num_hypotheses < 1 ||
-      resolved.num_hypotheses > resolved.beam_size) {
+  if (resolved.do_sample) {
+    if (resolved.beam_size != 1) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "do_sample needs beam_size 1 (beam sampling is not supported), got ",
+          resolved.beam_size));
+    }
+    if (resolved.num_hypotheses < 1 || resolved.num_hypotheses > kMaxBeamSize) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "num_hypotheses ", resolved.num_hypotheses, " is out of range [1, ",
+          kMaxBeamSize, "] (samples per source)"));
+    }
+    if (resolved.top_k < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "top_k ", resolved.top_k, " must be >= 0 (0 = no top-k filter)"));
+    }
+    if (!(resolved.top_p > 0.0f && resolved.top_p <= 1.0f)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("top_p ", resolved.top_p, " is out of range (0, 1]"));
+    }
+    if (!(resolved.temperature > 0.0f && std::isfinite(resolved.temperature))) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("temperature ", resolved.temperature,
+                       " must be a finite number > 0"));
+    }
+  } else if (resolved.num_hypotheses < 1 ||
+             resolved.num_hypotheses > resolved.beam_size) {
     return absl::InvalidArgumentError(absl::StrCat(
         "num_hypotheses ", resolved.num_hypotheses, " is out of range [1, ",
         resolved.beam_size, "] (beam_size)"));

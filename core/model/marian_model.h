@@ -58,7 +58,10 @@ class MarianModel {
 
   // Fills the 0 ("model default") fields of `options` from the config and
   // checks ranges; a negative attention_layer becomes decoder_layers + it.
-  // Errors: InvalidArgument naming the option and its limit.
+  // With do_sample, beam_size 0 means 1 and num_hypotheses counts samples
+  // (at most kMaxBeamSize). Errors: InvalidArgument naming the option and its
+  // limit (do_sample with beam_size > 1, top_k < 0, top_p outside (0, 1],
+  // temperature <= 0, ...).
   absl::StatusOr<TranslationOptions> ResolveOptions(
       const TranslationOptions& options) const;
 

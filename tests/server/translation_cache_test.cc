@@ -1,0 +1,230 @@
+// TranslationCache with a fake compute function (a thread that "translates"
+// a text into ids derived from it): hits return what was computed, the byte
+// bound holds under eviction, and concurrent duplicates are computed once.
+#include "server/translation_cache.h"
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace ts::server {
+namespace {
+
+// A deterministic "translation" of `text`: one hypothesis per 4 characters,
+// ids from the characters, a score from the length.
+core::TranslationResult FakeTranslate(const std::string& text) {
+  core::TranslationResult result;
+  for (size_t start = 0; start < text.size(); start += 4) {
+    core::Hypothesis hypothesis;
+    for (size_t i = start; i < text.size() && i < start + 4; ++i) {
+      hypothesis.ids.push_back(static_cast<unsigned char>(text[i]));
+    }
+    hypothesis.ids.push_back(0);
+    hypothesis.score = -0.25f * static_cast<float>(start + 1);
+    result.hypotheses.push_back(hypothesis);
+  }
+  return result;
+}
+
+bool SameResult(const core::TranslationResult& a,
+                const core::TranslationResult& b) {
+  if (a.hypotheses.size() != b.hypotheses.size()) return false;
+  for (size_t i = 0; i < a.hypotheses.size(); ++i) {
+    if (a.hypotheses[i].ids != b.hypotheses[i].ids ||
+        a.hypotheses[i].score != b.hypotheses[i].score) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Looks `text` up; computes it synchronously on a miss. Returns the result
+// and how it was obtained.
+core::TranslationResult Get(TranslationCache& cache, const std::string& key,
+                            const std::string& text,
+                            TranslationCache::Lookup* lookup) {
+  core::TranslationResult result;
+  *lookup = cache.Find(
+      key, &result, [](const absl::Status&, const core::TranslationResult&) {});
+  if (*lookup == TranslationCache::Lookup::kCompute) {
+    result = FakeTranslate(text);
+    cache.Finish(key, absl::OkStatus(), result);
+  }
+  return result;
+}
+
+TEST(TranslationCacheTest, HitsReturnExactlyWhatWasComputed) {
+  TranslationCache cache(1 << 20);
+  TranslationCache::Lookup lookup;
+  const std::vector<std::string> texts = {"A man in an orange hat.",
+                                          "Two dogs play.", "x"};
+  for (const std::string& text : texts) {
+    Get(cache, text, text, &lookup);
+    EXPECT_EQ(lookup, TranslationCache::Lookup::kCompute);
+  }
+  for (const std::string& text : texts) {
+    const core::TranslationResult result = Get(cache, text, text, &lookup);
+    EXPECT_EQ(lookup, TranslationCache::Lookup::kHit);
+    EXPECT_TRUE(SameResult(result, FakeTranslate(text))) << text;
+  }
+  EXPECT_EQ(cache.entries(), 3);
+}
+
+TEST(TranslationCacheTest, ErrorsAreNotStored) {
+  TranslationCache cache(1 << 20);
+  core::TranslationResult result;
+  ASSERT_EQ(cache.Find("k", &result, {}), TranslationCache::Lookup::kCompute);
+  cache.Finish("k", absl::UnavailableError("queue full"), {});
+  EXPECT_EQ(cache.entries(), 0);
+  EXPECT_EQ(cache.Find("k", &result, {}), TranslationCache::Lookup::kCompute);
+}
+
+TEST(TranslationCacheTest, BytesStayWithinTheBoundLeastRecentlyUsedOut) {
+  const int64_t max_bytes = 4096;
+  int64_t reported = -1;
+  TranslationCache cache(max_bytes,
+                         [&reported](int64_t bytes) { reported = bytes; });
+  TranslationCache::Lookup lookup;
+  auto text_of = [](int i) {
+    return std::string(10 + i % 23, static_cast<char>('a' + i % 26)) +
+           std::to_string(i);
+  };
+  int64_t expected_bytes = 0;
+  for (int i = 0; i < 500; ++i) {
+    const std::string text = text_of(i);
+    Get(cache, text, text, &lookup);
+    ASSERT_EQ(lookup, TranslationCache::Lookup::kCompute);
+    // Text 0 is kept fresh: used again after every insert.
+    Get(cache, text_of(0), text_of(0), &lookup);
+    ASSERT_EQ(lookup, TranslationCache::Lookup::kHit) << i;
+    EXPECT_LE(cache.bytes(), max_bytes);
+    EXPECT_EQ(reported, cache.bytes());
+    expected_bytes += TranslationCache::EntryBytes(text, FakeTranslate(text));
+  }
+  // Far more was inserted than fits; what stays is near the bound.
+  EXPECT_GT(expected_bytes, 10 * max_bytes);
+  EXPECT_GT(cache.bytes(), max_bytes / 2);
+  // The most recent texts stay, the oldest (but text 0) went.
+  Get(cache, text_of(499), text_of(499), &lookup);
+  EXPECT_EQ(lookup, TranslationCache::Lookup::kHit);
+  Get(cache, text_of(1), text_of(1), &lookup);
+  EXPECT_EQ(lookup, TranslationCache::Lookup::kCompute);
+  // The charge of one entry counts its ids and key.
+  const core::TranslationResult one = FakeTranslate("abcdefgh");
+  EXPECT_EQ(TranslationCache::EntryBytes("key", one) -
+                TranslationCache::EntryBytes("", one),
+            6);
+  EXPECT_GE(
+      TranslationCache::EntryBytes("", one),
+      static_cast<int64_t>(2 * sizeof(core::Hypothesis) + 6 * sizeof(int)));
+}
+
+TEST(TranslationCacheTest, AnEntryLargerThanTheBoundIsNotStored) {
+  TranslationCache cache(512);
+  TranslationCache::Lookup lookup;
+  const std::string big(2000, 'z');
+  Get(cache, big, big, &lookup);
+  EXPECT_EQ(cache.entries(), 0);
+  EXPECT_EQ(cache.bytes(), 0);
+  Get(cache, "small", "small", &lookup);
+  EXPECT_EQ(cache.entries(), 1);
+}
+
+TEST(TranslationCacheTest, ConcurrentDuplicatesAreComputedOnce) {
+  TranslationCache cache(1 << 20);
+  const int threads = 16;
+  const std::string text = "The same sentence, sent by 16 clients at once.";
+  std::atomic<int> computed{0};
+  std::atomic<int> answered{0};
+  std::mutex mu;
+  std::condition_variable all_asked;
+  int asked = 0;
+  std::vector<core::TranslationResult> answers(threads);
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      core::TranslationResult result;
+      const TranslationCache::Lookup lookup =
+          cache.Find(text, &result,
+                     [&, t](const absl::Status& status,
+                            const core::TranslationResult& shared) {
+                       EXPECT_TRUE(status.ok());
+                       answers[t] = shared;
+                       ++answered;
+                     });
+      {
+        std::unique_lock lock(mu);
+        ++asked;
+        all_asked.notify_all();
+      }
+      if (lookup == TranslationCache::Lookup::kCompute) {
+        ++computed;
+        // The fake computation ends only after every thread asked, so all
+        // others find it in flight.
+        std::unique_lock lock(mu);
+        all_asked.wait(lock, [&] { return asked == threads; });
+        lock.unlock();
+        answers[t] = FakeTranslate(text);
+        ++answered;
+        cache.Finish(text, absl::OkStatus(), answers[t]);
+      } else {
+        EXPECT_EQ(lookup, TranslationCache::Lookup::kPending);
+      }
+    });
+  }
+  for (std::thread& worker : workers) worker.join();
+  EXPECT_EQ(computed.load(), 1);
+  EXPECT_EQ(answered.load(), threads);
+  for (const core::TranslationResult& answer : answers) {
+    EXPECT_TRUE(SameResult(answer, FakeTranslate(text)));
+  }
+  core::TranslationResult result;
+  EXPECT_EQ(cache.Find(text, &result, {}), TranslationCache::Lookup::kHit);
+}
+
+TEST(TranslationCacheTest, WaitersShareTheComputationsError) {
+  TranslationCache cache(1 << 20);
+  core::TranslationResult result;
+  ASSERT_EQ(cache.Find("k", &result, {}), TranslationCache::Lookup::kCompute);
+  absl::Status seen;
+  ASSERT_EQ(
+      cache.Find("k", &result,
+                 [&seen](const absl::Status& status,
+                         const core::TranslationResult&) { seen = status; }),
+      TranslationCache::Lookup::kPending);
+  cache.Finish("k", absl::DeadlineExceededError("deadline"), {});
+  EXPECT_EQ(seen.code(), absl::StatusCode::kDeadlineExceeded);
+}
+
+TEST(TranslationCacheKeyTest, KeysSeparateWhatChangesTheResult) {
+  core::TranslationOptions greedy;
+  greedy.beam_size = 1;
+  greedy.max_length = 128;
+  const std::string base = TranslationCacheKey("m|fp32", greedy, 0, "Hi.");
+  // The text index matters only when sampling.
+  EXPECT_EQ(base, TranslationCacheKey("m|fp32", greedy, 5, "Hi."));
+  EXPECT_NE(base, TranslationCacheKey("m|int8", greedy, 0, "Hi."));
+  EXPECT_NE(base, TranslationCacheKey("m|fp32", greedy, 0, "Hi!"));
+  core::TranslationOptions other = greedy;
+  other.length_penalty = 1.0000001f;  // prints as 1 with 6 digits
+  EXPECT_NE(base, TranslationCacheKey("m|fp32", other, 0, "Hi."));
+  core::TranslationOptions sample = greedy;
+  sample.do_sample = true;
+  sample.seed = 7;
+  const std::string sampled = TranslationCacheKey("m|fp32", sample, 0, "Hi.");
+  EXPECT_NE(base, sampled);
+  EXPECT_NE(sampled, TranslationCacheKey("m|fp32", sample, 1, "Hi."));
+  sample.seed = 8;
+  EXPECT_NE(sampled, TranslationCacheKey("m|fp32", sample, 0, "Hi."));
+  // A model identity cannot swallow the options that follow it.
+  EXPECT_NE(TranslationCacheKey("a|beam=1", greedy, 0, "x"),
+            TranslationCacheKey("a", greedy, 0, "x"));
+}
+
+}  // namespace
+}  // namespace ts::server
