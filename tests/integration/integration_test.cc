@@ -8,7 +8,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -311,6 +313,148 @@ TEST_F(IntegrationTest, MetricsCountRequestsAndBatches) {
   EXPECT_NE(result.out.find("transformer_build_info{version=\"0.1.0\"} 1"),
             std::string::npos);
   EXPECT_NE(result.out.find("transformer_model_info{"), std::string::npos);
+}
+
+// Sampling through the server: the seed returned with an unseeded request
+// reproduces its samples; beam search cannot sample.
+TEST_F(IntegrationTest, SampledTranslationsReproduceFromTheReturnedSeed) {
+  auto stub = transformer::v1::TransformerService::NewStub(*channel_);
+  transformer::v1::TranslateRequest request;
+  for (int i = 0; i < 3; ++i) {
+    request.add_texts((*golden_)[60 + i]["source"].get<std::string>());
+  }
+  transformer::v1::TranslationOptions* options = request.mutable_options();
+  options->set_do_sample(true);
+  options->set_num_hypotheses(4);
+  options->set_top_p(0.95f);
+  options->set_max_length(64);
+  transformer::v1::TranslateResponse first;
+  {
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub->Translate(&context, request, &first).ok());
+  }
+  ok_translate_requests_ += 1;
+  ASSERT_EQ(first.translations_size(), 3);
+  ASSERT_TRUE(first.translations(0).has_seed());
+  const uint64_t seed = first.translations(0).seed();
+  std::set<std::string> texts;
+  for (const auto& translation : first.translations()) {
+    EXPECT_EQ(translation.seed(), seed);
+    ASSERT_EQ(translation.hypotheses_size(), 4);
+    for (const auto& h : translation.hypotheses()) texts.insert(h.text());
+  }
+  EXPECT_GT(texts.size(), 3u);  // samples, not 4 copies of one output
+
+  // The same request with the returned seed, with the texts in a batch of
+  // other requests' sentences: the same samples.
+  options->set_seed(seed);
+  std::vector<std::thread> others;
+  for (int t = 0; t < 4; ++t) {
+    others.emplace_back([&, t] {
+      transformer::v1::TranslateRequest other;
+      other.add_texts((*golden_)[70 + t]["source"].get<std::string>());
+      *other.mutable_options() = request.options();
+      other.mutable_options()->set_seed(seed + 1 + t);
+      grpc::ClientContext context;
+      transformer::v1::TranslateResponse response;
+      EXPECT_TRUE(stub->Translate(&context, other, &response).ok());
+    });
+  }
+  transformer::v1::TranslateResponse again;
+  {
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub->Translate(&context, request, &again).ok());
+  }
+  for (std::thread& thread : others) thread.join();
+  ok_translate_requests_ += 5;
+  EXPECT_EQ(again.SerializeAsString(), first.SerializeAsString());
+
+  // Beam search with do_sample is refused, naming why.
+  options->set_beam_size(4);
+  grpc::ClientContext context;
+  transformer::v1::TranslateResponse refused;
+  const grpc::Status status = stub->Translate(&context, request, &refused);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(status.error_message().find("beam search cannot sample"),
+            std::string::npos)
+      << status.error_message();
+}
+
+// The translation cache through the server (on by default, --cache_mb 64):
+// repeated texts come back identical, counted as hits; identical requests
+// in flight at once compute each text once.
+TEST_F(IntegrationTest, CacheAnswersRepeatsIdenticallyAndComputesOnce) {
+  auto counter = [](const std::string& name) {
+    const CommandResult result = RunCommand(
+        absl::StrCat("curl -sf http://127.0.0.1:", metrics_port_, "/metrics"),
+        "");
+    EXPECT_EQ(result.exit_code, 0) << result.err;
+    for (const std::string& line : Lines(result.out)) {
+      if (line.rfind(name + " ", 0) == 0) {
+        return std::stod(line.substr(line.rfind(' ') + 1));
+      }
+    }
+    ADD_FAILURE() << name << " not in /metrics";
+    return -1.0;
+  };
+  auto stub = transformer::v1::TransformerService::NewStub(*channel_);
+  transformer::v1::TranslateRequest request;
+  // Golden lines 120-139 with options no earlier test used.
+  for (int i = 120; i < 140; ++i) {
+    request.add_texts((*golden_)[i]["source"].get<std::string>());
+  }
+  request.mutable_options()->set_beam_size(1);
+  request.mutable_options()->set_max_length(128);
+  request.mutable_options()->set_min_length(1);
+  const double hits = counter("transformer_cache_hits_total");
+  const double misses = counter("transformer_cache_misses_total");
+  transformer::v1::TranslateResponse first, second;
+  {
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub->Translate(&context, request, &first).ok());
+  }
+  {
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub->Translate(&context, request, &second).ok());
+  }
+  ok_translate_requests_ += 2;
+  EXPECT_EQ(second.SerializeAsString(), first.SerializeAsString());
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(second.translations(i).hypotheses(0).text(),
+              (*golden_)[120 + i]["greedy_text"].get<std::string>());
+  }
+  EXPECT_EQ(counter("transformer_cache_misses_total") - misses, 20);
+  EXPECT_EQ(counter("transformer_cache_hits_total") - hits, 20);
+  EXPECT_GT(counter("transformer_cache_bytes"), 0);
+
+  // 8 identical requests of 10 new texts at once: 10 computations.
+  transformer::v1::TranslateRequest burst;
+  for (int i = 140; i < 150; ++i) {
+    burst.add_texts((*golden_)[i]["source"].get<std::string>());
+  }
+  *burst.mutable_options() = request.options();
+  const double misses_before = counter("transformer_cache_misses_total");
+  const double hits_before = counter("transformer_cache_hits_total");
+  std::vector<transformer::v1::TranslateResponse> responses(8);
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 8; ++t) {
+    clients.emplace_back([&, t] {
+      grpc::ClientContext context;
+      EXPECT_TRUE(stub->Translate(&context, burst, &responses[t]).ok());
+    });
+  }
+  for (std::thread& client : clients) client.join();
+  ok_translate_requests_ += 8;
+  for (int t = 1; t < 8; ++t) {
+    EXPECT_EQ(responses[t].SerializeAsString(),
+              responses[0].SerializeAsString());
+  }
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(responses[0].translations(i).hypotheses(0).text(),
+              (*golden_)[140 + i]["greedy_text"].get<std::string>());
+  }
+  EXPECT_EQ(counter("transformer_cache_misses_total") - misses_before, 10);
+  EXPECT_EQ(counter("transformer_cache_hits_total") - hits_before, 70);
 }
 
 TEST_F(IntegrationTest, BenchSendsExactlyTheRequestsAskedAndReportsThem) {

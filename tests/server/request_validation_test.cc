@@ -200,6 +200,74 @@ TEST_F(RequestValidationTest, AttentionLayerOutOfRangeNamesTheRange) {
   }
 }
 
+TEST_F(RequestValidationTest, SamplingOptionsAreResolved) {
+  transformer::v1::TranslateRequest request = OneText("Two dogs play.");
+  request.mutable_options()->set_do_sample(true);
+  request.mutable_options()->set_num_hypotheses(4);
+  request.mutable_options()->set_top_k(10);
+  request.mutable_options()->set_top_p(0.9f);
+  request.mutable_options()->set_temperature(0.7f);
+  request.mutable_options()->set_seed(12345);
+  TranslateWork work;
+  ASSERT_TRUE(validator_.ValidateTranslate(request, &work).ok());
+  EXPECT_TRUE(work.options.do_sample);
+  EXPECT_EQ(work.options.beam_size, 1);  // unset means 1 when sampling
+  EXPECT_EQ(work.options.num_hypotheses, 4);
+  EXPECT_EQ(work.options.top_k, 10);
+  EXPECT_FLOAT_EQ(work.options.top_p, 0.9f);
+  EXPECT_FLOAT_EQ(work.options.temperature, 0.7f);
+  EXPECT_EQ(work.options.seed, 12345u);
+
+  // Unset: no filters, temperature 1, and a fresh seed each time.
+  request.mutable_options()->clear_top_p();
+  request.mutable_options()->clear_temperature();
+  request.mutable_options()->clear_seed();
+  request.mutable_options()->set_top_k(0);
+  TranslateWork first, second;
+  ASSERT_TRUE(validator_.ValidateTranslate(request, &first).ok());
+  ASSERT_TRUE(validator_.ValidateTranslate(request, &second).ok());
+  EXPECT_FLOAT_EQ(first.options.top_p, 1.0f);
+  EXPECT_FLOAT_EQ(first.options.temperature, 1.0f);
+  EXPECT_NE(first.options.seed, second.options.seed);
+
+  // Without do_sample the sampling fields are ignored (as generate does).
+  transformer::v1::TranslateRequest greedy = OneText("Two dogs play.");
+  greedy.mutable_options()->set_beam_size(1);
+  greedy.mutable_options()->set_top_k(5);
+  greedy.mutable_options()->set_seed(9);
+  ASSERT_TRUE(validator_.ValidateTranslate(greedy, &work).ok());
+  EXPECT_FALSE(work.options.do_sample);
+  EXPECT_EQ(work.options.top_k, 0);
+  EXPECT_EQ(work.options.seed, 0u);
+}
+
+TEST_F(RequestValidationTest, BadSamplingOptionsNameTheirLimits) {
+  auto with = [](auto set) {
+    transformer::v1::TranslateRequest request = OneText("Two dogs play.");
+    request.mutable_options()->set_do_sample(true);
+    set(request.mutable_options());
+    return request;
+  };
+  using Options = transformer::v1::TranslationOptions;
+  ExpectInvalid(Translate(with([](Options* o) { o->set_beam_size(4); })),
+                "beam search cannot sample");
+  ExpectInvalid(Translate(with([](Options* o) { o->set_top_k(-1); })),
+                "options.top_k is -1; it must be >= 0");
+  ExpectInvalid(Translate(with([](Options* o) { o->set_top_p(0.0f); })),
+                "options.top_p is 0; it must be in (0, 1]");
+  ExpectInvalid(Translate(with([](Options* o) { o->set_top_p(1.5f); })),
+                "must be in (0, 1]");
+  ExpectInvalid(Translate(with([](Options* o) { o->set_temperature(0.0f); })),
+                "options.temperature is 0; it must be a finite number > 0");
+  ExpectInvalid(Translate(with([](Options* o) { o->set_temperature(-1.0f); })),
+                "> 0");
+  // Samples per text: at most max_beam_size (6 here), not beam_size.
+  ExpectInvalid(Translate(with([](Options* o) { o->set_num_hypotheses(7); })),
+                "options.num_hypotheses 7 is more than max_beam_size 6");
+  EXPECT_TRUE(
+      Translate(with([](Options* o) { o->set_num_hypotheses(6); })).ok());
+}
+
 TEST_F(RequestValidationTest, EncodeChecksPoolingAndTexts) {
   transformer::v1::EncodeRequest request;
   request.add_texts("A dog.");
