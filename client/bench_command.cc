@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <fstream>
 #include <map>
 #include <thread>
+#include <utility>
 
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
@@ -40,6 +42,48 @@ std::string CodeName(grpc::StatusCode code) {
                                   : "CODE_" + std::to_string(index);
 }
 
+// SplitMix64's output function: the bench's fixed pseudo-random plan.
+uint64_t Mix(uint64_t z) {
+  z += 0x9E3779B97F4A7C15ULL;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+// Which texts each request sends: plan[i] is the "fresh" request number
+// whose texts request i carries. Extended in request order, so it does not
+// depend on which thread asks first.
+class RequestPlan {
+ public:
+  explicit RequestPlan(double repeat_fraction)
+      : repeat_fraction_(repeat_fraction) {}
+
+  // The fresh request number of request `index`, and whether it repeats.
+  std::pair<int64_t, bool> Get(int64_t index) {
+    absl::MutexLock lock(&mu_);
+    while (static_cast<int64_t>(plan_.size()) <= index) {
+      const int64_t i = static_cast<int64_t>(plan_.size());
+      const double u =
+          static_cast<double>(Mix(2 * static_cast<uint64_t>(i)) >> 11) *
+          0x1.0p-53;
+      if (i > 0 && u < repeat_fraction_) {
+        const int64_t earlier = static_cast<int64_t>(
+            Mix(2 * static_cast<uint64_t>(i) + 1) % static_cast<uint64_t>(i));
+        plan_.push_back({plan_[earlier].first, true});
+      } else {
+        plan_.push_back({fresh_++, false});
+      }
+    }
+    return plan_[index];
+  }
+
+ private:
+  const double repeat_fraction_;
+  absl::Mutex mu_;
+  std::vector<std::pair<int64_t, bool>> plan_ ABSL_GUARDED_BY(mu_);
+  int64_t fresh_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
 double Percentile(const std::vector<double>& sorted, double p) {
   if (sorted.empty()) return 0.0;
   const size_t index = std::min(
@@ -62,6 +106,8 @@ int RunBench(const BenchCommandOptions& options,
   const absl::Time start = absl::Now();
   const absl::Time end = start + options.duration;
   const int per_request = std::max(1, options.texts_per_request);
+  RequestPlan plan(options.repeat_fraction);
+  std::atomic<int64_t> repeated{0};
 
   auto client = [&]() {
     while (true) {
@@ -70,9 +116,11 @@ int RunBench(const BenchCommandOptions& options,
                                : absl::Now() >= end) {
         return;
       }
+      const auto [fresh, repeats] = plan.Get(index);
+      if (repeats) ++repeated;
       transformer::v1::TranslateRequest request;
       for (int i = 0; i < per_request; ++i) {
-        request.add_texts(texts[(index * per_request + i) % texts.size()]);
+        request.add_texts(texts[(fresh * per_request + i) % texts.size()]);
       }
       if (options.beam_size > 0) {
         request.mutable_options()->set_beam_size(options.beam_size);
@@ -124,6 +172,8 @@ int RunBench(const BenchCommandOptions& options,
       {"concurrency", options.concurrency},
       {"texts_per_request", per_request},
       {"requests", total},
+      {"repeat_fraction", options.repeat_fraction},
+      {"repeated_requests", repeated.load()},
       {"seconds", elapsed},
       {"requests_per_second", total / elapsed},
       {"sentences_per_second", sentences_done.load() / elapsed},

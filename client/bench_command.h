@@ -21,15 +21,21 @@ struct BenchCommandOptions {
   int max_length = 0;                         // 0 = the model's default
   absl::Duration timeout = absl::Minutes(5);  // per request
   std::string report_json;  // write the figures here too, if not empty
+  // Share of requests in [0, 1) that repeat an earlier request's texts (a
+  // workload for the translation cache); 0 = none.
+  double repeat_fraction = 0.0;
 };
 
 // Each of `concurrency` threads sends Translate requests of the next
 // `texts_per_request` texts (cycling through `texts`) and sends the next as
 // soon as the answer arrives, until `requests` were sent or `duration`
-// passed. Prints a progress line each second to `err` and at the end the
-// requests/s, sentences/s, latency p50/p90/p99/max (seconds) and the count of
-// every status code to `out`. Returns an ExitCode: 0 if every call was OK,
-// else kExitRpcError (the figures are printed either way).
+// passed. With repeat_fraction f, request i > 0 repeats the texts of a
+// uniformly chosen earlier request with probability f (a fixed pseudo-random
+// plan, the same every run), and takes the next texts otherwise. Prints a
+// progress line each second to `err` and at the end the requests/s,
+// sentences/s, latency p50/p90/p99/max (seconds) and the count of every status
+// code to `out`. Returns an ExitCode: 0 if every call was OK, else
+// kExitRpcError (the figures are printed either way).
 int RunBench(const BenchCommandOptions& options,
              const std::shared_ptr<grpc::Channel>& channel,
              const std::vector<std::string>& texts, std::ostream& out,

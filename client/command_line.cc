@@ -33,8 +33,9 @@ const std::map<std::string, CommandSpec>& Commands() {
        {"Translates texts; prints one translation (or JSON line) per text, "
         "in input order.",
         "transformer-client translate [flags] [TEXT...]",
-        {"beam_size", "max_length", "num_hypotheses", "json", "attention",
-         "attention_layer", "heatmap", "concurrency"}}},
+        {"beam_size", "max_length", "num_hypotheses", "sample", "top_k",
+         "top_p", "temperature", "seed", "json", "attention", "attention_layer",
+         "heatmap", "concurrency"}}},
       {"bench",
        {"Load generator: --concurrency clients each keep one Translate "
         "request in flight until --requests were sent or --duration_s "
@@ -42,7 +43,7 @@ const std::map<std::string, CommandSpec>& Commands() {
         "every status code (JSON).",
         "transformer-client bench [flags] [TEXT...]",
         {"beam_size", "max_length", "concurrency", "requests", "duration_s",
-         "report_json"}}},
+         "repeat_fraction", "report_json"}}},
       {"encode",
        {"Encodes texts; prints one JSON line {text, dim, num_tokens, values} "
         "per text, in input order.",

@@ -8,6 +8,7 @@
 // line. Exit codes: client/exit_codes.h.
 #include <unistd.h>
 
+#include <cstdint>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -57,6 +58,23 @@ ABSL_FLAG(int, max_length, 0,
           "model's default.");
 ABSL_FLAG(int, num_hypotheses, 0,
           "Hypotheses per text (with --json all are printed); 0 = 1.");
+ABSL_FLAG(bool, sample, false,
+          "Sample instead of searching (beam_size must be 0 or 1): each token "
+          "drawn from softmax(scores / --temperature) over the --top_k "
+          "likeliest tokens holding --top_p of the probability; "
+          "--num_hypotheses independent samples per text.");
+ABSL_FLAG(int, top_k, 0,
+          "With --sample: keep the k likeliest tokens; 0 = all.");
+ABSL_FLAG(double, top_p, 1.0,
+          "With --sample: keep the likeliest tokens holding this share of the "
+          "probability, in (0, 1]; 1 = all.");
+ABSL_FLAG(double, temperature, 1.0,
+          "With --sample: divide the scores by this (> 0) before the "
+          "softmax.");
+ABSL_FLAG(std::optional<uint64_t>, seed, std::nullopt,
+          "With --sample: request k of the run uses seed + k (same seed and "
+          "--texts_per_request: same samples); unset = the server picks, and "
+          "--json prints each text's seed.");
 ABSL_FLAG(bool, json, false,
           "Print a JSON line per text (source, translation, token_ids, "
           "score) instead of the plain translation.");
@@ -76,6 +94,10 @@ ABSL_FLAG(int, concurrency, 4, "Requests in flight at once.");
 ABSL_FLAG(int, requests, 0, "bench: total requests; 0 = run --duration_s.");
 ABSL_FLAG(int, duration_s, 10, "bench: seconds to run when --requests=0.");
 ABSL_FLAG(std::string, report_json, "", "bench: also write the figures here.");
+ABSL_FLAG(double, repeat_fraction, 0.0,
+          "bench: share of requests, in [0, 1), that repeat the texts of an "
+          "earlier request (chosen at random); the others take the next "
+          "texts in turn.");
 // encode
 ABSL_FLAG(std::string, pooling, "mean",
           "mean | first | tokens (every token's vector).");
@@ -169,12 +191,21 @@ int Run(int argc, char** argv) {
     options.max_length = absl::GetFlag(FLAGS_max_length);
     options.timeout = timeout;
     options.report_json = absl::GetFlag(FLAGS_report_json);
+    options.repeat_fraction = absl::GetFlag(FLAGS_repeat_fraction);
+    if (!(options.repeat_fraction >= 0.0 && options.repeat_fraction < 1.0)) {
+      return Fail(kExitUsageError, "--repeat_fraction must be in [0, 1)");
+    }
     exit_code = RunBench(options, *channel, texts, out, std::cerr);
   } else if (command == "translate") {
     TranslateCommandOptions options;
     options.beam_size = absl::GetFlag(FLAGS_beam_size);
     options.max_length = absl::GetFlag(FLAGS_max_length);
     options.num_hypotheses = absl::GetFlag(FLAGS_num_hypotheses);
+    options.sample = absl::GetFlag(FLAGS_sample);
+    options.top_k = absl::GetFlag(FLAGS_top_k);
+    options.top_p = static_cast<float>(absl::GetFlag(FLAGS_top_p));
+    options.temperature = static_cast<float>(absl::GetFlag(FLAGS_temperature));
+    options.seed = absl::GetFlag(FLAGS_seed);
     options.json = absl::GetFlag(FLAGS_json);
     options.attention = absl::GetFlag(FLAGS_attention);
     options.attention_layer = absl::GetFlag(FLAGS_attention_layer);

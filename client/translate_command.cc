@@ -4,6 +4,7 @@
 #include <charconv>
 #include <fstream>
 #include <memory>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -87,6 +88,10 @@ void WriteTranslation(const std::string& source,
     line.update(
         HypothesisJson(translation.hypotheses(0), attention, source_len));
   }
+  if (translation.has_seed()) {
+    // As a string: JSON readers may hold numbers in doubles (53 bits).
+    line["seed"] = std::to_string(translation.seed());
+  }
   if (translation.hypotheses_size() > 1) {
     nlohmann::json all = nlohmann::json::array();
     for (const auto& hypothesis : translation.hypotheses()) {
@@ -160,6 +165,15 @@ int RunTranslate(const TranslateCommandOptions& options,
         request_options->set_return_attention(true);
         if (options.attention_layer.has_value()) {
           request_options->set_attention_layer(*options.attention_layer);
+        }
+      }
+      if (options.sample) {
+        request_options->set_do_sample(true);
+        request_options->set_top_k(options.top_k);
+        request_options->set_top_p(options.top_p);
+        request_options->set_temperature(options.temperature);
+        if (options.seed.has_value()) {
+          request_options->set_seed(*options.seed + next_to_send);
         }
       }
       call->context = MakeContext(options.timeout);

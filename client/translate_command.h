@@ -2,6 +2,7 @@
 #ifndef TRANSFORMER_SERVING_CLIENT_TRANSLATE_COMMAND_H_
 #define TRANSFORMER_SERVING_CLIENT_TRANSLATE_COMMAND_H_
 
+#include <cstdint>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -16,8 +17,17 @@ namespace ts::client {
 struct TranslateCommandOptions {
   int beam_size = 0;       // 0 = the model's default
   int max_length = 0;      // tokens; 0 = the model's default
-  int num_hypotheses = 0;  // 0 = 1
-  bool json = false;       // JSON lines instead of plain text
+  int num_hypotheses = 0;  // 0 = 1; with `sample`, samples per text
+  // Sampling (TranslationOptions.do_sample and its fields).
+  bool sample = false;
+  int top_k = 0;             // 0 = no top-k filter
+  float top_p = 1.0f;        // 1 = no top-p filter
+  float temperature = 1.0f;  // > 0
+  // Request k (texts k * texts_per_request ...) samples with seed + k, so a
+  // file gives the same samples again for the same seed and
+  // texts_per_request; unset: the server picks each request's seed.
+  std::optional<uint64_t> seed;
+  bool json = false;  // JSON lines instead of plain text
   // Ask for the cross-attention and print JSON lines with it (implies json):
   // source_tokens, target_tokens, attention [target][source], alignment.
   bool attention = false;
@@ -33,13 +43,14 @@ struct TranslateCommandOptions {
 // Translates `texts` in requests of at most texts_per_request texts, with up
 // to `concurrency` requests in flight, and writes one line per text to `out`
 // in input order, as soon as all earlier lines are written: the best
-// translation, or with `json` an object {source, translation, token_ids,
-// score, hypotheses?}, plus with `attention` {source_tokens, target_tokens,
-// attention, alignment} per hypothesis. Calls go over `channel`; `progress`
-// counts the lines written. Returns an ExitCode (client/exit_codes.h): 0, RPC
-// error after writing the first failed call to `err` (lines before the
-// failed request are still written), or I/O error if `out` or the heatmap
-// file fails.
+// translation (the first sample when sampling), or with `json` an object
+// {source, translation, token_ids, score, hypotheses?, seed?} (seed: the one
+// the text's samples were drawn with), plus with `attention` {source_tokens,
+// target_tokens, attention, alignment} per hypothesis. Calls go over
+// `channel`; `progress` counts the lines written. Returns an ExitCode
+// (client/exit_codes.h): 0, RPC error after writing the first failed call to
+// `err` (lines before the failed request are still written), or I/O error if
+// `out` or the heatmap file fails.
 int RunTranslate(const TranslateCommandOptions& options,
                  const std::shared_ptr<grpc::Channel>& channel,
                  const std::vector<std::string>& texts, std::ostream& out,

@@ -457,6 +457,40 @@ TEST_F(IntegrationTest, CacheAnswersRepeatsIdenticallyAndComputesOnce) {
   EXPECT_EQ(counter("transformer_cache_hits_total") - hits_before, 70);
 }
 
+// transformer-client translate --sample: the samples of a seeded run come
+// back the same (one line per text, each with its samples and seed), and
+// differ from a run with another seed.
+TEST_F(IntegrationTest, ClientSamplesReproduceWithTheSameSeed) {
+  std::string sources;
+  for (int i = 80; i < 86; ++i) {
+    sources += (*golden_)[i]["source"].get<std::string>() + "\n";
+  }
+  const std::string command =
+      "translate --sample --num_hypotheses=4 --top_k=20 --temperature=0.9 "
+      "--max_length=64 --texts_per_request=4 --json";
+  const CommandResult first =
+      RunCommand(Client(command + " --seed=41"), sources);
+  const CommandResult again =
+      RunCommand(Client(command + " --seed=41"), sources);
+  const CommandResult other =
+      RunCommand(Client(command + " --seed=42"), sources);
+  ok_translate_requests_ += 6;
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  ASSERT_EQ(other.exit_code, 0) << other.err;
+  EXPECT_EQ(first.out, again.out);
+  EXPECT_NE(first.out, other.out);
+  const std::vector<std::string> lines = Lines(first.out);
+  ASSERT_EQ(lines.size(), 6u);
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const json line = json::parse(lines[i]);
+    EXPECT_EQ(line["source"], (*golden_)[80 + i]["source"]);
+    EXPECT_EQ(line["hypotheses"].size(), 4u);
+    // Request k of the run samples with seed 41 + k (4 texts per request).
+    EXPECT_EQ(line["seed"], std::to_string(41 + i / 4));
+  }
+}
+
 TEST_F(IntegrationTest, BenchSendsExactlyTheRequestsAskedAndReportsThem) {
   const CommandResult result = RunCommand(
       Client("bench --requests=40 --concurrency=4 --texts_per_request=2 "
@@ -473,6 +507,22 @@ TEST_F(IntegrationTest, BenchSendsExactlyTheRequestsAskedAndReportsThem) {
             report["latency_p99_s"].get<double>());
   EXPECT_LE(report["latency_p99_s"].get<double>(),
             report["latency_max_s"].get<double>());
+
+  // --repeat_fraction: about that share of the requests repeat an earlier
+  // one (a fixed plan: the same count every run).
+  const CommandResult repeats = RunCommand(
+      Client("bench --requests=200 --concurrency=8 --texts_per_request=1 "
+             "--beam_size=1 --max_length=32 --repeat_fraction=0.5 \"A dog "
+             "runs.\" \"Two men.\" \"A girl.\""),
+      "");
+  ASSERT_EQ(repeats.exit_code, 0) << repeats.err;
+  const nlohmann::json repeat_report = nlohmann::json::parse(repeats.out);
+  EXPECT_EQ(repeat_report["codes"]["OK"], 200);
+  EXPECT_GT(repeat_report["repeated_requests"].get<int>(), 70);
+  EXPECT_LT(repeat_report["repeated_requests"].get<int>(), 130);
+  EXPECT_EQ(RunCommand(Client("bench --requests=1 --repeat_fraction=1 x"), "")
+                .exit_code,
+            2);
 }
 
 TEST_F(IntegrationTest, FilesInAndOutWithASummaryLine) {
