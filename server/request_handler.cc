@@ -68,6 +68,18 @@ void RequestHandler::Translate(const transformer::v1::TranslateRequest& request,
     finish(status);
     return;
   }
+  // As the scheduler would answer them: cache hits must not slip past a
+  // drain or a deadline that has already passed.
+  if (!scheduler_->accepting()) {
+    finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                        "server is shutting down and accepts no new requests"));
+    return;
+  }
+  if (context.deadline <= absl::Now()) {
+    finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                        "deadline passed before the call was served"));
+    return;
+  }
   const size_t texts = work.source_ids.size();
   auto call = std::make_shared<TranslateCall>();
   call->results.resize(texts);

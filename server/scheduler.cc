@@ -335,6 +335,11 @@ void Scheduler::AbortQueued(absl::Status status) {
   for (Completion& completion : completions) completion();
 }
 
+bool Scheduler::accepting() const {
+  std::lock_guard lock(mu_);
+  return !shutting_down_;
+}
+
 int64_t Scheduler::queued_sentences() const {
   std::unique_lock lock(mu_);
   return queued_;

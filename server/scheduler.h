@@ -139,6 +139,8 @@ class Scheduler {
   void AbortQueued(absl::Status status);
 
   int64_t queued_sentences() const;
+  // False once Shutdown was called: Submit then refuses with UNAVAILABLE.
+  bool accepting() const;
 
  private:
   struct Group {
