@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 REPEAT="${REPEAT:-5}"
 THREADS="${THREADS:-2}"
 COMPUTE_TYPES="${COMPUTE_TYPES:-fp32 bf16}"
-SKELETON="${SKELETON:-../shared/models/opus-mt-zh-en-skeleton}"
+SKELETON="${SKELETON:-tests/data/opus-mt-zh-en-skeleton}"
 DEMO=models/marian-en-de-multi30k
 OUT=bench/results
 PY=/usr/bin/python3

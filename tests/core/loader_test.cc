@@ -40,8 +40,7 @@ using ::testing::HasSubstr;
 using json = nlohmann::json;
 
 const fs::path kDemoDir = TS_DEMO_MODEL_DIR;
-const fs::path kZhEnDir =
-    fs::path(TS_SHARED_DIR) / "models/opus-mt-zh-en-skeleton";
+const fs::path kZhEnDir = fs::path(TS_DATA_DIR) / "opus-mt-zh-en-skeleton";
 
 // ------------------------------------------------------ file helpers
 
