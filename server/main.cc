@@ -23,6 +23,7 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "server/http_gateway.h"
 #include "server/metrics.h"
+#include "server/model_check.h"
 #include "server/request_handler.h"
 #include "server/request_validation.h"
 #include "server/scheduler.h"
@@ -70,6 +71,15 @@ int Serve(int argc, char** argv) {
     return Fail(std::string(status.message()));
   }
 
+  if (options.check) {
+    absl::Status status = CheckModel(options.model_dir, options.compute_type,
+                                     options.check_sentence, std::cout);
+    if (!status.ok()) {
+      return Fail(absl::StrCat("--check failed: ", status.ToString()));
+    }
+    return 0;
+  }
+
   // Before the model loads (seconds): a bad TLS file fails at once.
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
       MakeServerCredentials(options);
@@ -97,6 +107,11 @@ int Serve(int argc, char** argv) {
     return Fail(absl::StrCat("cannot load model from ", options.model_dir, ": ",
                              model.status().ToString()));
   }
+
+  // Memory planning (deploy/README.md): what the weights hold, and what each
+  // decoded token of a row adds.
+  std::cerr << "transformer-server: model " << options.model_dir << "\n"
+            << MemorySummary(**model, options.compute_type) << std::endl;
 
   Metrics metrics;
   metrics.SetModelInfo((*model)->config());

@@ -29,6 +29,11 @@ class FeedForward {
     fc1_.Pack(compute_type);
     fc2_.Pack(compute_type);
   }
+  // Bytes of the packed fc1 and fc2.
+  int64_t PackedBytes() const {
+    return (fc1_.packed ? fc1_.packed->bytes() : 0) +
+           (fc2_.packed ? fc2_.packed->bytes() : 0);
+  }
 
  private:
   Linear fc1_, fc2_;

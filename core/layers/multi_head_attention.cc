@@ -94,6 +94,14 @@ void MultiHeadAttention::Pack(ops::ComputeType compute_type, AttentionUse use) {
   qkv_weight_.reset();
 }
 
+int64_t MultiHeadAttention::PackedBytes() const {
+  int64_t bytes = qkv_bias_ ? static_cast<int64_t>(qkv_bias_->size()) * 4 : 0;
+  for (const Linear* linear : {&qkv_proj_, &q_proj_, &kv_proj_, &out_proj_}) {
+    if (linear->packed) bytes += linear->packed->bytes();
+  }
+  return bytes;
+}
+
 void MultiHeadAttention::StoreKeyValues(const float* projected, int64_t stride,
                                         int64_t k_offset, int64_t rows,
                                         int64_t len, int64_t offset,

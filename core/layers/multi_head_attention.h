@@ -110,6 +110,8 @@ class MultiHeadAttention {
 
   int64_t num_heads() const { return num_heads_; }
   int64_t head_dim() const { return head_dim_; }
+  // Bytes of the packed projections and the fused q|k|v bias.
+  int64_t PackedBytes() const;
 
  private:
   // Copies k and v of projected[rows, len, stride] (at column k_offset) into

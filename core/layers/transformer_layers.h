@@ -40,6 +40,10 @@ class EncoderLayer {
     self_attn_.Pack(compute_type, AttentionUse::kSelf);
     ffn_.Pack(compute_type);
   }
+  // Bytes of the packed projections (after Pack).
+  int64_t PackedBytes() const {
+    return self_attn_.PackedBytes() + ffn_.PackedBytes();
+  }
 
  private:
   MultiHeadAttention self_attn_;
@@ -80,6 +84,12 @@ class DecoderLayer {
     self_attn_.Pack(compute_type, AttentionUse::kSelf);
     encoder_attn_.Pack(compute_type, AttentionUse::kCross);
     ffn_.Pack(compute_type);
+  }
+
+  // Bytes of the packed projections (after Pack).
+  int64_t PackedBytes() const {
+    return self_attn_.PackedBytes() + encoder_attn_.PackedBytes() +
+           ffn_.PackedBytes();
   }
 
   int64_t num_heads() const { return self_attn_.num_heads(); }

@@ -52,6 +52,12 @@ class MarianModel {
   // fp32 bytes of the tensors the model was built from (one copy of the tied
   // embeddings), before the packed ones were released.
   int64_t weight_bytes() const { return weight_bytes_; }
+  // Bytes the weights hold now, in the compute type loaded: the packed
+  // matrices plus the fp32 tensors still read. WeightBytes (model_memory.h)
+  // predicts it from the config.
+  int64_t resident_weight_bytes() const {
+    return network_.PackedBytes() + weights_.TotalBytes();
+  }
   const MarianTokenizer& tokenizer() const { return tokenizer_; }
   // The layers bound to the weights.
   const MarianNetwork& network() const { return network_; }

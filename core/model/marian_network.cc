@@ -100,4 +100,17 @@ absl::StatusOr<MarianNetwork> MarianNetwork::Build(
   return network;
 }
 
+int64_t MarianNetwork::PackedBytes() const {
+  int64_t bytes = lm_head.packed ? lm_head.packed->bytes() : 0;
+  for (const Embeddings* embeddings :
+       {&encoder_embeddings, &decoder_embeddings}) {
+    if (embeddings->tokens && embeddings->tokens != lm_head.packed) {
+      bytes += embeddings->tokens->bytes();
+    }
+  }
+  for (const EncoderLayer& layer : encoder_layers) bytes += layer.PackedBytes();
+  for (const DecoderLayer& layer : decoder_layers) bytes += layer.PackedBytes();
+  return bytes;
+}
+
 }  // namespace ts::core

@@ -37,6 +37,9 @@ struct MarianNetwork {
   static absl::StatusOr<MarianNetwork> Build(
       const ModelConfig& config, Weights& weights,
       ops::ComputeType compute_type = ops::ComputeType::kFloat32);
+
+  // Bytes of every packed matrix (each counted once) and the fused biases.
+  int64_t PackedBytes() const;
 };
 
 }  // namespace ts::core

@@ -23,6 +23,7 @@
 #include "core/layers/embeddings.h"
 #include "core/model/config.h"
 #include "core/model/marian_model.h"
+#include "core/model/model_memory.h"
 #include "core/model/synthetic_weights.h"
 #include "core/model/tokenizer.h"
 #include "core/model/weights.h"
@@ -774,6 +775,48 @@ TEST_F(LoaderTest, ShardedCheckpointGivesTheSameTranslations) {
   auto model = MarianModel::Load(dir.string());
   ASSERT_TRUE(model.ok()) << model.status();
   EXPECT_EQ(GreedyIds(*model, std::size(kSentences)), *demo_ids_);
+}
+
+// ------------------------------------------------------- memory figures
+
+// The sizes --check prints and deploy/README.md's formula uses, predicted
+// from config.json alone, match what the loaded model holds in each compute
+// type (within 5%: oneDNN pads packed layouts and adds int8 compensation,
+// 3.6% of int8 on this small model), and the KV-cache bytes are
+// 2 x decoder_layers x d_model floats.
+TEST(ModelMemoryTest, PredictionMatchesLoadedModel) {
+  const json raw = json::parse(ReadFile(kDemoDir / "config.json"));
+  auto config = ModelConfig::Load(kDemoDir.string());
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(KvCacheBytesPerToken(*config),
+            2 * raw["decoder_layers"].get<int64_t>() *
+                raw["d_model"].get<int64_t>() * 4);
+  std::vector<ops::ComputeType> types = {ops::ComputeType::kFloat32,
+                                         ops::ComputeType::kInt8};
+  if (ops::BFloat16MatmulSupported()) {
+    types.push_back(ops::ComputeType::kBFloat16);
+  }
+  int64_t fp32_bytes = 0;
+  for (ops::ComputeType type : types) {
+    auto model = MarianModel::Load(kDemoDir.string(), type);
+    ASSERT_TRUE(model.ok()) << model.status();
+    const double predicted = static_cast<double>(WeightBytes(*config, type));
+    const double loaded =
+        static_cast<double>((*model)->resident_weight_bytes());
+    EXPECT_NEAR(loaded / predicted, 1.0, 0.05)
+        << "compute type " << static_cast<int>(type) << ": loaded " << loaded
+        << " bytes, predicted " << predicted;
+    if (type == ops::ComputeType::kFloat32) {
+      fp32_bytes = WeightBytes(*config, type);
+      // fp32 holds at least every parameter of the checkpoint once.
+      EXPECT_GE(loaded, static_cast<double>((*model)->weight_bytes()));
+    }
+  }
+  // int8 holds about a quarter of fp32 (the fp32 biases, norms and
+  // positions keep it above).
+  const int64_t int8_bytes = WeightBytes(*config, ops::ComputeType::kInt8);
+  EXPECT_LT(int8_bytes, fp32_bytes / 2);
+  EXPECT_GT(int8_bytes, fp32_bytes / 5);
 }
 
 // --------------------------------------------------- OPUS-MT zh-en skeleton
