@@ -19,11 +19,18 @@ struct CommandSpec {
 };
 
 const std::vector<std::string>& CommonFlags() {
-  static const auto* flags = new std::vector<std::string>{
-      "server",          "lb_policy", "tls",
-      "tls_ca",          "tls_cert",  "tls_key",
-      "tls_server_name", "timeout_s", "texts_per_request",
-      "input",           "output"};
+  static const auto* flags = new std::vector<std::string>{"server",
+                                                          "lb_policy",
+                                                          "tls",
+                                                          "tls_ca",
+                                                          "tls_cert",
+                                                          "tls_key",
+                                                          "tls_server_name",
+                                                          "timeout_s",
+                                                          "max_attempts",
+                                                          "texts_per_request",
+                                                          "input",
+                                                          "output"};
   return *flags;
 }
 

@@ -5,6 +5,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "common/pem_file.h"
+#include "nlohmann/json.hpp"
 
 namespace ts::client {
 namespace {
@@ -36,7 +37,26 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeCredentials(
   return grpc::SslCredentials(ssl);
 }
 
+// "0.2s": the proto3 JSON form of google.protobuf.Duration.
+std::string DurationJson(absl::Duration duration) {
+  return absl::StrCat(absl::ToDoubleSeconds(duration), "s");
+}
+
 }  // namespace
+
+std::string RetryServiceConfig(const ConnectionOptions& options) {
+  nlohmann::json method = {
+      {"name", {{{"service", "transformer.v1.TransformerService"}}}}};
+  if (options.max_attempts > 1) {
+    method["retryPolicy"] = {
+        {"maxAttempts", options.max_attempts},
+        {"initialBackoff", DurationJson(options.initial_backoff)},
+        {"maxBackoff", DurationJson(options.max_backoff)},
+        {"backoffMultiplier", 2},
+        {"retryableStatusCodes", {"UNAVAILABLE"}}};
+  }
+  return nlohmann::json({{"methodConfig", {method}}}).dump();
+}
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(
     const ConnectionOptions& options) {
@@ -52,6 +72,15 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(
     }
     arguments.SetLoadBalancingPolicyName(options.lb_policy);
   }
+  if (options.max_attempts < 1 || options.max_attempts > 5) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max_attempts must be in [1, 5] (gRPC's limit), got ",
+                     options.max_attempts));
+  }
+  arguments.SetServiceConfigJSON(RetryServiceConfig(options));
+  // Retries resend the request from a per-call buffer; large requests (many
+  // texts) must fit in it to be retried (the default is 256 KiB).
+  arguments.SetInt(GRPC_ARG_PER_RPC_RETRY_BUFFER_SIZE, 64 << 20);
   if (!options.tls_server_name.empty()) {
     arguments.SetSslTargetNameOverride(options.tls_server_name);
   }

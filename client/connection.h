@@ -24,6 +24,14 @@ struct ConnectionOptions {
   // "pick_first" (gRPC's default) or "round_robin" (spread calls over every
   // address the target resolves to); empty: the default.
   std::string lb_policy;
+  // Attempts per call (1 = no retry) when the server answers UNAVAILABLE
+  // (queue full, draining, not reachable): gRPC's retry policy, with
+  // exponential backoff and jitter. gRPC caps it at 5.
+  int max_attempts = 5;
+  // Backoff of the first retry; each next one up to 2x longer (at most
+  // max_backoff). gRPC waits a random time in [0, backoff] (jitter).
+  absl::Duration initial_backoff = absl::Milliseconds(200);
+  absl::Duration max_backoff = absl::Seconds(5);
 
   bool use_tls() const {
     return tls || !tls_ca.empty() || !tls_cert.empty() || !tls_key.empty() ||
@@ -31,11 +39,19 @@ struct ConnectionOptions {
   }
 };
 
-// A channel to `options.target`; responses of any size are accepted.
-// Errors: InvalidArgument for a bad lb_policy or a tls_cert without tls_key
-// (or the reverse); NotFound naming a PEM file that cannot be read.
+// A channel to `options.target`; responses of any size are accepted. Calls
+// of transformer.v1.TransformerService retry UNAVAILABLE as
+// RetryServiceConfig says. Errors: InvalidArgument for a bad lb_policy,
+// max_attempts outside [1, 5], or a tls_cert without tls_key (or the
+// reverse); NotFound naming a PEM file that cannot be read.
 absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(
     const ConnectionOptions& options);
+
+// The channel's service config (gRFC A6 retry policy) as JSON: every method
+// of transformer.v1.TransformerService retries UNAVAILABLE up to
+// max_attempts attempts in all, with exponential backoff (initial_backoff,
+// x2, max_backoff) and jitter. No retry policy when max_attempts is 1.
+std::string RetryServiceConfig(const ConnectionOptions& options);
 
 // A context for one call that gives up after `timeout`.
 std::unique_ptr<grpc::ClientContext> MakeContext(absl::Duration timeout);

@@ -45,6 +45,10 @@ ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert.");
 ABSL_FLAG(std::string, tls_server_name, "",
           "Name to check the server's certificate against, instead of the "
           "target's host.");
+ABSL_FLAG(int, max_attempts, 5,
+          "Attempts per request when the server answers UNAVAILABLE (queue "
+          "full, draining): gRPC retries with exponential backoff and jitter "
+          "(0.2 s doubling up to 5 s). 1 = no retry; at most 5.");
 ABSL_FLAG(int, timeout_s, 300, "Deadline of each request (seconds).");
 ABSL_FLAG(int, texts_per_request, 32, "Most texts sent in one request.");
 ABSL_FLAG(std::string, input, "",
@@ -120,6 +124,7 @@ ConnectionOptions ConnectionOptionsFromFlags() {
   options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
   options.tls_key = absl::GetFlag(FLAGS_tls_key);
   options.tls_server_name = absl::GetFlag(FLAGS_tls_server_name);
+  options.max_attempts = absl::GetFlag(FLAGS_max_attempts);
   return options;
 }
 

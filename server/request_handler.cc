@@ -34,6 +34,7 @@ RequestHandler::RequestHandler(std::shared_ptr<const core::MarianModel> model,
       validator_(
           std::move(model),
           RequestLimits{.max_texts_per_request = options.max_texts_per_request,
+                        .max_queue_size = options.max_queue_size,
                         .max_input_tokens = options.max_input_tokens,
                         .max_length_cap = options.max_length_cap,
                         .max_beam_size = options.max_beam_size}),

@@ -123,9 +123,13 @@ grpc::Status RequestValidator::TokenizeTexts(
     std::vector<std::vector<int>>* source_ids) const {
   if (texts.empty()) return Invalid("request has no texts");
   if (texts.size() > limits_.max_texts_per_request) {
-    return Invalid(absl::StrCat("request has ", texts.size(),
-                                " texts, more than max_texts_per_request ",
-                                limits_.max_texts_per_request));
+    return Invalid(absl::StrCat(
+        "request has ", texts.size(),
+        " texts, more than max_texts_per_request ",
+        limits_.max_texts_per_request, " (max_queue_size ",
+        limits_.max_queue_size, "): split it into requests of at most ",
+        std::min(limits_.max_texts_per_request, limits_.max_queue_size),
+        " texts"));
   }
   // The encoder has positions for max_position_embeddings tokens only.
   const int max_tokens = std::min(limits_.max_input_tokens,

@@ -17,6 +17,7 @@ namespace ts::server {
 // The request limits of ServerOptions that validation enforces.
 struct RequestLimits {
   int max_texts_per_request = 256;
+  int max_queue_size = 1024;   // named in the too-many-texts message
   int max_input_tokens = 256;  // per text, </s> included
   int max_length_cap = 512;    // tokens, counting the decoder start token
   int max_beam_size = 16;

@@ -118,6 +118,14 @@ absl::Status Scheduler::Submit(BatchRequest request) {
   if (sentences == 0) {
     return absl::InvalidArgumentError("request has no sentences");
   }
+  // Such a request could never be queued: UNAVAILABLE would make clients
+  // retry it for ever.
+  if (sentences > options_.max_queue_size) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "request has ", sentences, " sentences, more than max_queue_size ",
+        options_.max_queue_size, ": it can never be queued; send at most ",
+        options_.max_queue_size, " per request"));
+  }
   auto state = std::make_shared<RequestState>();
   state->source_ids = std::move(request.source_ids);
   state->sample_seed = request.sample_seed;

@@ -112,7 +112,7 @@ class Scheduler {
   // Queues every sentence of `request`. Errors, returned at once and without
   // calling on_done: UNAVAILABLE if the queue would exceed max_queue_size or
   // the scheduler is shutting down; INVALID_ARGUMENT for a request without
-  // sentences.
+  // sentences or with more than max_queue_size (it could never be queued).
   absl::Status Submit(BatchRequest request);
 
   // Blocks until a batch is ready (full, or its oldest sentence waited

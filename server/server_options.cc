@@ -74,6 +74,12 @@ ABSL_FLAG(int, cache_mb, 64,
           "Translation cache of whole-text results (MiB), least recently "
           "used out; identical texts in flight are computed once. 0 "
           "disables it. Sampling without a seed is never cached.");
+ABSL_FLAG(bool, check, false,
+          "Load --model_dir, print its architecture, memory sizes and one "
+          "translation (--check_sentence), and exit: 0 if it works, 1 with "
+          "the reason if not. Serves nothing.");
+ABSL_FLAG(std::string, check_sentence, "Hello world.",
+          "The sentence --check translates (in the model's source language).");
 ABSL_FLAG(int, drain_timeout_s, 30,
           "On SIGTERM/SIGINT, how long (s) queued and running work may take "
           "to finish before it is abandoned.");
@@ -109,6 +115,8 @@ constexpr absl::string_view kFlagNames[] = {
     "max_message_bytes",
     "drain_timeout_s",
     "cache_mb",
+    "check",
+    "check_sentence",
 };
 
 absl::Status CheckPositive(absl::string_view name, int64_t value) {
@@ -165,6 +173,14 @@ absl::Status ServerOptions::Validate() const {
     if (absl::Status status = CheckPositive(name, value); !status.ok()) {
       return status;
     }
+  }
+  // A request of max_texts_per_request texts must fit in an empty queue, or
+  // it would be refused for ever.
+  if (max_texts_per_request > max_queue_size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max_texts_per_request (", max_texts_per_request,
+                     ") must not exceed --max_queue_size (", max_queue_size,
+                     "): such a request could never be queued"));
   }
   if (max_queue_delay < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--max_queue_delay_ms must be >= 0");
@@ -251,6 +267,8 @@ ServerOptions ServerOptionsFromFlags() {
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.drain_timeout = absl::Seconds(absl::GetFlag(FLAGS_drain_timeout_s));
   options.cache_mb = absl::GetFlag(FLAGS_cache_mb);
+  options.check = absl::GetFlag(FLAGS_check);
+  options.check_sentence = absl::GetFlag(FLAGS_check_sentence);
   options.max_connection_age =
       absl::Seconds(absl::GetFlag(FLAGS_max_connection_age_s));
   options.max_connection_age_grace =

@@ -52,6 +52,10 @@ struct ServerOptions {
   // Time the calls of an aged connection get to finish; longer than a request.
   absl::Duration max_connection_age_grace = absl::Seconds(30);
 
+  // --check: load, describe and test the model, then exit (model_check.h).
+  bool check = false;
+  std::string check_sentence = "Hello world.";
+
   bool tls_enabled() const { return !tls_cert.empty(); }
 
   SchedulerOptions scheduler_options() const;

@@ -286,6 +286,9 @@ TEST_F(IntegrationTest, InvalidRequestsGetInvalidArgument) {
   EXPECT_NE(status.error_message().find("max_texts_per_request 256"),
             std::string::npos)
       << status.error_message();
+  EXPECT_NE(status.error_message().find("max_queue_size 1024"),
+            std::string::npos)
+      << status.error_message();
 }
 
 TEST_F(IntegrationTest, MetricsCountRequestsAndBatches) {

@@ -136,10 +136,10 @@ TEST(OverloadTest, FullQueueRefusesCallsAndLosesOrCorruptsNone) {
   // about 14k of the calls and refuse the rest while the queue is full. The
   // calls cycle over 200 texts, so the translation cache (on by default)
   // would answer nearly all of them without the queue: it is off here.
-  ASSERT_TRUE(
-      server
-          .Start({"--max_queue_size=64", "--max_batch_size=32", "--cache_mb=0"})
-          .ok());
+  ASSERT_TRUE(server
+                  .Start({"--max_queue_size=64", "--max_texts_per_request=64",
+                          "--max_batch_size=32", "--cache_mb=0"})
+                  .ok());
   grpc::ChannelArguments arguments;
   auto channel = grpc::CreateCustomChannel(
       server.target(), grpc::InsecureChannelCredentials(), arguments);

@@ -276,6 +276,24 @@ TEST(SchedulerTest, FullQueueRejectsAtOnceWithUnavailable) {
   EXPECT_EQ(scheduler.queued_sentences(), 5);
 }
 
+// More sentences than the whole queue holds can never be queued: the answer
+// is INVALID_ARGUMENT (clients retry UNAVAILABLE), even on an empty queue.
+TEST(SchedulerTest, RequestLargerThanTheQueueIsInvalidArgument) {
+  Scheduler scheduler(Options(32, 4096, kNever, /*max_queue_size=*/5));
+  Answers answers;
+  absl::Status rejected = scheduler.Submit(
+      MakeRequest({1, 1, 1, 1, 1, 1}, 1, answers.CallbackFor(1)));
+  EXPECT_EQ(rejected.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(rejected.message().find("6 sentences, more than max_queue_size 5"),
+            std::string::npos)
+      << rejected.message();
+  EXPECT_FALSE(answers.Get(1).has_value());
+  EXPECT_EQ(scheduler.queued_sentences(), 0);
+  EXPECT_TRUE(
+      scheduler.Submit(MakeRequest({1, 1, 1, 1, 1}, 2, answers.CallbackFor(2)))
+          .ok());
+}
+
 TEST(SchedulerTest, ExpiredRequestAnsweredDeadlineExceededAndNeverBatched) {
   Scheduler scheduler(Options(32, 4096, absl::Milliseconds(200)));
   Answers answers;

@@ -12,7 +12,7 @@ namespace ts::server {
 namespace {
 
 TEST(ServerOptionsTest, EnvironmentSetsFlagsAndCommandLineWins) {
-  ASSERT_EQ(setenv("TS_MAX_QUEUE_SIZE", "77", 1), 0);
+  ASSERT_EQ(setenv("TS_MAX_QUEUE_SIZE", "777", 1), 0);
   ASSERT_EQ(setenv("TS_MAX_BATCH_TOKENS", "999", 1), 0);
   ASSERT_EQ(setenv("TS_MODEL_DIR", "/models/opus-mt-de-en", 1), 0);
   ASSERT_TRUE(ApplyEnvironmentToFlags().ok());
@@ -21,11 +21,11 @@ TEST(ServerOptionsTest, EnvironmentSetsFlagsAndCommandLineWins) {
   std::vector<char*> argv = {program, batch_tokens};
   absl::ParseCommandLine(static_cast<int>(argv.size()), argv.data());
   const ServerOptions options = ServerOptionsFromFlags();
-  EXPECT_EQ(options.max_queue_size, 77);
+  EXPECT_EQ(options.max_queue_size, 777);
   EXPECT_EQ(options.model_dir, "/models/opus-mt-de-en");
   EXPECT_EQ(options.max_batch_tokens, 123);
   EXPECT_EQ(options.scheduler_options().max_batch_tokens, 123);
-  EXPECT_EQ(options.scheduler_options().max_queue_size, 77);
+  EXPECT_EQ(options.scheduler_options().max_queue_size, 777);
   EXPECT_EQ(options.intra_threads, 1);  // the measured default
   EXPECT_GE(options.num_workers, 1);    // 0 = one per core
   EXPECT_EQ(options.scheduler_options().max_queue_delay, absl::ZeroDuration());
@@ -53,6 +53,22 @@ TEST(ServerOptionsTest, ValidateNamesTheBadOption) {
   options = ServerOptions();
   options.port = 70000;
   EXPECT_NE(options.Validate().message().find("--port"), std::string::npos);
+}
+
+// A request of max_texts_per_request texts must fit in an empty queue.
+TEST(ServerOptionsTest, MoreTextsPerRequestThanQueueSizeIsRefused) {
+  ServerOptions options;
+  options.max_queue_size = 4;
+  options.max_texts_per_request = 5;
+  const absl::Status status = options.Validate();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("--max_texts_per_request (5)"),
+            std::string::npos)
+      << status.message();
+  EXPECT_NE(status.message().find("--max_queue_size (4)"), std::string::npos)
+      << status.message();
+  options.max_texts_per_request = 4;
+  EXPECT_TRUE(options.Validate().ok());
 }
 
 TEST(ServerOptionsTest, TlsFilesComeInPairs) {
