@@ -23,7 +23,12 @@ TEST_PACKAGES=(
   clang libclang-rt-14-dev
   python3-grpcio python3-grpc-tools python3-pytest python3-sentencepiece
   chromium chromium-driver python3-selenium
+  python3-torch
 )
+# kubectl for check_deploy's kustomize build: Debian's kubernetes-client,
+# unless a kubectl is already there (another package may own
+# /usr/bin/kubectl, e.g. a cloud SDK's, and the two conflict).
+if ! command -v kubectl > /dev/null; then TEST_PACKAGES+=(kubernetes-client); fi
 
 PACKAGES=("${BUILD_PACKAGES[@]}")
 if [[ "${1:-}" != "--build" ]]; then PACKAGES+=("${TEST_PACKAGES[@]}"); fi
