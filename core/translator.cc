@@ -28,8 +28,10 @@ class ExecutionContext;
 
 namespace {
 
+// Ids must be below `vocab_size`: the source vocabulary's, or the target's
+// for teacher-forced targets.
 absl::Status CheckSources(const std::vector<std::vector<int>>& sources,
-                          const ModelConfig& config) {
+                          const ModelConfig& config, int vocab_size) {
   for (size_t i = 0; i < sources.size(); ++i) {
     if (sources[i].empty()) {
       return absl::InvalidArgumentError(
@@ -42,12 +44,32 @@ absl::Status CheckSources(const std::vector<std::vector<int>>& sources,
                        config.max_position_embeddings));
     }
     for (int id : sources[i]) {
-      if (id < 0 || id >= config.vocab_size) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "source ", i, " has token id ", id, " outside the vocabulary [0, ",
-            config.vocab_size, ")"));
+      if (id < 0 || id >= vocab_size) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("source ", i, " has token id ", id,
+                         " outside the vocabulary [0, ", vocab_size, ")"));
       }
     }
+  }
+  return absl::OkStatus();
+}
+
+// The decoder reads positions 0 .. max_length - 2, so max_length may be at
+// most max_position_embeddings + 1 (as MarianModel::ResolveOptions checks;
+// checked here too for callers that skip it). Also the other ranges the
+// search relies on.
+absl::Status CheckTranslationOptions(const TranslationOptions& options,
+                                     const ModelConfig& config) {
+  const int max_length_limit = config.max_position_embeddings + 1;
+  if (options.max_length < 2 || options.max_length > max_length_limit) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_length ", options.max_length, " is out of range [2, ",
+        max_length_limit, "]: max_position_embeddings ",
+        config.max_position_embeddings, " + 1 (resolve options first)"));
+  }
+  if (options.beam_size < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "beam_size ", options.beam_size, " must be >= 1 (resolve options)"));
   }
   return absl::OkStatus();
 }
@@ -97,7 +119,9 @@ absl::StatusOr<std::vector<TranslationResult>> Translator::Translate(
     const TranslationOptions& options,
     const std::vector<SampleSource>& sample_sources) {
   const ModelConfig& config = model_->config();
-  absl::Status status = CheckSources(source_ids, config);
+  absl::Status status = CheckSources(source_ids, config, config.vocab_size);
+  if (!status.ok()) return status;
+  status = CheckTranslationOptions(options, config);
   if (!status.ok()) return status;
   if (!sample_sources.empty() && sample_sources.size() != source_ids.size()) {
     return absl::InvalidArgumentError(
@@ -112,7 +136,7 @@ absl::StatusOr<std::vector<TranslationResult>> Translator::Translate(
                         state_->encoder_hidden.data(), batch, src_len, lengths,
                         options.max_length, &state_->decoder);
   SearchRules rules;
-  rules.vocab_size = config.vocab_size;
+  rules.vocab_size = config.decoder_vocab_size;
   rules.eos_id = config.eos_token_id;
   rules.pad_id = config.pad_token_id;
   rules.decoder_start_id = config.decoder_start_token_id;
@@ -137,7 +161,7 @@ absl::StatusOr<std::vector<TranslationResult>> Translator::Translate(
 absl::StatusOr<std::vector<std::vector<float>>> Translator::EncoderHiddenStates(
     const std::vector<std::vector<int>>& source_ids) {
   const ModelConfig& config = model_->config();
-  absl::Status status = CheckSources(source_ids, config);
+  absl::Status status = CheckSources(source_ids, config, config.vocab_size);
   if (!status.ok()) return status;
   std::vector<std::vector<float>> states;
   if (source_ids.empty()) return states;
@@ -173,9 +197,9 @@ absl::StatusOr<std::vector<std::vector<float>>> Translator::ScoreTargets(
     return absl::InvalidArgumentError(absl::StrCat(
         source_ids.size(), " sources but ", target_ids.size(), " targets"));
   }
-  absl::Status status = CheckSources(source_ids, config);
+  absl::Status status = CheckSources(source_ids, config, config.vocab_size);
   if (!status.ok()) return status;
-  status = CheckSources(target_ids, config);
+  status = CheckSources(target_ids, config, config.decoder_vocab_size);
   if (!status.ok()) return status;
   std::vector<std::vector<float>> scores;
   if (source_ids.empty()) return scores;
@@ -199,7 +223,7 @@ absl::StatusOr<std::vector<std::vector<float>>> Translator::ScoreTargets(
   MarianDecoder decoder(model_->network(), config, state_->ctx,
                         state_->encoder_hidden.data(), batch, src_len, lengths,
                         len, &state_->decoder);
-  const int64_t vocab = config.vocab_size;
+  const int64_t vocab = config.decoder_vocab_size;
   auto& logits = state_->logits;
   logits.resize(static_cast<size_t>(batch) * len * vocab);
   decoder.Forward(tokens, len, logits.data());

@@ -39,8 +39,9 @@ class Translator {
   // source tokens] (as generate(output_attentions=True) averaged over heads).
   // Errors: InvalidArgument for an empty source, an id outside the
   // vocabulary, a source longer than max_position_embeddings, an
-  // attention_layer outside [-decoder_layers, decoder_layers), or
-  // sample_sources of the wrong size.
+  // attention_layer outside [-decoder_layers, decoder_layers), sample_sources
+  // of the wrong size, max_length outside [2, max_position_embeddings + 1]
+  // (naming both) or beam_size < 1.
   absl::StatusOr<std::vector<TranslationResult>> Translate(
       const std::vector<std::vector<int>>& source_ids,
       const TranslationOptions& options,

@@ -1,10 +1,12 @@
 #include "core/model/config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 #include <sstream>
+#include <tuple>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -120,6 +122,26 @@ absl::StatusOr<ModelConfig> ModelConfig::Parse(
         absl::StrCat(what, ": activation_function \"", act,
                      "\" is not supported (swish, silu, relu, gelu)"));
   }
+  // As MarianConfig: decoder_vocab_size defaults to vocab_size, and only
+  // separate vocabularies (share_encoder_decoder_embeddings false) use it.
+  for (auto [key, field] :
+       {std::pair{"share_encoder_decoder_embeddings",
+                  &config.share_encoder_decoder_embeddings},
+        std::pair{"tie_word_embeddings", &config.tie_word_embeddings}}) {
+    if (c.contains(key) && c[key].is_boolean()) *field = c[key].get<bool>();
+  }
+  config.decoder_vocab_size = config.vocab_size;
+  if (!config.share_encoder_decoder_embeddings &&
+      c.contains("decoder_vocab_size") && !c["decoder_vocab_size"].is_null()) {
+    absl::Status status =
+        ReadInt(c, "decoder_vocab_size", &config.decoder_vocab_size, what);
+    if (!status.ok()) return status;
+    if (config.decoder_vocab_size <= 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, ": \"decoder_vocab_size\" must be a positive integer, got ",
+          config.decoder_vocab_size));
+    }
+  }
   if (c.contains("scale_embedding") && c["scale_embedding"].is_boolean()) {
     config.scale_embedding = c["scale_embedding"].get<bool>();
   }
@@ -143,14 +165,18 @@ absl::StatusOr<ModelConfig> ModelConfig::Parse(
     status = ReadGeneration(*generation, &config, "generation_config.json");
     if (!status.ok()) return status;
   }
-  for (auto [key, id] :
-       {std::pair{"pad_token_id", config.pad_token_id},
-        std::pair{"eos_token_id", config.eos_token_id},
-        std::pair{"decoder_start_token_id", config.decoder_start_token_id}}) {
-    if (id < 0 || id >= config.vocab_size) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          what, ": ", key, " ", id, " is outside the vocabulary [0, ",
-          config.vocab_size, ")"));
+  // pad is in both vocabularies; eos and the decoder start in the target's.
+  const int both = std::min(config.vocab_size, config.decoder_vocab_size);
+  for (auto [key, id, size] :
+       {std::tuple{"pad_token_id", config.pad_token_id, both},
+        std::tuple{"eos_token_id", config.eos_token_id,
+                   config.decoder_vocab_size},
+        std::tuple{"decoder_start_token_id", config.decoder_start_token_id,
+                   config.decoder_vocab_size}}) {
+    if (id < 0 || id >= size) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": ", key, " ", id,
+                       " is outside the vocabulary [0, ", size, ")"));
     }
   }
   if (config.num_beams < 1) config.num_beams = 1;

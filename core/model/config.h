@@ -21,7 +21,17 @@ struct ModelConfig {
   int decoder_attention_heads = 0;
   int encoder_ffn_dim = 0;
   int decoder_ffn_dim = 0;
-  int vocab_size = 0;               // rows of model.shared.weight
+  int vocab_size = 0;  // source vocabulary: rows of the encoder embeddings
+  // Target vocabulary: rows of the decoder embeddings, lm_head and
+  // final_logits_bias; equals vocab_size unless the vocabularies are separate.
+  int decoder_vocab_size = 0;
+  // false: separate source and target vocabularies (vocab.json and
+  // target_vocab.json) with model.encoder.embed_tokens [vocab_size, d_model]
+  // and model.decoder.embed_tokens [decoder_vocab_size, d_model] instead of
+  // one model.shared table.
+  bool share_encoder_decoder_embeddings = true;
+  // false: lm_head.weight is a matrix of its own, not the decoder embeddings.
+  bool tie_word_embeddings = true;
   int max_position_embeddings = 0;  // rows of the sinusoidal position tables
   std::string activation_function = "swish";  // swish | silu | relu | gelu
   bool scale_embedding = true;  // multiply embeddings by sqrt(d_model)

@@ -58,7 +58,7 @@ void MarianDecoder::RunLayers(const int* tokens, int len, float* logits) {
 
 void MarianDecoder::Step(const std::vector<int>& tokens, float* logits) {
   const int64_t rows = static_cast<int64_t>(tokens.size());
-  const int64_t vocab = config_.vocab_size;
+  const int64_t vocab = config_.decoder_vocab_size;
   RunLayers(tokens.data(), 1, logits);
   // MarianMTModel.adjust_logits_during_generation: <pad> is never generated,
   // and it is banned before the softmax, so it takes no probability mass.

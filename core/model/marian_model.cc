@@ -62,6 +62,47 @@ absl::Status ResolveSharedEmbeddings(const ModelConfig& config,
   return absl::OkStatus();
 }
 
+// Separate vocabularies (share_encoder_decoder_embeddings false): the
+// encoder and decoder embed with tables of their own; lm_head is its own
+// matrix, or (tie_word_embeddings, absent from the file) the decoder table.
+absl::Status ResolveSeparateEmbeddings(const ModelConfig& config,
+                                       Weights& weights) {
+  const int64_t d = config.d_model;
+  for (auto [name, rows] :
+       {std::pair{"model.encoder.embed_tokens.weight", config.vocab_size},
+        std::pair{"model.decoder.embed_tokens.weight",
+                  config.decoder_vocab_size}}) {
+    const TensorView* table = weights.Find(name);
+    if (table == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the checkpoint has no ", name,
+          " (config.json: share_encoder_decoder_embeddings false)"));
+    }
+    if (table->shape != std::vector<int64_t>{rows, d}) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tensor ", name, " has shape ", ShapeToString(table->shape),
+          ", config.json implies ", ShapeToString({rows, d})));
+    }
+  }
+  if (const TensorView* head = weights.Find("lm_head.weight")) {
+    if (head->shape != std::vector<int64_t>{config.decoder_vocab_size, d}) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tensor lm_head.weight has shape ",
+                       ShapeToString(head->shape), ", config.json implies ",
+                       ShapeToString({config.decoder_vocab_size, d})));
+    }
+  } else if (!config.tie_word_embeddings) {
+    return absl::InvalidArgumentError(
+        "the checkpoint has no lm_head.weight and config.json says "
+        "tie_word_embeddings false");
+  }
+  // A stray shared table is not read.
+  if (weights.Find("model.shared.weight") != nullptr) {
+    weights.Release("model.shared.weight");
+  }
+  return absl::OkStatus();
+}
+
 // Derives absent position tables; checks stored ones against the formula
 // (catches a table in another layout, e.g. interleaved sin/cos, which is off
 // by up to 2; bf16 rounding of a right table stays below 4e-3).
@@ -132,6 +173,20 @@ absl::StatusOr<std::shared_ptr<const MarianModel>> MarianModel::FromParts(
         absl::StrCat("vocab.json has ids up to ", tokenizer.vocab_size() - 1,
                      " but config.json vocab_size is ", config.vocab_size));
   }
+  if (tokenizer.target_vocab_size() > config.decoder_vocab_size) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the target vocabulary has ids up to ",
+        tokenizer.target_vocab_size() - 1,
+        " but config.json decoder_vocab_size is ", config.decoder_vocab_size));
+  }
+  if (tokenizer.target_pad_id() != config.pad_token_id ||
+      tokenizer.target_eos_id() != config.eos_token_id) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "target_vocab.json has <pad> = ", tokenizer.target_pad_id(),
+        " and </s> = ", tokenizer.target_eos_id(),
+        ", config.json says pad_token_id ", config.pad_token_id,
+        " and eos_token_id ", config.eos_token_id));
+  }
   if (tokenizer.pad_id() != config.pad_token_id ||
       tokenizer.eos_id() != config.eos_token_id) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -139,14 +194,16 @@ absl::StatusOr<std::shared_ptr<const MarianModel>> MarianModel::FromParts(
         " and </s> = ", tokenizer.eos_id(), ", config.json says pad_token_id ",
         config.pad_token_id, " and eos_token_id ", config.eos_token_id));
   }
-  absl::Status status = ResolveSharedEmbeddings(config, weights);
+  absl::Status status = config.share_encoder_decoder_embeddings
+                            ? ResolveSharedEmbeddings(config, weights)
+                            : ResolveSeparateEmbeddings(config, weights);
   if (!status.ok()) return status;
   status = ResolvePositions(config, weights);
   if (!status.ok()) return status;
   if (weights.Find("final_logits_bias") == nullptr) {
     weights.Add("final_logits_bias",
-                std::vector<float>(config.vocab_size, 0.0f),
-                {1, config.vocab_size});
+                std::vector<float>(config.decoder_vocab_size, 0.0f),
+                {1, config.decoder_vocab_size});
   }
   auto model = std::shared_ptr<MarianModel>(new MarianModel());
   model->config_ = std::move(config);

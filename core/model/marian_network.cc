@@ -1,6 +1,8 @@
 #include "core/model/marian_network.h"
 
 #include <cmath>
+#include <functional>
+#include <string_view>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -30,10 +32,19 @@ absl::StatusOr<MarianNetwork> MarianNetwork::Build(
   }
   MarianNetwork network;
   const int64_t d = config.d_model;
-  auto shared =
-      FindTensor(weights, "model.shared.weight", {config.vocab_size, d});
+  const bool separate = !config.share_encoder_decoder_embeddings;
+  const int64_t target_vocab = config.decoder_vocab_size;
+  // The output projection's matrix: model.shared (tied), or with separate
+  // vocabularies lm_head.weight, else the decoder table it is tied to.
+  const char* head_name = "model.shared.weight";
+  if (separate) {
+    head_name = weights.Find("lm_head.weight") != nullptr
+                    ? "lm_head.weight"
+                    : "model.decoder.embed_tokens.weight";
+  }
+  auto shared = FindTensor(weights, head_name, {target_vocab, d});
   if (!shared.ok()) return shared.status();
-  auto bias = FindTensor(weights, "final_logits_bias", {1, config.vocab_size});
+  auto bias = FindTensor(weights, "final_logits_bias", {1, target_vocab});
   if (!bias.ok()) return bias.status();
   const float scale =
       config.scale_embedding ? std::sqrt(static_cast<float>(d)) : 1.0f;
@@ -61,21 +72,50 @@ absl::StatusOr<MarianNetwork> MarianNetwork::Build(
         compute_type == ops::ComputeType::kBFloat16 ? ops::ComputeType::kFloat32
                                                     : compute_type;
     network.lm_head =
-        Linear::View((*shared)->data, (*bias)->data, d, config.vocab_size);
+        Linear::View((*shared)->data, (*bias)->data, d, target_vocab);
     // The largest matrix: its fp32 rows go block by block as they are
     // converted, so the fp32 and converted copies are never both resident.
-    network.lm_head.Pack(lm_head_type, [&](int64_t rows) {
-      if (rows < config.vocab_size) {
-        weights.ReleaseRows("model.shared.weight", rows);
-      } else {
-        weights.Release("model.shared.weight");
-      }
-    });
+    // (A decoder table tied to lm_head is released once both are packed.)
+    const bool head_is_decoder_table =
+        std::string_view(head_name) == "model.decoder.embed_tokens.weight";
+    auto release_rows = [&](const char* name, int64_t total) {
+      return [&weights, name, total](int64_t rows) {
+        if (rows < total) {
+          weights.ReleaseRows(name, rows);
+        } else {
+          weights.Release(name);
+        }
+      };
+    };
+    network.lm_head.Pack(lm_head_type,
+                         head_is_decoder_table
+                             ? std::function<void(int64_t)>()
+                             : std::function<void(int64_t)>(
+                                   release_rows(head_name, target_vocab)));
     // The embeddings read the output projection's packed rows (MarianMT ties
     // them): fp32 exactly, int8 dequantized as CTranslate2 does; one table.
+    // Separate vocabularies: each side packs its own table the same way.
     for (Embeddings* embeddings :
          {&network.encoder_embeddings, &network.decoder_embeddings}) {
       embeddings->tokens = network.lm_head.packed;
+    }
+    if (separate) {
+      auto encoder_table = FindTensor(
+          weights, "model.encoder.embed_tokens.weight", {config.vocab_size, d});
+      if (!encoder_table.ok()) return encoder_table.status();
+      network.encoder_embeddings.tokens = ops::PackedWeights::Pack(
+          (*encoder_table)->data, config.vocab_size, d, lm_head_type,
+          release_rows("model.encoder.embed_tokens.weight", config.vocab_size));
+      if (head_is_decoder_table) {
+        weights.Release("model.decoder.embed_tokens.weight");
+      } else {
+        auto decoder_table = FindTensor(
+            weights, "model.decoder.embed_tokens.weight", {target_vocab, d});
+        if (!decoder_table.ok()) return decoder_table.status();
+        network.decoder_embeddings.tokens = ops::PackedWeights::Pack(
+            (*decoder_table)->data, target_vocab, d, lm_head_type,
+            release_rows("model.decoder.embed_tokens.weight", target_vocab));
+      }
     }
     for (int i = 0; i < config.encoder_layers; ++i) {
       const std::string prefix = absl::StrCat("model.encoder.layers.", i);
@@ -102,11 +142,14 @@ absl::StatusOr<MarianNetwork> MarianNetwork::Build(
 
 int64_t MarianNetwork::PackedBytes() const {
   int64_t bytes = lm_head.packed ? lm_head.packed->bytes() : 0;
-  for (const Embeddings* embeddings :
-       {&encoder_embeddings, &decoder_embeddings}) {
-    if (embeddings->tokens && embeddings->tokens != lm_head.packed) {
-      bytes += embeddings->tokens->bytes();
-    }
+  if (encoder_embeddings.tokens &&
+      encoder_embeddings.tokens != lm_head.packed) {
+    bytes += encoder_embeddings.tokens->bytes();
+  }
+  if (decoder_embeddings.tokens &&
+      decoder_embeddings.tokens != lm_head.packed &&
+      decoder_embeddings.tokens != encoder_embeddings.tokens) {
+    bytes += decoder_embeddings.tokens->bytes();
   }
   for (const EncoderLayer& layer : encoder_layers) bytes += layer.PackedBytes();
   for (const DecoderLayer& layer : decoder_layers) bytes += layer.PackedBytes();

@@ -13,15 +13,19 @@
 
 namespace ts::core {
 
-// Encoder and decoder stacks of MarianMTModel with tied embeddings: the
-// encoder and decoder embed with model.shared.weight and the output
-// projection (lm_head) is the same matrix plus final_logits_bias.
+// Encoder and decoder stacks of MarianMTModel. Tied embeddings: the encoder
+// and decoder embed with model.shared.weight and the output projection
+// (lm_head) is the same matrix plus final_logits_bias. Separate vocabularies
+// (share_encoder_decoder_embeddings false): model.encoder.embed_tokens
+// [vocab_size, d_model], model.decoder.embed_tokens [decoder_vocab_size,
+// d_model] and lm_head.weight (or the decoder table when absent).
 struct MarianNetwork {
   Embeddings encoder_embeddings;
   Embeddings decoder_embeddings;
   std::vector<EncoderLayer> encoder_layers;
   std::vector<DecoderLayer> decoder_layers;
-  Linear lm_head;  // [vocab_size, d_model] + final_logits_bias [vocab_size]
+  // [decoder_vocab_size, d_model] + final_logits_bias [decoder_vocab_size]
+  Linear lm_head;
 
   // Binds every layer to `weights`, which must hold model.shared.weight,
   // model.{encoder,decoder}.embed_positions.weight and final_logits_bias

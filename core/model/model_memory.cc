@@ -23,7 +23,7 @@ int64_t MatrixBytes(int64_t n, int64_t k, ops::ComputeType type) {
 
 int64_t WeightBytes(const ModelConfig& config, ops::ComputeType compute_type) {
   const int64_t d = config.d_model;
-  const int64_t vocab = config.vocab_size;
+  const int64_t vocab = config.decoder_vocab_size;
   int64_t bytes = 0;
   // Attention: fused q|k|v [3D, D] (self) or q [D, D] + k|v [2D, D] (cross),
   // and out [D, D]; biases in the checkpoint (4 x D) plus the fused copy
@@ -44,6 +44,14 @@ int64_t WeightBytes(const ModelConfig& config, ops::ComputeType compute_type) {
       compute_type == ops::ComputeType::kBFloat16 ? ops::ComputeType::kFloat32
                                                   : compute_type;
   bytes += MatrixBytes(vocab, d, lm_head_type) + vocab * 4;
+  // Separate vocabularies: the encoder's table, and the decoder's unless it
+  // is lm_head (tied), in the output projection's type.
+  if (!config.share_encoder_decoder_embeddings) {
+    bytes += MatrixBytes(config.vocab_size, d, lm_head_type);
+    if (!config.tie_word_embeddings) {
+      bytes += MatrixBytes(vocab, d, lm_head_type);
+    }
+  }
   // Encoder and decoder position tables.
   bytes += 2 * int64_t{config.max_position_embeddings} * d * 4;
   return bytes;

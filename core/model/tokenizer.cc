@@ -71,12 +71,15 @@ MarianTokenizer::MarianTokenizer(MarianTokenizer&&) noexcept = default;
 MarianTokenizer& MarianTokenizer::operator=(MarianTokenizer&&) noexcept =
     default;
 
-absl::StatusOr<MarianTokenizer> MarianTokenizer::Load(
-    const std::string& model_dir) {
-  namespace fs = std::filesystem;
-  MarianTokenizer tokenizer;
-  const fs::path vocab_path = fs::path(model_dir) / "vocab.json";
-  if (!fs::exists(vocab_path)) {
+namespace {
+
+// Reads a vocab.json-style file (piece -> id) into both directions and the
+// ids of </s>, <unk> and <pad>.
+absl::Status ReadVocabulary(const std::filesystem::path& vocab_path,
+                            std::unordered_map<std::string, int>* piece_to_id,
+                            std::vector<std::string>* id_to_piece, int* eos_id,
+                            int* unk_id, int* pad_id) {
+  if (!std::filesystem::exists(vocab_path)) {
     return absl::NotFoundError(
         absl::StrCat("missing tokenizer file ", vocab_path.string()));
   }
@@ -106,7 +109,8 @@ absl::StatusOr<MarianTokenizer> MarianTokenizer::Load(
     }
     max_id = std::max(max_id, id.get<int>());
   }
-  tokenizer.id_to_piece_.assign(max_id + 1, std::string());
+  id_to_piece->assign(max_id + 1, std::string());
+  piece_to_id->clear();
   std::vector<bool> seen(max_id + 1, false);
   for (const auto& [piece, id] : vocab.items()) {
     const int value = id.get<int>();
@@ -115,18 +119,47 @@ absl::StatusOr<MarianTokenizer> MarianTokenizer::Load(
           vocab_path.string(), ": id ", value, " is given to two pieces"));
     }
     seen[value] = true;
-    tokenizer.id_to_piece_[value] = piece;
-    tokenizer.piece_to_id_[piece] = value;
+    (*id_to_piece)[value] = piece;
+    (*piece_to_id)[piece] = value;
   }
-  for (auto [piece, field] : {std::pair{"</s>", &tokenizer.eos_id_},
-                              std::pair{"<unk>", &tokenizer.unk_id_},
-                              std::pair{"<pad>", &tokenizer.pad_id_}}) {
-    auto it = tokenizer.piece_to_id_.find(piece);
-    if (it == tokenizer.piece_to_id_.end()) {
+  for (auto [piece, field] :
+       {std::pair{"</s>", eos_id}, std::pair{"<unk>", unk_id},
+        std::pair{"<pad>", pad_id}}) {
+    auto it = piece_to_id->find(piece);
+    if (it == piece_to_id->end()) {
       return absl::InvalidArgumentError(absl::StrCat(
           vocab_path.string(), ": the vocabulary has no ", piece, " entry"));
     }
     *field = it->second;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<MarianTokenizer> MarianTokenizer::Load(
+    const std::string& model_dir) {
+  namespace fs = std::filesystem;
+  MarianTokenizer tokenizer;
+  absl::Status status = ReadVocabulary(
+      fs::path(model_dir) / "vocab.json", &tokenizer.piece_to_id_,
+      &tokenizer.id_to_piece_, &tokenizer.eos_id_, &tokenizer.unk_id_,
+      &tokenizer.pad_id_);
+  if (!status.ok()) return status;
+  // Separate vocabularies (MarianTokenizer separate_vocabs): target ids map
+  // to pieces through target_vocab.json.
+  const fs::path target_vocab = fs::path(model_dir) / "target_vocab.json";
+  if (fs::exists(target_vocab)) {
+    std::unordered_map<std::string, int> target_piece_to_id;
+    int unk = 0;
+    status = ReadVocabulary(
+        target_vocab, &target_piece_to_id, &tokenizer.target_id_to_piece_,
+        &tokenizer.target_eos_id_, &unk, &tokenizer.target_pad_id_);
+    if (!status.ok()) return status;
+  } else {
+    tokenizer.target_id_to_piece_ = tokenizer.id_to_piece_;
+    tokenizer.target_eos_id_ = tokenizer.eos_id_;
+    tokenizer.target_pad_id_ = tokenizer.pad_id_;
   }
   auto source = LoadSpm(fs::path(model_dir) / "source.spm");
   if (!source.ok()) return source.status();
@@ -185,9 +218,9 @@ std::vector<std::string> MarianTokenizer::Pieces(
 std::string MarianTokenizer::DecodeTarget(absl::Span<const int> ids) const {
   std::vector<std::string> pieces;
   for (int id : ids) {
-    if (id == eos_id_ || id == pad_id_) continue;
-    if (id < 0 || id >= static_cast<int>(id_to_piece_.size())) continue;
-    pieces.push_back(id_to_piece_[id]);
+    if (id == target_eos_id_ || id == target_pad_id_) continue;
+    if (id < 0 || id >= static_cast<int>(target_id_to_piece_.size())) continue;
+    pieces.push_back(target_id_to_piece_[id]);
   }
   std::string text;
   if (!target_spm_->Decode(pieces, &text)) return std::string();

@@ -17,7 +17,8 @@ namespace ts::core {
 // As MarianTokenizer in transformers: the source text is split into pieces by
 // source.spm, a leading `>>xxx<<` language token is kept whole, pieces map to
 // ids through vocab.json (unknown pieces -> <unk>) and </s> is appended.
-// Target ids map back to pieces through vocab.json and are joined by
+// Target ids map back to pieces through vocab.json (target_vocab.json when
+// the vocabularies are separate) and are joined by
 // target.spm; </s> and <pad> are dropped. Const methods are thread-safe.
 class MarianTokenizer {
  public:
@@ -26,7 +27,9 @@ class MarianTokenizer {
   MarianTokenizer(MarianTokenizer&&) noexcept;
   MarianTokenizer& operator=(MarianTokenizer&&) noexcept;
 
-  // Reads vocab.json, source.spm and target.spm from `model_dir`.
+  // Reads vocab.json, source.spm and target.spm from `model_dir`, and
+  // target_vocab.json if present (separate source and target vocabularies,
+  // as MarianTokenizer's separate_vocabs).
   // Errors: NotFound for a missing file; InvalidArgument for malformed JSON,
   // a non-integer or duplicate id, or a vocab without </s>, <unk> or <pad>.
   static absl::StatusOr<MarianTokenizer> Load(const std::string& model_dir);
@@ -43,6 +46,12 @@ class MarianTokenizer {
   std::vector<std::string> Pieces(absl::Span<const int> ids) const;
 
   int vocab_size() const { return static_cast<int>(id_to_piece_.size()); }
+  // Entries of target_vocab.json (separate vocabularies), else vocab_size.
+  int target_vocab_size() const {
+    return static_cast<int>(target_id_to_piece_.size());
+  }
+  int target_eos_id() const { return target_eos_id_; }
+  int target_pad_id() const { return target_pad_id_; }
   int eos_id() const { return eos_id_; }
   int unk_id() const { return unk_id_; }
   int pad_id() const { return pad_id_; }
@@ -52,6 +61,10 @@ class MarianTokenizer {
   std::unique_ptr<SentencePieceModel> target_spm_;
   std::unordered_map<std::string, int> piece_to_id_;
   std::vector<std::string> id_to_piece_;
+  // Target ids -> pieces: target_vocab.json if present, else vocab.json.
+  std::vector<std::string> target_id_to_piece_;
+  int target_eos_id_ = 0;
+  int target_pad_id_ = 0;
   int eos_id_ = 0;
   int unk_id_ = 1;
   int pad_id_ = 0;

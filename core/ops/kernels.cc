@@ -129,7 +129,12 @@ template <bool kAbsolute>
   const float inverse = 1.0f / scale;
 #pragma omp simd
   for (int64_t c = 0; c < k; ++c) {
-    const float v = x[c] * inverse;
+    // A float-to-int cast of NaN or of a value out of range is undefined:
+    // a row holding Inf (scale Inf, Inf x 0 = NaN) or NaN gets 0 for NaN and
+    // +-127 beyond the range, so the cast always sees [-127.5, 127.5].
+    float v = x[c] * inverse;
+    v = v == v ? v : 0.0f;
+    v = std::fmin(std::fmax(v, -127.0f), 127.0f);
     q[c] =
         static_cast<int8_t>(static_cast<int32_t>(v + std::copysign(0.5f, v)));
   }

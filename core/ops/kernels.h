@@ -36,7 +36,9 @@ void AttendQuery(const float* q, const float* k, const float* v,
 
 // Symmetric int8 quantization of one row x[k]: returns scale = max|x| / 127
 // (1 for an all-zero row) and writes q[c] = x[c] / scale rounded half away
-// from zero, |q| <= 127.
+// from zero, |q| <= 127. Never undefined on non-finite input: NaN values
+// give 0 and values beyond +-127 x scale give +-127 (a row with Inf: scale
+// Inf, finite values 0); the caller sees the non-finite scale.
 float QuantizeRow(const float* x, int64_t k, int8_t* q);
 
 // One row of the int8 matmul epilogue: y[c] = act((products[c] * row_scale *

@@ -2,6 +2,8 @@
 // MarianMTModel (models/marian-en-de-multi30k/golden, see its README).
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <numeric>
@@ -28,10 +30,19 @@ std::vector<nlohmann::json> ReadJsonLines(const std::string& path) {
   return lines;
 }
 
+// The folder the weights come from: the demo model, or TS_GOLDEN_MODEL_DIR
+// (a converted copy of it, tests/convert); the golden files always come from
+// the demo model.
+std::string ModelDir() {
+  const char* dir = std::getenv("TS_GOLDEN_MODEL_DIR");
+  return dir != nullptr && *dir != '\0' ? dir : TS_DEMO_MODEL_DIR;
+}
+
 class GoldenTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    auto model = MarianModel::Load(TS_DEMO_MODEL_DIR);
+    std::printf("model folder: %s\n", ModelDir().c_str());
+    auto model = MarianModel::Load(ModelDir());
     ASSERT_TRUE(model.ok()) << model.status();
     model_ = new std::shared_ptr<const MarianModel>(*model);
     translations_ = new std::vector<nlohmann::json>(ReadJsonLines(

@@ -114,6 +114,36 @@ TEST_P(KernelsTest, QuantizeRowRoundsHalfAwayFromZero) {
   EXPECT_EQ(q, std::vector<int8_t>(8, 0));
 }
 
+// NaN and Inf in a row (an overflowed activation) must not reach the
+// float-to-int cast undefined (UBSan: -DTS_ASAN=ON runs this test under it):
+// NaN gives 0, values past the range clamp to +-127.
+TEST_P(KernelsTest, QuantizeRowClampsNonFiniteValues) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  for (int64_t k : {1, 5, 40}) {  // scalar tail and vector body
+    std::vector<float> x = RandomVector(k, rng_, -3, 3);
+    x[0] = nan;
+    std::vector<int8_t> q(k, 99);
+    const float scale = QuantizeRow(x.data(), k, q.data());
+    EXPECT_EQ(q[0], 0) << "NaN, k " << k;
+    for (int64_t c = 0; c < k; ++c) {
+      EXPECT_LE(std::abs(int{q[c]}), 127) << c;
+    }
+    EXPECT_TRUE(std::isfinite(scale) || std::isnan(scale)) << scale;
+
+    std::vector<float> y = RandomVector(k, rng_, -3, 3);
+    y[k - 1] = -inf;
+    if (k > 1) y[0] = inf;
+    std::fill(q.begin(), q.end(), 99);
+    const float inf_scale = QuantizeRow(y.data(), k, q.data());
+    EXPECT_TRUE(std::isinf(inf_scale)) << inf_scale;
+    for (int64_t c = 0; c < k; ++c) {
+      // Inf / Inf is NaN: 0, never an undefined cast; finite values are 0.
+      EXPECT_EQ(q[c], 0) << c << " of " << k;
+    }
+  }
+}
+
 TEST_P(KernelsTest, DequantizeRowAppliesEpilogue) {
   const int64_t n = 37;
   std::uniform_int_distribution<int32_t> product(-40000, 40000);

@@ -819,6 +819,37 @@ TEST(ModelMemoryTest, PredictionMatchesLoadedModel) {
   EXPECT_GT(int8_bytes, fp32_bytes / 5);
 }
 
+// Translator::Translate checks max_length against the position table itself
+// (not only through ResolveOptions or the server's validation): the decoder
+// reads positions up to max_length - 2.
+TEST(TranslatorTest, MaxLengthBeyondPositionsIsInvalidArgument) {
+  auto model = MarianModel::Load(kDemoDir.string());
+  ASSERT_TRUE(model.ok()) << model.status();
+  const int positions = (*model)->config().max_position_embeddings;
+  auto ids = (*model)->tokenizer().EncodeSource("Two dogs play.");
+  ASSERT_TRUE(ids.ok()) << ids.status();
+  Translator translator(*model, /*intra_threads=*/1);
+  TranslationOptions options;
+  options.beam_size = 1;
+  options.num_hypotheses = 1;
+  options.max_length = positions + 2;
+  auto too_long = translator.Translate({*ids}, options);
+  ASSERT_FALSE(too_long.ok());
+  EXPECT_EQ(too_long.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(
+      too_long.status().message(),
+      AllOf(HasSubstr(absl::StrCat("max_length ", positions + 2)),
+            HasSubstr(absl::StrCat("max_position_embeddings ", positions))));
+  options.max_length = 0;  // unresolved
+  EXPECT_EQ(translator.Translate({*ids}, options).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  options.max_length = positions + 1;  // the largest that fits
+  auto longest = translator.Translate({*ids}, options);
+  ASSERT_TRUE(longest.ok()) << longest.status();
+  ASSERT_EQ(longest->size(), 1u);
+  EXPECT_FALSE((*longest)[0].hypotheses[0].ids.empty());
+}
+
 // --------------------------------------------------- OPUS-MT zh-en skeleton
 
 TEST(OpusMtSkeletonTest, ConfigAndTokenizer) {

@@ -156,6 +156,150 @@ TEST(SearchTest, GreedyMatchesPlainLoopAndScores) {
   }
 }
 
+// A bigram model with one table per source (row b starts as source b), so
+// sources really differ: each source's eos gets its own bias, and its
+// sentence ends at its own step. Tracks every row's source through Reorder
+// and records how many rows each step was fed.
+class PerSourceBigramModel : public StepModel {
+ public:
+  PerSourceBigramModel(int batch, uint32_t seed)
+      : tables_(batch, std::vector<float>(kVocab * kVocab)),
+        sources_(batch),
+        last_(batch, kPad) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> dist(-3.0f, 3.0f);
+    for (int b = 0; b < batch; ++b) {
+      sources_[b] = b;
+      for (float& v : tables_[b]) v = dist(rng);
+      // Source 0 ends soonest, the last one latest (or at max_length).
+      for (int t = 0; t < kVocab; ++t) {
+        tables_[b][t * kVocab + kEos] += 6.0f - 2.0f * static_cast<float>(b);
+      }
+    }
+  }
+
+  void Step(const std::vector<int>& tokens, float* logits) override {
+    ASSERT_EQ(tokens.size(), sources_.size());
+    rows_per_step_.push_back(static_cast<int>(tokens.size()));
+    for (size_t r = 0; r < tokens.size(); ++r) {
+      std::copy_n(tables_[sources_[r]].begin() + tokens[r] * kVocab, kVocab,
+                  logits + r * kVocab);
+      logits[r * kVocab + kPad] = -std::numeric_limits<float>::infinity();
+      last_[r] = tokens[r];
+    }
+  }
+
+  void Reorder(const std::vector<int>& parents) override {
+    std::vector<int> sources, last;
+    for (int p : parents) {
+      sources.push_back(sources_[p]);
+      last.push_back(last_[p]);
+    }
+    sources_ = sources;
+    last_ = last;
+  }
+
+  // log_softmax(table_source[prev])[next] in double, <pad> excluded.
+  double LogProb(int source, int prev, int next) const {
+    const float* row = tables_[source].data() + prev * kVocab;
+    double max = -1e300, sum = 0.0;
+    for (int t = 1; t < kVocab; ++t) max = std::max<double>(max, row[t]);
+    for (int t = 1; t < kVocab; ++t) sum += std::exp(row[t] - max);
+    return row[next] - max - std::log(sum);
+  }
+
+  const std::vector<int>& rows_per_step() const { return rows_per_step_; }
+
+ private:
+  std::vector<std::vector<float>> tables_;  // [batch][kVocab * kVocab]
+  std::vector<int> sources_;                // source of each row
+  std::vector<int> last_;                   // last token fed to each row
+  std::vector<int> rows_per_step_;
+};
+
+// Plain greedy for one source of PerSourceBigramModel (no rules but pad).
+std::vector<int> ReferenceGreedyOf(const PerSourceBigramModel& model,
+                                   int source, int max_length) {
+  std::vector<int> ids;
+  int prev = kPad;
+  for (int cur_len = 1; cur_len < max_length; ++cur_len) {
+    int best = 1;
+    for (int t = 2; t < kVocab; ++t) {
+      if (model.LogProb(source, prev, t) > model.LogProb(source, prev, best)) {
+        best = t;
+      }
+    }
+    ids.push_back(best);
+    if (best == kEos) break;
+    prev = best;
+  }
+  return ids;
+}
+
+// Sources that end at different steps: each output is its own source's
+// plain-loop greedy, the lengths really differ, and finished rows leave (the
+// model is fed fewer rows as sentences end), for greedy and beam search.
+TEST(SearchTest, RowsFinishAtDifferentSteps) {
+  const int batch = 5, max_length = 16;
+  // Seeds whose five sentences end at 4 different steps (1 to 15 tokens;
+  // others let two sources end together, which the test would not notice).
+  for (uint32_t seed : {14u, 17u, 18u, 20u}) {
+    PerSourceBigramModel model(batch, seed);
+    const TranslationOptions o = Options(1, max_length);
+    const std::vector<TranslationResult> results =
+        Search(model, batch, Rules(), o);
+    ASSERT_EQ(results.size(), static_cast<size_t>(batch));
+    std::vector<size_t> lengths;
+    for (int b = 0; b < batch; ++b) {
+      ASSERT_EQ(results[b].hypotheses.size(), 1u);
+      const std::vector<int>& ids = results[b].hypotheses[0].ids;
+      EXPECT_EQ(ids, ReferenceGreedyOf(model, b, max_length))
+          << "seed " << seed << " source " << b;
+      lengths.push_back(ids.size());
+    }
+    std::vector<size_t> distinct = lengths;
+    std::sort(distinct.begin(), distinct.end());
+    distinct.erase(std::unique(distinct.begin(), distinct.end()),
+                   distinct.end());
+    EXPECT_GE(distinct.size(), 3u) << "seed " << seed << ": sentences must "
+                                   << "end at different steps";
+    const std::vector<int>& rows = model.rows_per_step();
+    ASSERT_FALSE(rows.empty());
+    EXPECT_EQ(rows.front(), batch);
+    EXPECT_TRUE(std::is_sorted(rows.rbegin(), rows.rend()))
+        << "rows fed per step never grow";
+    EXPECT_LT(rows.back(), batch) << "finished rows leave the batch";
+    // One step per token of the longest sentence.
+    EXPECT_EQ(rows.size(), *std::max_element(lengths.begin(), lengths.end()));
+
+    PerSourceBigramModel beam_model(batch, seed);
+    const TranslationOptions beam = Options(3, max_length);
+    const std::vector<TranslationResult> beam_results =
+        Search(beam_model, batch, Rules(), beam);
+    ASSERT_EQ(beam_results.size(), static_cast<size_t>(batch));
+    std::vector<size_t> beam_lengths;
+    for (int b = 0; b < batch; ++b) {
+      ASSERT_FALSE(beam_results[b].hypotheses.empty());
+      const std::vector<int>& ids = beam_results[b].hypotheses[0].ids;
+      beam_lengths.push_back(ids.size());
+      // The score is recomputed from this source's own table.
+      double sum = 0.0;
+      int prev = kPad;
+      for (int id : ids) {
+        sum += beam_model.LogProb(b, prev, id);
+        prev = id;
+      }
+      const int length =
+          1 + static_cast<int>(ids.size()) - (ids.back() == kEos ? 1 : 0);
+      EXPECT_NEAR(beam_results[b].hypotheses[0].score, sum / length, 1e-4)
+          << "seed " << seed << " source " << b;
+    }
+    const std::vector<int>& beam_rows = beam_model.rows_per_step();
+    EXPECT_EQ(beam_rows.front(), batch);  // first step: one row per source
+    EXPECT_LT(beam_rows.back(), batch * 3) << "finished sources leave";
+  }
+}
+
 TEST(SearchTest, RulesBanWordsDelayEosAndForceIt) {
   BigramModel model(3, 5, /*eos_bias=*/8.0f);  // eos wins whenever it can
   SearchRules rules = Rules();
