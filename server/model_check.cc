@@ -56,8 +56,12 @@ absl::Status CheckModel(const std::string& model_dir,
       << config.decoder_layers << " layers x " << config.decoder_attention_heads
       << " heads, FFN " << config.decoder_ffn_dim << "; activation "
       << config.activation_function << "\n"
-      << "vocabulary: " << config.vocab_size
-      << " entries; max_position_embeddings " << config.max_position_embeddings
+      << "vocabulary: " << config.vocab_size << " entries"
+      << (config.share_encoder_decoder_embeddings
+              ? std::string(" (shared by encoder and decoder)")
+              : absl::StrCat(" source, ", config.decoder_vocab_size,
+                             " target (separate)"))
+      << "; max_position_embeddings " << config.max_position_embeddings
       << "; pad " << config.pad_token_id << ", eos " << config.eos_token_id
       << ", decoder start " << config.decoder_start_token_id << "\n"
       << "generation defaults: beam " << config.num_beams << ", max_length "
