@@ -32,7 +32,7 @@ die() {
 }
 
 # 1. A server whose requests could never fit its queue refuses to start.
-if out="$("${server_bin}" --model_dir="${model_dir}" --port=0 --metrics_port=0 \
+if out="$("${server_bin}" --model_dir="${model_dir}" --port=0 --metrics_port=0 --http_port=0 \
             --max_queue_size=4 --max_texts_per_request=8 2>&1)"; then
   fail "server started with max_texts_per_request 8 > max_queue_size 4"
 elif grep -q -- "--max_texts_per_request (8) must not exceed --max_queue_size (4)" <<<"${out}"; then
@@ -43,7 +43,7 @@ fi
 
 # 2. The overloaded server.
 metrics_port="$(free_port)"
-"${server_bin}" --host=127.0.0.1 --port=0 --metrics_port="${metrics_port}" \
+"${server_bin}" --host=127.0.0.1 --port=0 --metrics_port="${metrics_port}" --http_port=0 \
   --model_dir="${model_dir}" --num_workers=1 --intra_threads=1 \
   --max_queue_size=4 --max_texts_per_request=4 \
   >"${tmp}/server.out" 2>"${tmp}/server.err" &
