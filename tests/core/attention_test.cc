@@ -15,23 +15,13 @@
 #include "core/translator.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/core/json_lines.h"
 
 namespace ts::core {
 namespace {
 
 // The golden values are rounded to 6 decimals; the issue asks for 1e-4.
 constexpr float kTolerance = 1e-4f;
-
-std::vector<nlohmann::json> ReadJsonLines(const std::string& path) {
-  std::ifstream in(path);
-  EXPECT_TRUE(in.good()) << path;
-  std::vector<nlohmann::json> lines;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
-  }
-  return lines;
-}
 
 class AttentionGoldenTest : public ::testing::Test {
  protected:

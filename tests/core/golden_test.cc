@@ -15,20 +15,10 @@
 #include "core/translator.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/core/json_lines.h"
 
 namespace ts::core {
 namespace {
-
-std::vector<nlohmann::json> ReadJsonLines(const std::string& path) {
-  std::ifstream in(path);
-  EXPECT_TRUE(in.good()) << path;
-  std::vector<nlohmann::json> lines;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
-  }
-  return lines;
-}
 
 // The folder the weights come from: the demo model, or TS_GOLDEN_MODEL_DIR
 // (a converted copy of it, tests/convert); the golden files always come from

@@ -23,20 +23,10 @@
 #include "core/translator.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/core/json_lines.h"
 
 namespace ts::core {
 namespace {
-
-std::vector<nlohmann::json> ReadJsonLines(const std::string& path) {
-  std::ifstream in(path);
-  EXPECT_TRUE(in.good()) << path;
-  std::vector<nlohmann::json> lines;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
-  }
-  return lines;
-}
 
 // Upper tail of the chi-square distribution with an even number of degrees
 // of freedom, P(X > x) = Q(df / 2, x / 2) = exp(-x/2) sum_{i < df/2}
