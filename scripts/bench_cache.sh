@@ -14,19 +14,8 @@ cd "$(dirname "$0")/.."
 REPS="${REPS:-5}"
 REQUESTS="${REQUESTS:-400}"
 CLIENTS="${CLIENTS:-64}"
-DEMO=models/marian-en-de-multi30k
-OUT=bench/results
-mkdir -p "$OUT"
-[[ -x build/bin/transformer-server ]] || bash scripts/build.sh
-/usr/bin/python3 -c '
-import json, sys
-for line in open(sys.argv[1]):
-    print(json.loads(line)["source"])' "$DEMO/golden/translations.jsonl" \
-  > "$OUT/cache_sources.txt"
-
-free_port() {
-  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+source scripts/bench_common.sh
+write_golden_sources "$OUT/cache_sources.txt"
 
 # Runs one bench against a fresh server with --cache_mb=$1; appends the
 # report (with the server's cache counters) to $OUT/cache_runs.jsonl.

@@ -12,19 +12,8 @@ DURATION_S="${DURATION_S:-8}"
 LAYOUTS="${LAYOUTS:-1x2 2x1}"  # num_workers x intra_threads
 DELAYS="${DELAYS:-0 2 5 10 20}"
 COMPUTE_TYPE="${COMPUTE_TYPE:-fp32}"
-DEMO=models/marian-en-de-multi30k
-OUT=bench/results
-mkdir -p "$OUT"
-[[ -x build/bin/transformer-server ]] || bash scripts/build.sh
-/usr/bin/python3 -c '
-import json, sys
-for line in open(sys.argv[1]):
-    print(json.loads(line)["source"])' "$DEMO/golden/translations.jsonl" \
-  > "$OUT/tune_sources.txt"
-
-free_port() {
-  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+source scripts/bench_common.sh
+write_golden_sources "$OUT/tune_sources.txt"
 
 echo "| num_workers x intra_threads | max_queue_delay_ms | 1 client sent/s | p50 ms | 64 clients sent/s | p50 ms | p99 ms |"
 echo "|---|---|---|---|---|---|---|"
