@@ -26,3 +26,17 @@ finish() {
 free_port() {
   "${python}" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
+# A scratch folder ($tmp, named after $1) and a list of background processes
+# ($pids): on exit, however the test exits, the processes are killed and the
+# folder removed.
+make_scratch() {
+  tmp="$(mktemp -d "/tmp/ts_$1.XXXXXX")"
+  pids=()
+  trap remove_scratch EXIT
+}
+remove_scratch() {
+  for pid in "${pids[@]}"; do
+    kill -9 "${pid}" 2>/dev/null && wait "${pid}" 2>/dev/null
+  done
+  rm -rf "${tmp}"
+}

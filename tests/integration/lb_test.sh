@@ -14,15 +14,7 @@ set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
 read_arguments "$@"
 
-tmp="$(mktemp -d /tmp/ts_lb_test.XXXXXX)"
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do
-    kill -9 "${pid}" 2>/dev/null && wait "${pid}" 2>/dev/null
-  done
-  rm -rf "${tmp}"
-}
-trap cleanup EXIT
+make_scratch lb_test
 
 die() {
   fail "$*"

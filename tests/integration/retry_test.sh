@@ -16,15 +16,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
 read_arguments "$@"
 
 clients=32
-tmp="$(mktemp -d /tmp/ts_retry_test.XXXXXX)"
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do
-    kill -9 "${pid}" 2>/dev/null && wait "${pid}" 2>/dev/null
-  done
-  rm -rf "${tmp}"
-}
-trap cleanup EXIT
+make_scratch retry_test
 die() {
   fail "$*"
   [[ -f "${tmp}/server.err" ]] && { echo "--- server stderr (tail) ---"; tail -n 20 "${tmp}/server.err"; }
