@@ -117,7 +117,8 @@ int Translator::RunEncoder(const std::vector<std::vector<int>>& sources,
 absl::StatusOr<std::vector<TranslationResult>> Translator::Translate(
     const std::vector<std::vector<int>>& source_ids,
     const TranslationOptions& options,
-    const std::vector<SampleSource>& sample_sources) {
+    const std::vector<SampleSource>& sample_sources,
+    const TokenCallback& on_token) {
   const ModelConfig& config = model_->config();
   absl::Status status = CheckSources(source_ids, config, config.vocab_size);
   if (!status.ok()) return status;
@@ -143,7 +144,8 @@ absl::StatusOr<std::vector<TranslationResult>> Translator::Translate(
   rules.forced_eos_id = config.forced_eos_token_id;
   rules.bad_words_ids = config.bad_words_ids;
   if (!options.return_attention)
-    return Search(decoder, batch, rules, options, nullptr, sample_sources);
+    return Search(decoder, batch, rules, options, nullptr, sample_sources,
+                  on_token);
   if (options.attention_layer < -config.decoder_layers ||
       options.attention_layer >= config.decoder_layers) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -155,7 +157,8 @@ absl::StatusOr<std::vector<TranslationResult>> Translator::Translate(
                         ? config.decoder_layers + options.attention_layer
                         : options.attention_layer;
   decoder.RecordCrossAttention(layer, recorder.step_probs());
-  return Search(recorder, batch, rules, options, &recorder, sample_sources);
+  return Search(recorder, batch, rules, options, &recorder, sample_sources,
+                on_token);
 }
 
 absl::StatusOr<std::vector<std::vector<float>>> Translator::EncoderHiddenStates(

@@ -33,6 +33,9 @@ class Translator {
   // search, as MarianMTModel.generate. `options` must be resolved
   // (MarianModel::ResolveOptions). `sample_sources`: empty, or one per source
   // (its random streams when sampling; empty = {options.seed, index}).
+  // `on_token`: streams each source's tokens as they are chosen (source =
+  // index in `source_ids`) for greedy search and single-sample sampling;
+  // never called for beam search or several samples (see TokenCallback).
   // Returns one result per source, in order.
   // With options.return_attention each hypothesis also carries the
   // cross-attention of decoder layer options.attention_layer, [ids,
@@ -45,7 +48,8 @@ class Translator {
   absl::StatusOr<std::vector<TranslationResult>> Translate(
       const std::vector<std::vector<int>>& source_ids,
       const TranslationOptions& options,
-      const std::vector<SampleSource>& sample_sources = {});
+      const std::vector<SampleSource>& sample_sources = {},
+      const TokenCallback& on_token = {});
 
   // Encoder last hidden states of `source_ids`, pooled as `options` says.
   // Errors: as Translate.

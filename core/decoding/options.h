@@ -3,6 +3,7 @@
 #define TRANSFORMER_SERVING_CORE_DECODING_OPTIONS_H_
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 namespace ts::core {
@@ -38,6 +39,17 @@ struct TranslationOptions {
 
   bool operator==(const TranslationOptions&) const = default;
 };
+
+// Token streaming: called once per decoding step for each live sequence with
+// `source` (its index in the batch) and `token`, the target id just chosen
+// for it (the final eos included; the decoder start token never), in step
+// order, so a source's calls spell out exactly its Hypothesis::ids. Only a
+// search that has one sequence per source streams: greedy search, or sampling
+// with num_hypotheses 1. Beam search (whose best hypothesis is known only at
+// the end) and several samples per source make no calls. Runs on the thread
+// that called Search (never inside an OpenMP region), between decoder steps:
+// it should be quick, and must not call back into the search.
+using TokenCallback = std::function<void(int source, int token)>;
 
 // One output sequence.
 struct Hypothesis {

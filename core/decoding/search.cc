@@ -182,12 +182,15 @@ void ChooseSampledTokens(float* logits, int rows, const SearchRules& rules,
 // Greedy search, or sampling (options.do_sample) of `samples` sequences per
 // source: sequence q is sample q % samples of source q / samples. Every
 // sequence reads its source's row at the first step; then each has its own.
+// With one sequence per source, `on_token` (if set) gets each chosen token.
 std::vector<TranslationResult> GreedySearch(
     StepModel& model, int batch, const SearchRules& rules,
     const TranslationOptions& options, const AttentionRecorder* attention,
-    const std::vector<SampleSource>& sample_sources) {
+    const std::vector<SampleSource>& sample_sources,
+    const TokenCallback& on_token) {
   const int vocab = rules.vocab_size;
   const int samples = options.do_sample ? options.num_hypotheses : 1;
+  const bool streams = on_token && samples == 1 && options.num_hypotheses <= 1;
   const int sequences = batch * samples;
   std::vector<uint64_t> stream_keys;
   if (options.do_sample) {
@@ -225,6 +228,9 @@ std::vector<TranslationResult> GreedySearch(
         BestTokens(logits.data() + static_cast<size_t>(r) * vocab, rules,
                    options, cur_len, /*top=*/1, &chosen[r]);
       }
+    }
+    if (streams) {  // sequence q is source q
+      for (int i = 0; i < live; ++i) on_token(active[i], chosen[i].second);
     }
     std::vector<int> keep;
     std::vector<int> next_active;
@@ -426,10 +432,11 @@ int ApplySearchRules(float* scores, const SearchRules& rules,
 std::vector<TranslationResult> Search(
     StepModel& model, int batch, const SearchRules& rules,
     const TranslationOptions& options, const AttentionRecorder* attention,
-    const std::vector<SampleSource>& sample_sources) {
+    const std::vector<SampleSource>& sample_sources,
+    const TokenCallback& on_token) {
   if (options.beam_size <= 1 || options.do_sample) {
-    return GreedySearch(model, batch, rules, options, attention,
-                        sample_sources);
+    return GreedySearch(model, batch, rules, options, attention, sample_sources,
+                        on_token);
   }
   return BeamSearch(model, batch, rules, options, attention);
 }

@@ -45,11 +45,15 @@ class AttentionRecorder;
 // recorder that wraps `model`), each hypothesis gets its attention rows
 // (Hypothesis::attention). `sample_sources` [batch]: the random streams of
 // each source when sampling; empty means {options.seed, b} for source b.
+// `on_token`, if set, streams each source's tokens as they are chosen when
+// the search has one sequence per source (greedy, or sampling with
+// num_hypotheses 1; see TokenCallback); otherwise it is never called.
 std::vector<TranslationResult> Search(
     StepModel& model, int batch, const SearchRules& rules,
     const TranslationOptions& options,
     const AttentionRecorder* attention = nullptr,
-    const std::vector<SampleSource>& sample_sources = {});
+    const std::vector<SampleSource>& sample_sources = {},
+    const TokenCallback& on_token = {});
 
 // The logits processors of `generate` for one row of scores [vocab] at
 // cur_len (counting the decoder start token): bad words, and eos while

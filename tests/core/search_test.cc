@@ -5,10 +5,13 @@
 // words, min_length, forced eos at max_length) and finished rows leaving.
 #include "core/decoding/search.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -377,6 +380,65 @@ TEST(SearchTest, BeamHypothesesAreSortedAndScoredFromTheModel) {
     EXPECT_GE(result.hypotheses[0].score + 1e-6,
               ExpectedScore(model, greedy, rules, o));
   }
+}
+
+// Token streaming (TokenCallback): greedy search calls back once per step
+// for each live source, on the calling thread outside OpenMP regions, and
+// each source's calls spell out exactly its hypothesis (eos included) while
+// sources end at different steps; sampling one sequence streams too; beam
+// search and several samples per source never call.
+TEST(SearchTest, GreedyStreamsEachSourcesTokensAsChosen) {
+  const int batch = 5, max_length = 16;
+  for (uint32_t seed : {14u, 17u}) {
+    for (bool sample : {false, true}) {
+      PerSourceBigramModel model(batch, seed);
+      TranslationOptions o = Options(1, max_length);
+      o.do_sample = sample;
+      o.seed = seed;
+      std::vector<std::vector<int>> streamed(batch);
+      std::vector<int> calls_per_step;  // calls between two model steps
+      size_t steps_seen = 0;
+      const std::thread::id caller = std::this_thread::get_id();
+      const std::vector<TranslationResult> results = Search(
+          model, batch, Rules(), o, nullptr, {}, [&](int source, int token) {
+            EXPECT_EQ(std::this_thread::get_id(), caller);
+            EXPECT_FALSE(omp_in_parallel());
+            ASSERT_GE(source, 0);
+            ASSERT_LT(source, batch);
+            if (model.rows_per_step().size() != steps_seen) {
+              steps_seen = model.rows_per_step().size();
+              calls_per_step.push_back(0);
+            }
+            ++calls_per_step.back();
+            streamed[source].push_back(token);
+          });
+      for (int b = 0; b < batch; ++b) {
+        ASSERT_EQ(results[b].hypotheses.size(), 1u);
+        EXPECT_EQ(streamed[b], results[b].hypotheses[0].ids)
+            << "seed " << seed << " sample " << sample << " source " << b;
+      }
+      // Every live row gets its token in the step that chose it.
+      EXPECT_EQ(calls_per_step, model.rows_per_step());
+    }
+  }
+}
+
+TEST(SearchTest, BeamSearchAndSeveralSamplesDoNotStream) {
+  const int batch = 3;
+  int calls = 0;
+  const TokenCallback count = [&calls](int, int) { ++calls; };
+  PerSourceBigramModel beam_model(batch, 14);
+  const auto beam =
+      Search(beam_model, batch, Rules(), Options(3, 12), nullptr, {}, count);
+  EXPECT_FALSE(beam[0].hypotheses.empty());
+  PerSourceBigramModel sample_model(batch, 14);
+  TranslationOptions o = Options(1, 12);
+  o.do_sample = true;
+  o.num_hypotheses = 2;
+  const auto samples =
+      Search(sample_model, batch, Rules(), o, nullptr, {}, count);
+  EXPECT_EQ(samples[0].hypotheses.size(), 2u);
+  EXPECT_EQ(calls, 0);
 }
 
 }  // namespace
