@@ -5,11 +5,14 @@
 #include <cstdint>
 #include <fstream>
 #include <map>
+#include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "client/exit_codes.h"
 #include "nlohmann/json.hpp"
@@ -93,6 +96,26 @@ double Percentile(const std::vector<double>& sorted, double p) {
 
 }  // namespace
 
+std::vector<std::string> BenchRequestTexts(
+    const std::vector<std::string>& texts, int64_t first, int count,
+    bool paragraph) {
+  std::vector<std::string> request_texts;
+  const int64_t size = static_cast<int64_t>(texts.size());
+  for (int i = 0; i < count; ++i) {
+    const int64_t index = first + i;
+    if (!paragraph) {
+      request_texts.push_back(texts[index % size]);
+      continue;
+    }
+    std::string paragraph_text = texts[index % size];
+    for (int j = 1; j < kParagraphSentences; ++j) {
+      paragraph_text += " " + texts[(index + j) % size];
+    }
+    request_texts.push_back(std::move(paragraph_text));
+  }
+  return request_texts;
+}
+
 int RunBench(const BenchCommandOptions& options,
              const std::shared_ptr<grpc::Channel>& channel,
              const std::vector<std::string>& texts, std::ostream& out,
@@ -108,6 +131,7 @@ int RunBench(const BenchCommandOptions& options,
   const int per_request = std::max(1, options.texts_per_request);
   RequestPlan plan(options.repeat_fraction);
   std::atomic<int64_t> repeated{0};
+  std::atomic<int64_t> paragraphs{0};
 
   auto client = [&]() {
     while (true) {
@@ -118,9 +142,13 @@ int RunBench(const BenchCommandOptions& options,
       }
       const auto [fresh, repeats] = plan.Get(index);
       if (repeats) ++repeated;
+      const bool paragraph = options.paragraph_every > 0 &&
+                             (index + 1) % options.paragraph_every == 0;
+      if (paragraph) ++paragraphs;
       transformer::v1::TranslateRequest request;
-      for (int i = 0; i < per_request; ++i) {
-        request.add_texts(texts[(fresh * per_request + i) % texts.size()]);
+      for (std::string& text : BenchRequestTexts(texts, fresh * per_request,
+                                                 per_request, paragraph)) {
+        request.add_texts(std::move(text));
       }
       if (options.beam_size > 0) {
         request.mutable_options()->set_beam_size(options.beam_size);
@@ -147,11 +175,11 @@ int RunBench(const BenchCommandOptions& options,
   for (int i = 0; i < std::max(1, options.concurrency); ++i) {
     threads.emplace_back(client);
   }
-  std::atomic<bool> finished{false};
+  // The progress line, each second until the clients are done; it wakes at
+  // once when they are, so it neither delays the run nor counts in it.
+  absl::Notification finished;
   std::thread reporter([&]() {
-    while (!finished) {
-      absl::SleepFor(absl::Seconds(1));
-      if (finished) break;
+    while (!finished.WaitForNotificationWithTimeout(absl::Seconds(1))) {
       const double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
       err << absl::StrFormat("\rbench: %.0f s, %d sentences, %.1f sentences/s",
                              elapsed, sentences_done.load(),
@@ -160,23 +188,31 @@ int RunBench(const BenchCommandOptions& options,
     }
   });
   for (std::thread& thread : threads) thread.join();
-  finished = true;
+  // The run ends when its last answer arrived (not when the reporter's
+  // second is up: that rounded the figure up to whole seconds).
+  const double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
+  finished.Notify();
   reporter.join();
   err << "\n";
 
-  const double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
   std::sort(latencies.begin(), latencies.end());
   int64_t total = 0;
   for (const auto& [code, count] : codes) total += count;
+  double latency_sum = 0.0;
+  for (double latency : latencies) latency_sum += latency;
   nlohmann::json report = {
       {"concurrency", options.concurrency},
       {"texts_per_request", per_request},
       {"requests", total},
       {"repeat_fraction", options.repeat_fraction},
       {"repeated_requests", repeated.load()},
+      {"paragraph_every", options.paragraph_every},
+      {"paragraph_requests", paragraphs.load()},
       {"seconds", elapsed},
       {"requests_per_second", total / elapsed},
       {"sentences_per_second", sentences_done.load() / elapsed},
+      {"latency_mean_s",
+       latencies.empty() ? 0.0 : latency_sum / latencies.size()},
       {"latency_p50_s", Percentile(latencies, 0.50)},
       {"latency_p90_s", Percentile(latencies, 0.90)},
       {"latency_p99_s", Percentile(latencies, 0.99)},

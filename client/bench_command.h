@@ -2,6 +2,7 @@
 #ifndef TRANSFORMER_SERVING_CLIENT_BENCH_COMMAND_H_
 #define TRANSFORMER_SERVING_CLIENT_BENCH_COMMAND_H_
 
+#include <cstdint>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -24,18 +25,36 @@ struct BenchCommandOptions {
   // Share of requests in [0, 1) that repeat an earlier request's texts (a
   // workload for the translation cache); 0 = none.
   double repeat_fraction = 0.0;
+  // Every Nth request (requests N-1, 2N-1, ... counting from 0) sends
+  // paragraphs instead of sentences: each of its texts joins
+  // kParagraphSentences consecutive inputs with a space (a long input with a
+  // long output); 0 = never.
+  int paragraph_every = 0;
 };
+
+// Input sentences per --paragraph_every text.
+inline constexpr int kParagraphSentences = 4;
+
+// The `count` texts of one bench request starting at input `first` (cycling
+// through `texts`, which must not be empty): texts[first], texts[first + 1],
+// ... or, for a paragraph request, the same positions each holding
+// texts[k] + " " + ... + texts[k + 3].
+std::vector<std::string> BenchRequestTexts(
+    const std::vector<std::string>& texts, int64_t first, int count,
+    bool paragraph);
 
 // Each of `concurrency` threads sends Translate requests of the next
 // `texts_per_request` texts (cycling through `texts`) and sends the next as
 // soon as the answer arrives, until `requests` were sent or `duration`
 // passed. With repeat_fraction f, request i > 0 repeats the texts of a
 // uniformly chosen earlier request with probability f (a fixed pseudo-random
-// plan, the same every run), and takes the next texts otherwise. Prints a
-// progress line each second to `err` and at the end the requests/s,
-// sentences/s, latency p50/p90/p99/max (seconds) and the count of every status
-// code to `out`. Returns an ExitCode: 0 if every call was OK, else
-// kExitRpcError (the figures are printed either way).
+// plan, the same every run), and takes the next texts otherwise; see
+// paragraph_every for long requests mixed in. Prints a progress line each
+// second to `err` and at the end, to `out` as JSON: the run's seconds (from
+// the start to the last answer), requests/s, sentences/s (texts answered per
+// second; a paragraph counts as one), latency mean/p50/p90/p99/max (seconds)
+// and the count of every status code. Returns an ExitCode: 0 if every call was
+// OK, else kExitRpcError (the figures are printed either way).
 int RunBench(const BenchCommandOptions& options,
              const std::shared_ptr<grpc::Channel>& channel,
              const std::vector<std::string>& texts, std::ostream& out,

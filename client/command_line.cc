@@ -50,7 +50,7 @@ const std::map<std::string, CommandSpec>& Commands() {
         "every status code (JSON).",
         "transformer-client bench [flags] [TEXT...]",
         {"beam_size", "max_length", "concurrency", "requests", "duration_s",
-         "repeat_fraction", "report_json"}}},
+         "repeat_fraction", "paragraph_every", "report_json"}}},
       {"encode",
        {"Encodes texts; prints one JSON line {text, dim, num_tokens, values} "
         "per text, in input order.",

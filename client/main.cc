@@ -102,6 +102,10 @@ ABSL_FLAG(double, repeat_fraction, 0.0,
           "bench: share of requests, in [0, 1), that repeat the texts of an "
           "earlier request (chosen at random); the others take the next "
           "texts in turn.");
+ABSL_FLAG(int, paragraph_every, 0,
+          "bench: every Nth request sends paragraphs: each text joins 4 "
+          "consecutive inputs with a space (a long input with a long "
+          "output); 0 = never.");
 // encode
 ABSL_FLAG(std::string, pooling, "mean",
           "mean | first | tokens (every token's vector).");
@@ -199,6 +203,10 @@ int Run(int argc, char** argv) {
     options.repeat_fraction = absl::GetFlag(FLAGS_repeat_fraction);
     if (!(options.repeat_fraction >= 0.0 && options.repeat_fraction < 1.0)) {
       return Fail(kExitUsageError, "--repeat_fraction must be in [0, 1)");
+    }
+    options.paragraph_every = absl::GetFlag(FLAGS_paragraph_every);
+    if (options.paragraph_every < 0) {
+      return Fail(kExitUsageError, "--paragraph_every must be >= 0");
     }
     exit_code = RunBench(options, *channel, texts, out, std::cerr);
   } else if (command == "translate") {

@@ -528,6 +528,74 @@ TEST_F(IntegrationTest, BenchSendsExactlyTheRequestsAskedAndReportsThem) {
             2);
 }
 
+// The report's seconds run from the start to the last answer: with one
+// client, at least the sum of the request latencies and about no more (they
+// used to be rounded up to a whole second: 5 requests of ~10 ms said 1.0 s),
+// and never more than the wall clock around the whole process.
+TEST_F(IntegrationTest, BenchReportsTheRunsRealSeconds) {
+  const absl::Time before = absl::Now();
+  const CommandResult result =
+      RunCommand(Client("bench --requests=5 --concurrency=1 "
+                        "--texts_per_request=1 --beam_size=1 --max_length=16 "
+                        "\"A dog runs.\""),
+                 "");
+  const double wall = absl::ToDoubleSeconds(absl::Now() - before);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const nlohmann::json report = nlohmann::json::parse(result.out);
+  ASSERT_EQ(report["codes"]["OK"], 5);
+  const double seconds = report["seconds"].get<double>();
+  const double latency_sum = 5 * report["latency_mean_s"].get<double>();
+  EXPECT_GE(seconds, latency_sum * (1 - 1e-9)) << result.out;
+  EXPECT_LE(seconds, latency_sum + 0.25) << result.out;
+  EXPECT_LE(seconds, wall) << result.out;
+  EXPECT_NEAR(report["sentences_per_second"].get<double>(), 5 / seconds,
+              1e-6 * (5 / seconds));
+}
+
+// --paragraph_every=2: requests 1 and 3 each send 4 consecutive inputs
+// joined with a space. The translation cache proves which texts were sent:
+// translating exactly those four texts afterwards hits it four times.
+TEST_F(IntegrationTest, BenchParagraphEveryJoinsFourInputs) {
+  const std::string options = "--beam_size=1 --max_length=96";
+  const CommandResult result = RunCommand(
+      Client("bench --requests=4 --concurrency=1 --texts_per_request=1 "
+             "--paragraph_every=2 " +
+             options + " \"A dog runs.\" \"Two men sit.\" \"A girl.\""),
+      "");
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const nlohmann::json report = nlohmann::json::parse(result.out);
+  EXPECT_EQ(report["codes"]["OK"], 4);
+  EXPECT_EQ(report["paragraph_requests"], 2);
+  EXPECT_EQ(report["paragraph_every"], 2);
+
+  auto counter = [](const std::string& name) {
+    const CommandResult metrics = RunCommand(
+        absl::StrCat("curl -sf http://127.0.0.1:", metrics_port_, "/metrics"),
+        "");
+    for (const std::string& line : Lines(metrics.out)) {
+      if (line.rfind(name + " ", 0) == 0) {
+        return std::stod(line.substr(line.rfind(' ') + 1));
+      }
+    }
+    ADD_FAILURE() << name << " not in /metrics";
+    return -1.0;
+  };
+  const double hits = counter("transformer_cache_hits_total");
+  const double misses = counter("transformer_cache_misses_total");
+  const CommandResult again = RunCommand(
+      Client("translate --texts_per_request=4 " + options +
+             " \"A dog runs.\" \"Two men sit. A girl. A dog runs. Two men "
+             "sit.\" \"A girl.\" \"A dog runs. Two men sit. A girl. A dog "
+             "runs.\""),
+      "");
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(counter("transformer_cache_hits_total") - hits, 4);
+  EXPECT_EQ(counter("transformer_cache_misses_total") - misses, 0);
+  EXPECT_EQ(RunCommand(Client("bench --requests=1 --paragraph_every=-1 x"), "")
+                .exit_code,
+            2);
+}
+
 TEST_F(IntegrationTest, FilesInAndOutWithASummaryLine) {
   char dir_template[] = "/tmp/ts_files_XXXXXX";
   const std::string dir = mkdtemp(dir_template);
