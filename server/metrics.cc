@@ -108,6 +108,44 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                           "--cache_mb).")
                       .Register(*registry_)
                       .Add({});
+  active_sequences_ = &prometheus::BuildGauge()
+                           .Name("transformer_active_sequences")
+                           .Help(
+                               "Sequences decoding now in the workers' step "
+                               "batches (a beam's rows count once).")
+                           .Register(*registry_)
+                           .Add({});
+  kv_cache_bytes_ =
+      &prometheus::BuildGauge()
+           .Name("transformer_kv_cache_bytes")
+           .Help(
+               "Bytes of self- and cross-attention key/value blocks in use, "
+               "over all workers.")
+           .Register(*registry_)
+           .Add({});
+  kv_cache_limit_bytes_ =
+      &prometheus::BuildGauge()
+           .Name("transformer_kv_cache_limit_bytes")
+           .Help(
+               "Bytes the workers' key/value block pools may hold: "
+               "num_workers * --kv_cache_mb.")
+           .Register(*registry_)
+           .Add({});
+  decode_steps_ = &prometheus::BuildCounter()
+                       .Name("transformer_decode_steps_total")
+                       .Help(
+                           "Decoder steps run by the workers (each advances "
+                           "every active sequence of a worker one token).")
+                       .Register(*registry_)
+                       .Add({});
+  admitted_sequences_ =
+      &prometheus::BuildCounter()
+           .Name("transformer_admitted_sequences_total")
+           .Help(
+               "Sequences admitted into a worker's step batch (encoded, "
+               "cross-attention keys/values computed).")
+           .Register(*registry_)
+           .Add({});
   model_info_ = &prometheus::BuildGauge()
                      .Name("transformer_model_info")
                      .Help("The served model; always 1.")

@@ -66,6 +66,34 @@ class Metrics {
     cache_bytes_->Set(static_cast<double>(bytes));
   }
 
+  // Continuous batching (issue 13), called by the workers' step loops; all
+  // figures are sums over the workers.
+  // Sequences (one per sentence, a beam's rows together) now decoding:
+  // +n when a worker admits n, -n when n finish, fail or are cancelled.
+  void AddActiveSequences(int64_t delta) {
+    active_sequences_->Increment(static_cast<double>(delta));
+  }
+  // Bytes of the self- and cross-attention key/value blocks in use: +bytes
+  // when a worker takes blocks from its pool, -bytes when it returns them.
+  void AddKvCacheBytes(int64_t delta) {
+    kv_cache_bytes_->Increment(static_cast<double>(delta));
+  }
+  // Bytes the KV block pools may hold in all: num_workers * --kv_cache_mb
+  // MiB (set once at start), the bound of transformer_kv_cache_bytes.
+  void SetKvCacheLimitBytes(int64_t bytes) {
+    kv_cache_limit_bytes_->Set(static_cast<double>(bytes));
+  }
+  // `steps` decoder steps run (one step advances every active sequence of a
+  // worker by one token).
+  void CountDecodeSteps(int64_t steps) {
+    decode_steps_->Increment(static_cast<double>(steps));
+  }
+  // `sequences` admitted into a worker's step batch (encoder run, cross-
+  // attention keys/values computed).
+  void CountAdmitted(int64_t sequences) {
+    admitted_sequences_->Increment(static_cast<double>(sequences));
+  }
+
   // The registry in the Prometheus text format (what /metrics serves).
   std::string Serialize() const;
 
@@ -87,6 +115,11 @@ class Metrics {
   prometheus::Counter* cache_hits_;
   prometheus::Counter* cache_misses_;
   prometheus::Gauge* cache_bytes_;
+  prometheus::Gauge* active_sequences_;
+  prometheus::Gauge* kv_cache_bytes_;
+  prometheus::Gauge* kv_cache_limit_bytes_;
+  prometheus::Counter* decode_steps_;
+  prometheus::Counter* admitted_sequences_;
 };
 
 }  // namespace ts::server

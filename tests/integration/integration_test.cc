@@ -316,6 +316,15 @@ TEST_F(IntegrationTest, MetricsCountRequestsAndBatches) {
   EXPECT_NE(result.out.find("transformer_build_info{version=\"0.1.0\"} 1"),
             std::string::npos);
   EXPECT_NE(result.out.find("transformer_model_info{"), std::string::npos);
+  // Continuous batching's series (issue 13) are exported from the start.
+  for (const char* name :
+       {"transformer_active_sequences", "transformer_kv_cache_bytes",
+        "transformer_kv_cache_limit_bytes", "transformer_decode_steps_total",
+        "transformer_admitted_sequences_total"}) {
+    EXPECT_NE(result.out.find(absl::StrCat("\n", name, " ")), std::string::npos)
+        << name << " not in /metrics:\n"
+        << result.out;
+  }
 }
 
 // Sampling through the server: the seed returned with an unseeded request
