@@ -129,6 +129,21 @@ class IntegrationTest : public ::testing::Test {
     return sources;
   }
 
+  // The value of the unlabelled series `name` on the server's /metrics.
+  static double MetricValue(const std::string& name) {
+    const CommandResult result = RunCommand(
+        absl::StrCat("curl -sf http://127.0.0.1:", metrics_port_, "/metrics"),
+        "");
+    EXPECT_EQ(result.exit_code, 0) << result.err;
+    for (const std::string& line : Lines(result.out)) {
+      if (line.rfind(name + " ", 0) == 0) {
+        return std::stod(line.substr(line.rfind(' ') + 1));
+      }
+    }
+    ADD_FAILURE() << name << " not in /metrics";
+    return -1.0;
+  }
+
   static std::vector<json>* golden_;
   static ts::testing::ServerProcess* server_;
   static int metrics_port_;
@@ -396,19 +411,6 @@ TEST_F(IntegrationTest, SampledTranslationsReproduceFromTheReturnedSeed) {
 // repeated texts come back identical, counted as hits; identical requests
 // in flight at once compute each text once.
 TEST_F(IntegrationTest, CacheAnswersRepeatsIdenticallyAndComputesOnce) {
-  auto counter = [](const std::string& name) {
-    const CommandResult result = RunCommand(
-        absl::StrCat("curl -sf http://127.0.0.1:", metrics_port_, "/metrics"),
-        "");
-    EXPECT_EQ(result.exit_code, 0) << result.err;
-    for (const std::string& line : Lines(result.out)) {
-      if (line.rfind(name + " ", 0) == 0) {
-        return std::stod(line.substr(line.rfind(' ') + 1));
-      }
-    }
-    ADD_FAILURE() << name << " not in /metrics";
-    return -1.0;
-  };
   auto stub = transformer::v1::TransformerService::NewStub(*channel_);
   transformer::v1::TranslateRequest request;
   // Golden lines 120-139 with options no earlier test used.
@@ -418,8 +420,8 @@ TEST_F(IntegrationTest, CacheAnswersRepeatsIdenticallyAndComputesOnce) {
   request.mutable_options()->set_beam_size(1);
   request.mutable_options()->set_max_length(128);
   request.mutable_options()->set_min_length(1);
-  const double hits = counter("transformer_cache_hits_total");
-  const double misses = counter("transformer_cache_misses_total");
+  const double hits = MetricValue("transformer_cache_hits_total");
+  const double misses = MetricValue("transformer_cache_misses_total");
   transformer::v1::TranslateResponse first, second;
   {
     grpc::ClientContext context;
@@ -435,9 +437,9 @@ TEST_F(IntegrationTest, CacheAnswersRepeatsIdenticallyAndComputesOnce) {
     EXPECT_EQ(second.translations(i).hypotheses(0).text(),
               (*golden_)[120 + i]["greedy_text"].get<std::string>());
   }
-  EXPECT_EQ(counter("transformer_cache_misses_total") - misses, 20);
-  EXPECT_EQ(counter("transformer_cache_hits_total") - hits, 20);
-  EXPECT_GT(counter("transformer_cache_bytes"), 0);
+  EXPECT_EQ(MetricValue("transformer_cache_misses_total") - misses, 20);
+  EXPECT_EQ(MetricValue("transformer_cache_hits_total") - hits, 20);
+  EXPECT_GT(MetricValue("transformer_cache_bytes"), 0);
 
   // 8 identical requests of 10 new texts at once: 10 computations.
   transformer::v1::TranslateRequest burst;
@@ -445,8 +447,8 @@ TEST_F(IntegrationTest, CacheAnswersRepeatsIdenticallyAndComputesOnce) {
     burst.add_texts((*golden_)[i]["source"].get<std::string>());
   }
   *burst.mutable_options() = request.options();
-  const double misses_before = counter("transformer_cache_misses_total");
-  const double hits_before = counter("transformer_cache_hits_total");
+  const double misses_before = MetricValue("transformer_cache_misses_total");
+  const double hits_before = MetricValue("transformer_cache_hits_total");
   std::vector<transformer::v1::TranslateResponse> responses(8);
   std::vector<std::thread> clients;
   for (int t = 0; t < 8; ++t) {
@@ -465,8 +467,8 @@ TEST_F(IntegrationTest, CacheAnswersRepeatsIdenticallyAndComputesOnce) {
     EXPECT_EQ(responses[0].translations(i).hypotheses(0).text(),
               (*golden_)[140 + i]["greedy_text"].get<std::string>());
   }
-  EXPECT_EQ(counter("transformer_cache_misses_total") - misses_before, 10);
-  EXPECT_EQ(counter("transformer_cache_hits_total") - hits_before, 70);
+  EXPECT_EQ(MetricValue("transformer_cache_misses_total") - misses_before, 10);
+  EXPECT_EQ(MetricValue("transformer_cache_hits_total") - hits_before, 70);
 }
 
 // transformer-client translate --sample: the samples of a seeded run come
@@ -577,20 +579,8 @@ TEST_F(IntegrationTest, BenchParagraphEveryJoinsFourInputs) {
   EXPECT_EQ(report["paragraph_requests"], 2);
   EXPECT_EQ(report["paragraph_every"], 2);
 
-  auto counter = [](const std::string& name) {
-    const CommandResult metrics = RunCommand(
-        absl::StrCat("curl -sf http://127.0.0.1:", metrics_port_, "/metrics"),
-        "");
-    for (const std::string& line : Lines(metrics.out)) {
-      if (line.rfind(name + " ", 0) == 0) {
-        return std::stod(line.substr(line.rfind(' ') + 1));
-      }
-    }
-    ADD_FAILURE() << name << " not in /metrics";
-    return -1.0;
-  };
-  const double hits = counter("transformer_cache_hits_total");
-  const double misses = counter("transformer_cache_misses_total");
+  const double hits = MetricValue("transformer_cache_hits_total");
+  const double misses = MetricValue("transformer_cache_misses_total");
   const CommandResult again = RunCommand(
       Client("translate --texts_per_request=4 " + options +
              " \"A dog runs.\" \"Two men sit. A girl. A dog runs. Two men "
@@ -598,8 +588,8 @@ TEST_F(IntegrationTest, BenchParagraphEveryJoinsFourInputs) {
              "runs.\""),
       "");
   ASSERT_EQ(again.exit_code, 0) << again.err;
-  EXPECT_EQ(counter("transformer_cache_hits_total") - hits, 4);
-  EXPECT_EQ(counter("transformer_cache_misses_total") - misses, 0);
+  EXPECT_EQ(MetricValue("transformer_cache_hits_total") - hits, 4);
+  EXPECT_EQ(MetricValue("transformer_cache_misses_total") - misses, 0);
   EXPECT_EQ(RunCommand(Client("bench --requests=1 --paragraph_every=-1 x"), "")
                 .exit_code,
             2);
