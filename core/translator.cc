@@ -135,7 +135,7 @@ absl::StatusOr<std::vector<TranslationResult>> Translator::Translate(
   const int batch = static_cast<int>(source_ids.size());
   MarianDecoder decoder(model_->network(), config, state_->ctx,
                         state_->encoder_hidden.data(), batch, src_len, lengths,
-                        options.max_length, &state_->decoder);
+                        &state_->decoder);
   SearchRules rules;
   rules.vocab_size = config.decoder_vocab_size;
   rules.eos_id = config.eos_token_id;
@@ -225,7 +225,7 @@ absl::StatusOr<std::vector<std::vector<float>>> Translator::ScoreTargets(
   }
   MarianDecoder decoder(model_->network(), config, state_->ctx,
                         state_->encoder_hidden.data(), batch, src_len, lengths,
-                        len, &state_->decoder);
+                        &state_->decoder);
   const int64_t vocab = config.decoder_vocab_size;
   auto& logits = state_->logits;
   logits.resize(static_cast<size_t>(batch) * len * vocab);

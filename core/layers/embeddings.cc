@@ -36,4 +36,10 @@ void Embeddings::Forward(const int* ids, int64_t rows, int64_t len,
   }
 }
 
+void Embeddings::ForwardAt(const int* ids, int64_t rows, const int* positions,
+                           float* out) const {
+  for (int64_t n = 0; n < rows; ++n)
+    Forward(ids + n, 1, 1, positions[n], out + n * dim);
+}
+
 }  // namespace ts::core

@@ -28,6 +28,10 @@ struct Embeddings {
   // `ids` is [rows, len]; ids and positions must be in range (callers check).
   void Forward(const int* ids, int64_t rows, int64_t len, int64_t past,
                float* out) const;
+  // One token per row, ids[rows], row n at position positions[n]: out [rows,
+  // dim] (decoder steps of rows at different positions).
+  void ForwardAt(const int* ids, int64_t rows, const int* positions,
+                 float* out) const;
 };
 
 }  // namespace ts::core

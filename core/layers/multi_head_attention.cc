@@ -7,7 +7,7 @@ namespace ts::core {
 
 void KeyValueCache::Resize(int64_t new_rows, int64_t new_num_heads,
                            int64_t new_capacity, int64_t new_head_dim) {
-  rows = num_slots = new_rows;
+  rows = new_rows;
   num_heads = new_num_heads;
   capacity = new_capacity;
   head_dim = new_head_dim;
@@ -16,33 +16,32 @@ void KeyValueCache::Resize(int64_t new_rows, int64_t new_num_heads,
     keys.resize(size);
     values.resize(size);
   }
-  slots.resize(rows * capacity);
-  for (int64_t n = 0; n < rows; ++n) {
-    std::fill_n(slots.begin() + n * capacity, capacity, static_cast<int>(n));
+}
+
+KeyValueView KeyValueCache::View() {
+  KeyValueView view;
+  view.keys = keys.data();
+  view.values = values.data();
+  view.block_size = capacity;
+  view.num_heads = num_heads;
+  view.head_dim = head_dim;
+  return view;
+}
+
+namespace {
+
+// The ops::Attention addressing of `kv`.
+void SetKeyValueLayout(const KeyValueView& kv, ops::AttentionShape* shape) {
+  if (kv.table != nullptr) {
+    shape->block_table = kv.table;
+    shape->table_stride = kv.stride;
+    shape->block_size = kv.block_size;
+  } else {
+    shape->capacity = kv.block_size;
   }
 }
 
-void KeyValueCache::Reorder(const std::vector<int>& parents, int64_t length) {
-  const int64_t new_rows = static_cast<int64_t>(parents.size());
-  if (new_rows > num_slots) {
-    // Slots are the outer dimension: growing keeps the written ones in place.
-    num_slots = new_rows;
-    const size_t size = num_slots * num_heads * capacity * head_dim;
-    if (keys.size() < size) {
-      keys.resize(size);
-      values.resize(size);
-    }
-  }
-  old_slots_.swap(slots);
-  slots.resize(new_rows * capacity);
-  for (int64_t n = 0; n < new_rows; ++n) {
-    std::copy_n(old_slots_.begin() + parents[n] * capacity, length,
-                slots.begin() + n * capacity);
-    std::fill(slots.begin() + n * capacity + length,
-              slots.begin() + (n + 1) * capacity, static_cast<int>(n));
-  }
-  rows = new_rows;
-}
+}  // namespace
 
 absl::StatusOr<MultiHeadAttention> MultiHeadAttention::Load(
     const Weights& weights, const std::string& prefix, int64_t d_model,
@@ -104,28 +103,29 @@ int64_t MultiHeadAttention::PackedBytes() const {
 
 void MultiHeadAttention::StoreKeyValues(const float* projected, int64_t stride,
                                         int64_t k_offset, int64_t rows,
-                                        int64_t len, int64_t offset,
-                                        KeyValueCache* cache) const {
+                                        int64_t len, const int* past,
+                                        const KeyValueView& kv) const {
   const int64_t d_model = num_heads_ * head_dim_;
-  // [rows, len, heads, head_dim] -> each row's slot for these positions.
+  // [rows, len, heads, head_dim] -> each row's block for these positions.
 #pragma omp parallel for schedule(static) if (rows * len * d_model >= \
                                               ops::kMinParallelWork)
   for (int64_t n = 0; n < rows; ++n) {
+    const int64_t first = past != nullptr ? past[n] : 0;
     for (int64_t t = 0; t < len; ++t) {
       const float* src = projected + (n * len + t) * stride + k_offset;
       for (int64_t h = 0; h < num_heads_; ++h) {
-        std::copy_n(src + h * head_dim_, head_dim_,
-                    cache->Key(n, h, offset + t));
+        const int64_t offset = kv.Offset(n, h, first + t);
+        std::copy_n(src + h * head_dim_, head_dim_, kv.keys + offset);
         std::copy_n(src + d_model + h * head_dim_, head_dim_,
-                    cache->Value(n, h, offset + t));
+                    kv.values + offset);
       }
     }
   }
 }
 
 void MultiHeadAttention::SelfAttention(ExecutionContext& ctx, float* hidden,
-                                       int64_t rows, int64_t len, int64_t past,
-                                       KeyValueCache* cache,
+                                       int64_t rows, int64_t len,
+                                       const int* past, const KeyValueView& kv,
                                        const int* key_lengths, bool causal,
                                        AttentionScratch* scratch) const {
   const int64_t d_model = num_heads_ * head_dim_;
@@ -138,26 +138,35 @@ void MultiHeadAttention::SelfAttention(ExecutionContext& ctx, float* hidden,
   }
   qkv_proj_(ctx, hidden, m, scratch->projected.data());
   StoreKeyValues(scratch->projected.data(), 3 * d_model, d_model, rows, len,
-                 past, cache);
+                 past, kv);
   ops::AttentionShape shape;
   shape.batch = rows;
   shape.query_len = len;
   shape.num_heads = num_heads_;
   shape.head_dim = head_dim_;
-  shape.capacity = cache->capacity;
   shape.q_stride = 3 * d_model;
-  shape.key_slots = cache->slots.data();
+  SetKeyValueLayout(kv, &shape);
   shape.causal = causal;
-  shape.past = past;
-  ops::Attention(shape, scratch->projected.data(), cache->keys.data(),
-                 cache->values.data(), key_lengths, scratch->context.data());
+  if (causal && past != nullptr) shape.past = past[0];
+  ops::Attention(shape, scratch->projected.data(), kv.keys, kv.values,
+                 key_lengths, scratch->context.data());
   out_proj_(ctx, scratch->context.data(), m, hidden, ops::Activation::kNone,
             1.0f, /*accumulate=*/true);
 }
 
+void MultiHeadAttention::SelfAttention(ExecutionContext& ctx, float* hidden,
+                                       int64_t rows, int64_t len, int64_t past,
+                                       KeyValueCache* cache,
+                                       const int* key_lengths, bool causal,
+                                       AttentionScratch* scratch) const {
+  const std::vector<int> pasts(rows, static_cast<int>(past));
+  SelfAttention(ctx, hidden, rows, len, pasts.data(), cache->View(),
+                key_lengths, causal, scratch);
+}
+
 void MultiHeadAttention::ProjectKeyValues(ExecutionContext& ctx,
                                           const float* memory, int64_t rows,
-                                          int64_t len, KeyValueCache* cache,
+                                          int64_t len, const KeyValueView& kv,
                                           AttentionScratch* scratch) const {
   const int64_t d_model = num_heads_ * head_dim_;
   const int64_t m = rows * len;
@@ -165,14 +174,21 @@ void MultiHeadAttention::ProjectKeyValues(ExecutionContext& ctx,
     scratch->projected.resize(m * 2 * d_model);
   }
   kv_proj_(ctx, memory, m, scratch->projected.data());
-  StoreKeyValues(scratch->projected.data(), 2 * d_model, 0, rows, len, 0,
-                 cache);
+  StoreKeyValues(scratch->projected.data(), 2 * d_model, 0, rows, len, nullptr,
+                 kv);
+}
+
+void MultiHeadAttention::ProjectKeyValues(ExecutionContext& ctx,
+                                          const float* memory, int64_t rows,
+                                          int64_t len, KeyValueCache* cache,
+                                          AttentionScratch* scratch) const {
+  ProjectKeyValues(ctx, memory, rows, len, cache->View(), scratch);
 }
 
 void MultiHeadAttention::CrossAttention(
     ExecutionContext& ctx, float* hidden, int64_t rows, int64_t len,
-    const KeyValueCache& cache, const int* key_lengths, const int* kv_rows,
-    AttentionScratch* scratch, float* probs) const {
+    const KeyValueView& kv, const int* key_lengths, const int* kv_rows,
+    AttentionScratch* scratch, float* probs, int64_t probs_stride) const {
   const int64_t d_model = num_heads_ * head_dim_;
   const int64_t m = rows * len;
   if (scratch->projected.size() < static_cast<size_t>(m * d_model)) {
@@ -187,12 +203,13 @@ void MultiHeadAttention::CrossAttention(
   shape.query_len = len;
   shape.num_heads = num_heads_;
   shape.head_dim = head_dim_;
-  shape.capacity = cache.capacity;
   shape.q_stride = d_model;
   shape.kv_rows = kv_rows;
+  SetKeyValueLayout(kv, &shape);
+  if (probs != nullptr) shape.capacity = probs_stride;
   shape.probs = probs;
-  ops::Attention(shape, scratch->projected.data(), cache.keys.data(),
-                 cache.values.data(), key_lengths, scratch->context.data());
+  ops::Attention(shape, scratch->projected.data(), kv.keys, kv.values,
+                 key_lengths, scratch->context.data());
   out_proj_(ctx, scratch->context.data(), m, hidden, ops::Activation::kNone,
             1.0f, /*accumulate=*/true);
 }

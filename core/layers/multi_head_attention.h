@@ -14,46 +14,43 @@
 
 namespace ts::core {
 
-// Keys and values of one attention layer: the decoder's self-attention KV
-// cache (grown one position per step) or the cross-attention keys/values of
-// the encoder output (computed once per source). Storage is
-// [num_slots, num_heads, capacity, head_dim]; row n reads position p from slot
-// slots[n * capacity + p]. A beam reorder only rewrites that map (as
-// CTranslate2 and transformers copy the whole cache instead), so keys are
-// written once and never moved.
+// Where one attention layer's keys and values are: storage [blocks,
+// num_heads, block_size, head_dim] for each; position p of row n is in block
+// table[n * stride + p / block_size] (block n when table is null) at
+// p % block_size. The decoder's KeyValueBlocks and the encoder's
+// KeyValueCache both hand out views.
+struct KeyValueView {
+  float* keys = nullptr;
+  float* values = nullptr;
+  const int* table = nullptr;  // [rows, stride] block ids, or nullptr
+  int64_t stride = 0;
+  int64_t block_size = 0;  // positions per block
+  int64_t num_heads = 0;
+  int64_t head_dim = 0;
+
+  // Where position p of row n (head h) is: head_dim floats.
+  int64_t Offset(int64_t n, int64_t h, int64_t p) const {
+    const int64_t block =
+        table != nullptr ? table[n * stride + p / block_size] : n;
+    return ((block * num_heads + h) * block_size + p % block_size) * head_dim;
+  }
+};
+
+// Keys and values of `rows` rows of at most `capacity` positions each,
+// [rows, num_heads, capacity, head_dim]: the encoder's self-attention (one
+// block per row).
 struct KeyValueCache {
   std::vector<float> keys;
   std::vector<float> values;
-  std::vector<int> slots;  // [rows, capacity]
   int64_t rows = 0;
-  int64_t num_slots = 0;
   int64_t num_heads = 0;
-  int64_t capacity = 0;  // positions allocated per slot and head
+  int64_t capacity = 0;  // positions allocated per row and head
   int64_t head_dim = 0;
 
-  // Empties the cache for `rows` rows; row n owns slot n.
+  // Makes room for `rows` rows (contents are not kept).
   void Resize(int64_t rows, int64_t num_heads, int64_t capacity,
               int64_t head_dim);
-  // Row i continues old row parents[i] (beam reordering, finished rows
-  // leaving) over positions [0, length); rows = parents.size(). Positions from
-  // `length` on go to row i's own slot i, which no row reads there yet. Adds
-  // slots (keeping their contents) when rows grow.
-  void Reorder(const std::vector<int>& parents, int64_t length);
-
-  // Where position p of row n (head h) is: head_dim floats.
-  float* Key(int64_t n, int64_t h, int64_t p) {
-    return keys.data() + Offset(n, h, p);
-  }
-  float* Value(int64_t n, int64_t h, int64_t p) {
-    return values.data() + Offset(n, h, p);
-  }
-  int64_t Offset(int64_t n, int64_t h, int64_t p) const {
-    return ((slots[n * capacity + p] * num_heads + h) * capacity + p) *
-           head_dim;
-  }
-
- private:
-  std::vector<int> old_slots_;  // scratch of Reorder
+  KeyValueView View();
 };
 
 // Buffers of one attention call, reused across calls.
@@ -79,30 +76,48 @@ class MultiHeadAttention {
                                                  int64_t d_model,
                                                  int64_t num_heads);
 
-  // Self-attention over hidden[rows, len, d_model] at positions
-  // [past, past + len): their keys/values go into `cache` (which holds the
-  // earlier ones), then hidden += out_proj(attention). key_lengths[n] bounds
-  // the keys of row n (padding); with `causal`, query t also sees only keys
-  // up to past + t.
+  // Self-attention over hidden[rows, len, d_model]: row n's positions
+  // [past[n], past[n] + len) (past nullptr: all 0) get their keys/values
+  // stored through `kv`, which holds the earlier ones; then hidden +=
+  // out_proj(attention). key_lengths[n] bounds the keys of row n (padding, or
+  // past[n] + len); with `causal` (every row at the same position past[0]),
+  // query t also sees only keys up to past[0] + t.
+  void SelfAttention(ExecutionContext& ctx, float* hidden, int64_t rows,
+                     int64_t len, const int* past, const KeyValueView& kv,
+                     const int* key_lengths, bool causal,
+                     AttentionScratch* scratch) const;
+  // The same over a KeyValueCache, every row at position `past`.
   void SelfAttention(ExecutionContext& ctx, float* hidden, int64_t rows,
                      int64_t len, int64_t past, KeyValueCache* cache,
                      const int* key_lengths, bool causal,
                      AttentionScratch* scratch) const;
 
   // Projects memory[rows, len, d_model] (the encoder output) to the keys and
-  // values of cross-attention, once per source.
+  // values of cross-attention, once per source, stored through `kv`.
+  void ProjectKeyValues(ExecutionContext& ctx, const float* memory,
+                        int64_t rows, int64_t len, const KeyValueView& kv,
+                        AttentionScratch* scratch) const;
   void ProjectKeyValues(ExecutionContext& ctx, const float* memory,
                         int64_t rows, int64_t len, KeyValueCache* cache,
                         AttentionScratch* scratch) const;
 
   // Cross-attention: hidden[rows, len, d_model] += out_proj(attention(q,
-  // cache)) where row n reads cache row kv_rows[n] with key_lengths[kv_rows[n]]
-  // keys. If `probs` is set it also receives the attention probabilities,
-  // [rows, len, num_heads, cache.capacity] (0 beyond a row's keys).
+  // kv)) where row n reads kv row kv_rows[n] (n if nullptr) with
+  // key_lengths[kv_rows[n]] keys. If `probs` is set it also receives the
+  // attention probabilities, [rows, len, num_heads, probs_stride] (0 beyond a
+  // row's keys; probs_stride >= every key length).
   void CrossAttention(ExecutionContext& ctx, float* hidden, int64_t rows,
-                      int64_t len, const KeyValueCache& cache,
+                      int64_t len, const KeyValueView& kv,
                       const int* key_lengths, const int* kv_rows,
-                      AttentionScratch* scratch, float* probs = nullptr) const;
+                      AttentionScratch* scratch, float* probs = nullptr,
+                      int64_t probs_stride = 0) const;
+  void CrossAttention(ExecutionContext& ctx, float* hidden, int64_t rows,
+                      int64_t len, KeyValueCache& cache, const int* key_lengths,
+                      const int* kv_rows, AttentionScratch* scratch,
+                      float* probs = nullptr) const {
+    CrossAttention(ctx, hidden, rows, len, cache.View(), key_lengths, kv_rows,
+                   scratch, probs, cache.capacity);
+  }
 
   // Packs the projections that `use` needs for `compute_type` (Linear::Pack)
   // and frees the fp32 q|k|v copy; needed before the calls above.
@@ -114,11 +129,11 @@ class MultiHeadAttention {
   int64_t PackedBytes() const;
 
  private:
-  // Copies k and v of projected[rows, len, stride] (at column k_offset) into
-  // the cache at positions [offset, offset + len).
+  // Copies k and v of projected[rows, len, stride] (at column k_offset) to
+  // positions [past[n], past[n] + len) of each row n through `kv`.
   void StoreKeyValues(const float* projected, int64_t stride, int64_t k_offset,
-                      int64_t rows, int64_t len, int64_t offset,
-                      KeyValueCache* cache) const;
+                      int64_t rows, int64_t len, const int* past,
+                      const KeyValueView& kv) const;
 
   // q|k|v weights [3D, D] (q rows scaled) until Pack, and their bias [3D].
   std::shared_ptr<const std::vector<float>> qkv_weight_;

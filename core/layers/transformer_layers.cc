@@ -77,28 +77,26 @@ absl::StatusOr<DecoderLayer> DecoderLayer::Load(const Weights& weights,
 void DecoderLayer::ComputeCrossKeyValues(ExecutionContext& ctx,
                                          const float* encoder_output,
                                          int64_t batch, int64_t src_len,
-                                         KeyValueCache* cross_kv,
+                                         const KeyValueView& cross_kv,
                                          LayerScratch* scratch) const {
-  cross_kv->Resize(batch, encoder_attn_.num_heads(), src_len,
-                   encoder_attn_.head_dim());
   encoder_attn_.ProjectKeyValues(ctx, encoder_output, batch, src_len, cross_kv,
                                  &scratch->attention);
 }
 
 void DecoderLayer::Forward(ExecutionContext& ctx, float* hidden, int64_t rows,
-                           int64_t len, int64_t past, KeyValueCache* self_kv,
-                           const KeyValueCache& cross_kv,
-                           const int* src_lengths, const int* kv_rows,
-                           LayerScratch* scratch, float* cross_probs) const {
+                           int64_t len, const int* past,
+                           const KeyValueView& self_kv, const int* self_lengths,
+                           const KeyValueView& cross_kv, const int* src_lengths,
+                           const int* kv_rows, LayerScratch* scratch,
+                           float* cross_probs, int64_t probs_stride) const {
   const int64_t n = rows * len;
-  // Every row holds past + len positions: the causal mask does the rest.
-  scratch->self_lengths.assign(rows, static_cast<int>(past + len));
-  self_attn_.SelfAttention(ctx, hidden, rows, len, past, self_kv,
-                           scratch->self_lengths.data(), /*causal=*/true,
-                           &scratch->attention);
+  // One position per row needs no causal mask: self_lengths bound the keys.
+  self_attn_.SelfAttention(ctx, hidden, rows, len, past, self_kv, self_lengths,
+                           /*causal=*/len > 1, &scratch->attention);
   self_attn_layer_norm_(ctx, hidden, n);
   encoder_attn_.CrossAttention(ctx, hidden, rows, len, cross_kv, src_lengths,
-                               kv_rows, &scratch->attention, cross_probs);
+                               kv_rows, &scratch->attention, cross_probs,
+                               probs_stride);
   encoder_attn_layer_norm_(ctx, hidden, n);
   ffn_.Forward(ctx, hidden, n, &scratch->ffn);
   final_layer_norm_(ctx, hidden, n);

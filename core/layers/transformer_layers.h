@@ -17,8 +17,7 @@ namespace ts::core {
 struct LayerScratch {
   AttentionScratch attention;
   std::vector<float> ffn;
-  std::vector<int> self_lengths;  // decoder: keys per row (past + len)
-  KeyValueCache self_kv;          // encoder self-attention keys/values
+  KeyValueCache self_kv;  // encoder self-attention keys/values
 };
 
 // h = LN(h + SelfAttn(h)); h = LN(h + FFN(h)).
@@ -62,22 +61,26 @@ class DecoderLayer {
                                            const ModelConfig& config);
 
   // Computes cross-attention keys/values of encoder_output [batch, src_len,
-  // d_model] once per source.
+  // d_model] once per source, stored through `cross_kv` (row b: source b).
   void ComputeCrossKeyValues(ExecutionContext& ctx, const float* encoder_output,
                              int64_t batch, int64_t src_len,
-                             KeyValueCache* cross_kv,
+                             const KeyValueView& cross_kv,
                              LayerScratch* scratch) const;
 
-  // hidden: [rows, len, d_model] for decoder positions [past, past + len),
-  // updated in place; `self_kv` receives their keys/values. Row n attends to
-  // the cross keys/values of source kv_rows[n], of src_lengths real tokens.
-  // If `cross_probs` is set it receives the cross-attention probabilities,
-  // [rows, len, num_heads, src_len] (MultiHeadAttention::CrossAttention).
+  // hidden: [rows, len, d_model] for decoder positions [past[n], past[n] +
+  // len) of row n (past nullptr: 0; len > 1 needs every row at the same
+  // position), updated in place; `self_kv` receives their keys/values and
+  // holds the earlier ones; row n attends to self_lengths[n] keys (past[n] +
+  // len), causally. Row n attends to the cross keys/values of kv row
+  // kv_rows[n], of src_lengths[kv_rows[n]] real tokens. If `cross_probs` is
+  // set it receives the cross-attention probabilities, [rows, len, num_heads,
+  // probs_stride] (MultiHeadAttention::CrossAttention).
   void Forward(ExecutionContext& ctx, float* hidden, int64_t rows, int64_t len,
-               int64_t past, KeyValueCache* self_kv,
-               const KeyValueCache& cross_kv, const int* src_lengths,
-               const int* kv_rows, LayerScratch* scratch,
-               float* cross_probs = nullptr) const;
+               const int* past, const KeyValueView& self_kv,
+               const int* self_lengths, const KeyValueView& cross_kv,
+               const int* src_lengths, const int* kv_rows,
+               LayerScratch* scratch, float* cross_probs = nullptr,
+               int64_t probs_stride = 0) const;
 
   // Packs every projection for `compute_type`; needed before any step.
   void Pack(ops::ComputeType compute_type) {

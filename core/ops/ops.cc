@@ -92,14 +92,20 @@ void Attention(const AttentionShape& s, const float* q, const float* k,
       for (int64_t h = 0; h < s.num_heads; ++h) {
         const int64_t kv_row = s.kv_rows != nullptr ? s.kv_rows[n] : n;
         const int64_t num_keys = key_lengths[kv_row];
-        const int* slots = s.key_slots != nullptr
-                               ? s.key_slots + kv_row * s.capacity
-                               : nullptr;
-        // Where key/value j of this head is: head_dim floats in its slot.
+        // Where key/value j of this head is: head_dim floats in its block.
         offsets.resize(num_keys);
-        for (int64_t j = 0; j < num_keys; ++j) {
-          const int64_t slot = slots != nullptr ? slots[j] : kv_row;
-          offsets[j] = ((slot * s.num_heads + h) * s.capacity + j) * hd;
+        if (s.block_table != nullptr) {
+          const int* blocks = s.block_table + kv_row * s.table_stride;
+          for (int64_t j = 0; j < num_keys; ++j) {
+            offsets[j] =
+                ((blocks[j / s.block_size] * s.num_heads + h) * s.block_size +
+                 j % s.block_size) *
+                hd;
+          }
+        } else {
+          for (int64_t j = 0; j < num_keys; ++j) {
+            offsets[j] = ((kv_row * s.num_heads + h) * s.capacity + j) * hd;
+          }
         }
         scores.resize(std::max<int64_t>(num_keys, 1));
         for (int64_t t = 0; t < s.query_len; ++t) {

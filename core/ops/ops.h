@@ -49,8 +49,10 @@ void LogSoftmax(ExecutionContext& ctx, const float* x, int64_t m, int64_t n,
 // H * head_dim query columns first (already multiplied by head_dim^-0.5);
 // `k` and `v` are [N_kv, H, capacity, head_dim], with row n of q reading kv
 // row kv_rows[n] (identity if nullptr; beams of one source share its
-// cross-attention keys), and key j of kv row r from slot key_slots[r *
-// capacity + j] (r itself if nullptr; beams share their parents' history).
+// cross-attention keys). With a block table they are [blocks, H, block_size,
+// head_dim] instead, and key j of kv row r is in block block_table[r *
+// table_stride + j / block_size] (the decoder's KeyValueBlocks: beams share
+// their parents' history).
 // Query t of row n sees keys j < key_lengths[kv row] and, if causal, j <= past
 // + t; masked keys get weight 0, as the additive finfo.min mask of transformers
 // gives. `out` is [N, Tq, H * head_dim].
@@ -59,10 +61,12 @@ struct AttentionShape {
   int64_t query_len = 1;  // Tq
   int64_t num_heads = 0;  // H
   int64_t head_dim = 0;
-  int64_t capacity = 0;            // allocated positions per kv row and head
-  int64_t q_stride = 0;            // elements between consecutive query vectors
-  const int* kv_rows = nullptr;    // [N] kv row of each query row
-  const int* key_slots = nullptr;  // [N_kv, capacity] slot of each key
+  int64_t capacity = 0;          // positions per kv row; the probs stride
+  int64_t q_stride = 0;          // elements between consecutive query vectors
+  const int* kv_rows = nullptr;  // [N] kv row of each query row
+  const int* block_table = nullptr;  // [N_kv, table_stride] or nullptr
+  int64_t table_stride = 0;
+  int64_t block_size = 0;
   bool causal = false;
   int64_t past = 0;  // position of query 0 (causal only)
   // If set, also receives the softmax weights, [N, Tq, H, capacity]: key j of

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/layers/embeddings.h"
 #include "core/layers/feed_forward.h"
+#include "core/layers/key_value_blocks.h"
 #include "core/layers/linear.h"
 #include "core/layers/multi_head_attention.h"
 #include "core/layers/transformer_layers.h"
@@ -480,99 +481,123 @@ TEST_F(MultiHeadAttentionTest, ChunkAfterCachedPrefixEqualsFullPass) {
   ExpectAllNear(rest, expected, kAttentionTolerance, "chunk");
 }
 
-// After a beam reorder, decoding continues from the parents' caches.
-TEST_F(MultiHeadAttentionTest, ReorderedCacheContinuesParentRows) {
-  const int64_t rows = 3, past = 4, capacity = 6;
-  const std::vector<float> x = RandomVector(rows * (past + 1) * kD, rng_);
-  KeyValueCache cache;
-  cache.Resize(rows, kHeads, capacity, kHeadDim);
-  std::vector<float> prefix = Slice(x, rows, past + 1, 0, past);
-  const std::vector<int> prefix_lengths(rows, past), lengths(rows, past + 1);
-  attention_.SelfAttention(ctx_, prefix.data(), rows, past, 0, &cache,
-                           prefix_lengths.data(), true, &scratch_);
-  const std::vector<int> parents = {2, 2, 0};
-  cache.Reorder(parents, past);
-  // The next token of each new row, on top of its parent's prefix.
-  std::vector<float> step = Slice(x, rows, past + 1, past, 1);
-  std::vector<float> hidden = step;
-  attention_.SelfAttention(ctx_, hidden.data(), rows, 1, past, &cache,
-                           lengths.data(), true, &scratch_);
-  for (int64_t n = 0; n < rows; ++n) {
-    std::vector<float> sequence = Slice(x, rows, past + 1, 0, past);
-    std::vector<float> own(sequence.begin() + parents[n] * past * kD,
-                           sequence.begin() + (parents[n] + 1) * past * kD);
-    own.insert(own.end(), step.begin() + n * kD, step.begin() + (n + 1) * kD);
-    const std::vector<int> own_length = {static_cast<int>(past + 1)};
-    const Matrix expected = AttentionRef(
-        weights_, "l", kD, kHeads, ToDouble(own), 1, past + 1, ToDouble(own), 1,
-        past + 1, own_length, {}, true, 0, ToDouble(own));
-    for (int64_t c = 0; c < kD; ++c) {
-      ASSERT_NEAR(hidden[n * kD + c], expected[past * kD + c],
-                  kAttentionTolerance)
-          << "row " << n << " dim " << c;
-    }
-  }
-}
-
-TEST(KeyValueCacheTest, ReorderMapsRowsToParentHistory) {
-  const int64_t rows = 3, heads = 2, capacity = 5, head_dim = 3, length = 2;
-  KeyValueCache cache;
-  cache.Resize(rows, heads, capacity, head_dim);
-  EXPECT_EQ(cache.rows, rows);
-  EXPECT_EQ(cache.capacity, capacity);
-  ASSERT_GE(cache.keys.size(),
-            static_cast<size_t>(rows * heads * capacity * head_dim));
-  // Each entry encodes (row, head, position, channel); values are its negation.
+// Rows' block lists follow beam reorders: each row reads its parent's
+// history, writes land in that row's own blocks, shared blocks are copied
+// only when partly written, and every block returns to the pool.
+TEST(KeyValueRowsTest, ReorderSharesHistoryAndCopiesOnWrite) {
+  const int64_t heads = 2, head_dim = 3;
+  const int length = 14;  // the next steps cross the 16-position boundary
+  KeyValueBlocks pool(/*num_layers=*/1, heads, head_dim);
+  // Each entry encodes (origin, head, position, channel); values negate it.
   auto code = [&](int64_t n, int64_t h, int64_t p, int64_t e) {
     return static_cast<float>(1000 * n + 100 * h + 10 * p + e);
   };
-  // Writes position p of every row through the cache's map, as a step does.
-  auto write = [&](int64_t p, const std::vector<int64_t>& origin) {
-    for (int64_t n = 0; n < cache.rows; ++n)
-      for (int64_t h = 0; h < heads; ++h)
-        for (int64_t e = 0; e < head_dim; ++e) {
-          cache.Key(n, h, p)[e] = code(origin[n], h, p, e);
-          cache.Value(n, h, p)[e] = -code(origin[n], h, p, e);
-        }
-  };
-  // Checks that row n holds origins[n][p] at each position p < length.
-  auto expect = [&](const std::vector<std::vector<int64_t>>& origins,
-                    int64_t length, const char* what) {
-    ASSERT_EQ(cache.rows, static_cast<int64_t>(origins.size())) << what;
-    for (int64_t n = 0; n < cache.rows; ++n)
-      for (int64_t h = 0; h < heads; ++h)
-        for (int64_t p = 0; p < length; ++p)
-          for (int64_t e = 0; e < head_dim; ++e) {
-            ASSERT_EQ(cache.Key(n, h, p)[e], code(origins[n][p], h, p, e))
-                << what << ": row " << n << " head " << h << " pos " << p;
-            ASSERT_EQ(cache.Value(n, h, p)[e], -code(origins[n][p], h, p, e))
-                << what;
-          }
-  };
-  for (int64_t p = 0; p < length; ++p) write(p, {0, 1, 2});
+  {
+    KeyValueRows rows(&pool);
+    for (int n = 0; n < 3; ++n) rows.AddRow();
+    std::vector<int> table;
+    // Writes positions [p, p + len) of every row, as a step does.
+    auto write = [&](int len, const std::vector<int64_t>& origin) {
+      rows.Prepare(len);
+      const int64_t stride = rows.FillTable(&table);
+      const KeyValueView view = pool.View(0, table.data(), stride);
+      for (int n = 0; n < rows.rows(); ++n)
+        for (int p = rows.length(n); p < rows.length(n) + len; ++p)
+          for (int64_t h = 0; h < heads; ++h)
+            for (int64_t e = 0; e < head_dim; ++e) {
+              view.keys[view.Offset(n, h, p) + e] = code(origin[n], h, p, e);
+              view.values[view.Offset(n, h, p) + e] = -code(origin[n], h, p, e);
+            }
+      rows.Advance(len);
+    };
+    // Checks that row n holds origins[n][p] at each of its positions.
+    auto expect = [&](const std::vector<std::vector<int64_t>>& origins,
+                      const char* what) {
+      ASSERT_EQ(rows.rows(), static_cast<int>(origins.size())) << what;
+      const int64_t stride = rows.FillTable(&table);
+      const KeyValueView view = pool.View(0, table.data(), stride);
+      for (int n = 0; n < rows.rows(); ++n) {
+        ASSERT_EQ(rows.length(n), static_cast<int>(origins[n].size())) << what;
+        for (int p = 0; p < rows.length(n); ++p)
+          for (int64_t h = 0; h < heads; ++h)
+            for (int64_t e = 0; e < head_dim; ++e) {
+              ASSERT_EQ(view.keys[view.Offset(n, h, p) + e],
+                        code(origins[n][p], h, p, e))
+                  << what << ": row " << n << " head " << h << " pos " << p;
+              ASSERT_EQ(view.values[view.Offset(n, h, p) + e],
+                        -code(origins[n][p], h, p, e))
+                  << what;
+            }
+      }
+    };
+    auto history = [&](int64_t origin, int len) {
+      return std::vector<int64_t>(len, origin);
+    };
+    auto extend = [](std::vector<int64_t> h, std::vector<int64_t> more) {
+      h.insert(h.end(), more.begin(), more.end());
+      return h;
+    };
+    write(length, {0, 1, 2});
+    EXPECT_EQ(pool.blocks_in_use(), 3);
 
-  // Rows continue their parents' history; a new position is then written by
-  // each new row without touching what another row reads.
-  cache.Reorder({2, 0, 2}, length);
-  expect({{2, 2}, {0, 0}, {2, 2}}, length, "first reorder");
-  write(length, {10, 11, 12});
-  expect({{2, 2, 10}, {0, 0, 11}, {2, 2, 12}}, length + 1, "after a step");
+    // Rows continue their parents' history (sharing it: no block is added);
+    // a new position is then written by each new row into its own block.
+    rows.Reorder({2, 0, 2});
+    EXPECT_EQ(pool.blocks_in_use(), 2);
+    expect({history(2, length), history(0, length), history(2, length)},
+           "first reorder");
+    write(1, {10, 11, 12});
+    // Rows 0 and 2 shared a partly written block: one of them copied it.
+    EXPECT_EQ(pool.blocks_in_use(), 3);
+    const auto r0 = extend(history(2, length), {10});
+    const auto r1 = extend(history(0, length), {11});
+    const auto r2 = extend(history(2, length), {12});
+    expect({r0, r1, r2}, "after a step");
 
-  // Reorders compose, may drop rows (finished sentences leave the batch) and
-  // may add rows (beams of a source start from its one row).
-  cache.Reorder({1, 2}, length + 1);
-  expect({{0, 0, 11}, {2, 2, 12}}, length + 1, "rows dropped");
-  cache.Reorder({1, 1, 0, 0, 1}, length + 1);
-  EXPECT_GE(cache.num_slots, 5);
-  expect({{2, 2, 12}, {2, 2, 12}, {0, 0, 11}, {0, 0, 11}, {2, 2, 12}},
-         length + 1, "rows added");
-  write(length + 1, {20, 21, 22, 23, 24});
-  expect({{2, 2, 12, 20},
-          {2, 2, 12, 21},
-          {0, 0, 11, 22},
-          {0, 0, 11, 23},
-          {2, 2, 12, 24}},
-         length + 2, "added rows step");
+    // Reorders compose, may drop rows (finished sentences leave the batch)
+    // and may add rows (beams of a source start from its one row).
+    rows.Reorder({1, 2});
+    expect({r1, r2}, "rows dropped");
+    EXPECT_EQ(pool.blocks_in_use(), 2);
+    rows.Reorder({1, 1, 0, 0, 1});
+    expect({r2, r2, r1, r1, r2}, "rows added");
+    // Position 15, the last of the first block, makes rows that share a
+    // partly written block copy it; 16 and 17 start a second block per row.
+    write(1, {20, 21, 22, 23, 24});
+    write(2, {30, 31, 32, 33, 34});
+    expect({extend(r2, {20, 30, 30}), extend(r2, {21, 31, 31}),
+            extend(r1, {22, 32, 32}), extend(r1, {23, 33, 33}),
+            extend(r2, {24, 34, 34})},
+           "added rows step");
+    EXPECT_EQ(pool.blocks_in_use(), 5 + 5);
+  }
+  EXPECT_EQ(pool.blocks_in_use(), 0);
+}
+
+// Blocks are allocated on demand, storage grows past its first reservation
+// without losing what was written, and freed blocks are reused.
+TEST(KeyValueBlocksTest, GrowsKeepsContentsAndReusesFreedBlocks) {
+  KeyValueBlocks pool(/*num_layers=*/2, /*num_heads=*/1, /*head_dim=*/2);
+  std::vector<int> blocks;
+  for (int i = 0; i < 200; ++i) {  // past the initial 64-block capacity
+    blocks.push_back(pool.Allocate());
+    for (int layer = 0; layer < 2; ++layer) {
+      const KeyValueView view = pool.View(layer, &blocks.back(), 1);
+      view.keys[view.Offset(0, 0, 5)] = static_cast<float>(i + layer);
+    }
+  }
+  EXPECT_EQ(pool.blocks_in_use(), 200);
+  EXPECT_EQ(pool.bytes_in_use(), 200 * pool.block_bytes());
+  EXPECT_EQ(pool.block_bytes(), 2 * 2 * 1 * KeyValueBlocks::kBlockSize * 2 * 4);
+  for (int i = 0; i < 200; ++i) {
+    for (int layer = 0; layer < 2; ++layer) {
+      const KeyValueView view = pool.View(layer, &blocks[i], 1);
+      ASSERT_EQ(view.keys[view.Offset(0, 0, 5)], static_cast<float>(i + layer));
+    }
+  }
+  pool.Release(blocks[7]);
+  EXPECT_EQ(pool.Allocate(), blocks[7]);
+  EXPECT_EQ(pool.high_water_blocks(), 200);
 }
 
 // ---------------------------------------------------------- feed-forward
@@ -767,10 +792,9 @@ TEST_P(TransformerLayersTest, DecoderLayerMatchesReferenceFullAndIncremental) {
   const std::vector<float> y = RandomVector(rows * len * d, rng_, -2.0f, 2.0f);
 
   KeyValueCache cross;
-  layer->ComputeCrossKeyValues(ctx_, memory.data(), sources, src_len, &cross,
-                               &scratch_);
-  EXPECT_EQ(cross.rows, sources);
-  EXPECT_EQ(cross.capacity, src_len);
+  cross.Resize(sources, 2, src_len, 4);
+  layer->ComputeCrossKeyValues(ctx_, memory.data(), sources, src_len,
+                               cross.View(), &scratch_);
   const Matrix expected = DecoderRef(ToDouble(y), rows, len, ToDouble(memory),
                                      sources, src_len, src_lengths, kv_rows);
 
@@ -778,8 +802,10 @@ TEST_P(TransformerLayersTest, DecoderLayerMatchesReferenceFullAndIncremental) {
   KeyValueCache self_kv;
   self_kv.Resize(rows, 2, len, 4);
   std::vector<float> hidden = y;
-  layer->Forward(ctx_, hidden.data(), rows, len, 0, &self_kv, cross,
-                 src_lengths.data(), kv_rows.data(), &scratch_);
+  const std::vector<int> full_lengths(rows, len);
+  layer->Forward(ctx_, hidden.data(), rows, len, nullptr, self_kv.View(),
+                 full_lengths.data(), cross.View(), src_lengths.data(),
+                 kv_rows.data(), &scratch_);
   ExpectAllNear(hidden, expected, kLayerTolerance, "decoder layer, full pass");
 
   // One position at a time through the self-attention cache.
@@ -790,8 +816,11 @@ TEST_P(TransformerLayersTest, DecoderLayerMatchesReferenceFullAndIncremental) {
     for (int64_t n = 0; n < rows; ++n) {
       std::copy_n(y.begin() + (n * len + t) * d, d, step.begin() + n * d);
     }
-    layer->Forward(ctx_, step.data(), rows, 1, t, &step_kv, cross,
-                   src_lengths.data(), kv_rows.data(), &scratch_);
+    const std::vector<int> past(rows, static_cast<int>(t));
+    const std::vector<int> lengths(rows, static_cast<int>(t + 1));
+    layer->Forward(ctx_, step.data(), rows, 1, past.data(), step_kv.View(),
+                   lengths.data(), cross.View(), src_lengths.data(),
+                   kv_rows.data(), &scratch_);
     for (int64_t n = 0; n < rows; ++n) {
       for (int64_t c = 0; c < d; ++c) {
         ASSERT_NEAR(step[n * d + c], expected[(n * len + t) * d + c],

@@ -96,8 +96,7 @@ class SamplingTest : public ::testing::Test {
     const ModelConfig& config = model().config();
     const int src_len = static_cast<int>(source.size());
     MarianDecoder decoder(model().network(), config, *ctx, (*hidden)[0].data(),
-                          /*batch=*/1, src_len, {src_len}, /*capacity=*/2,
-                          workspace);
+                          /*batch=*/1, src_len, {src_len}, workspace);
     std::vector<float> logits(config.vocab_size);
     decoder.Step({config.decoder_start_token_id}, logits.data());
     // The decoder already gives <pad> -inf (MarianMT's logits adjustment),
