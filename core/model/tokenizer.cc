@@ -8,10 +8,7 @@
 #include "nlohmann/json.hpp"
 
 namespace ts::core {
-namespace {
 
-// True if `text` is well-formed UTF-8 (no overlongs, surrogates or values
-// past U+10FFFF), which SentencePiece expects.
 bool IsValidUtf8(std::string_view text) {
   size_t i = 0;
   const auto* s = reinterpret_cast<const unsigned char*>(text.data());
@@ -47,6 +44,8 @@ bool IsValidUtf8(std::string_view text) {
   }
   return true;
 }
+
+namespace {
 
 absl::StatusOr<std::unique_ptr<SentencePieceModel>> LoadSpm(
     const std::filesystem::path& path) {

@@ -14,6 +14,10 @@
 
 namespace ts::core {
 
+// True if `text` is well-formed UTF-8 (RFC 3629: no overlongs, surrogates,
+// values past U+10FFFF or truncated sequences), which SentencePiece expects.
+bool IsValidUtf8(std::string_view text);
+
 // As MarianTokenizer in transformers: the source text is split into pieces by
 // source.spm, a leading `>>xxx<<` language token is kept whole, pieces map to
 // ids through vocab.json (unknown pieces -> <unk>) and </s> is appended.

@@ -26,43 +26,9 @@
 namespace ts::core {
 namespace {
 
-// True if `text` is well-formed UTF-8 (RFC 3629: no overlongs, surrogates or
-// values past U+10FFFF, no truncated sequence).
-bool IsValidUtf8(const std::string& text) {
-  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
-  size_t i = 0;
-  while (i < text.size()) {
-    const unsigned char c = s[i];
-    int extra;
-    uint32_t value, min_value;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if ((c & 0xE0) == 0xC0) {
-      extra = 1, value = c & 0x1F, min_value = 0x80;
-    } else if ((c & 0xF0) == 0xE0) {
-      extra = 2, value = c & 0x0F, min_value = 0x800;
-    } else if ((c & 0xF8) == 0xF0) {
-      extra = 3, value = c & 0x07, min_value = 0x10000;
-    } else {
-      return false;
-    }
-    if (i + extra >= text.size()) return false;  // truncated
-    for (int k = 1; k <= extra; ++k) {
-      if ((s[i + k] & 0xC0) != 0x80) return false;
-      value = (value << 6) | (s[i + k] & 0x3F);
-    }
-    if (value < min_value || value > 0x10FFFF ||
-        (value >= 0xD800 && value <= 0xDFFF)) {
-      return false;
-    }
-    i += extra + 1;
-  }
-  return true;
-}
-
 // Feeds `ids` one at a time; returns the deltas of Add for each id, then the
-// one of Finish. Checks on the way that each delta is valid UTF-8 and that
+// one of Finish. Checks on the way that each delta is valid UTF-8
+// (MarianTokenizer's check, IsValidUtf8) and that
 // the text so far is a prefix of `final_text` (nothing handed out changes).
 std::vector<std::string> Stream(const MarianTokenizer& tokenizer,
                                 const std::vector<int>& ids,
