@@ -30,6 +30,10 @@ struct BenchCommandOptions {
   // kParagraphSentences consecutive inputs with a space (a long input with a
   // long output); 0 = never.
   int paragraph_every = 0;
+  // Call TranslateStream instead of Translate and also measure the time to
+  // the first message (greedy: the first token; beam search: the first
+  // finished text).
+  bool stream = false;
 };
 
 // Input sentences per --paragraph_every text.
@@ -53,8 +57,10 @@ std::vector<std::string> BenchRequestTexts(
 // second to `err` and at the end, to `out` as JSON: the run's seconds (from
 // the start to the last answer), requests/s, sentences/s (texts answered per
 // second; a paragraph counts as one), latency mean/p50/p90/p99/max (seconds)
-// and the count of every status code. Returns an ExitCode: 0 if every call was
-// OK, else kExitRpcError (the figures are printed either way).
+// and the count of every status code; with `stream`, also the time from
+// sending a request to its first message (ttft_p50/p90/p99/max, seconds, over
+// OK calls). Returns an ExitCode: 0 if every call was OK, else kExitRpcError
+// (the figures are printed either way).
 int RunBench(const BenchCommandOptions& options,
              const std::shared_ptr<grpc::Channel>& channel,
              const std::vector<std::string>& texts, std::ostream& out,

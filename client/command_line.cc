@@ -42,15 +42,16 @@ const std::map<std::string, CommandSpec>& Commands() {
         "transformer-client translate [flags] [TEXT...]",
         {"beam_size", "max_length", "num_hypotheses", "sample", "top_k",
          "top_p", "temperature", "seed", "json", "attention", "attention_layer",
-         "heatmap", "concurrency"}}},
+         "heatmap", "concurrency", "stream"}}},
       {"bench",
        {"Load generator: --concurrency clients each keep one Translate "
         "request in flight until --requests were sent or --duration_s "
         "passed; prints requests/s, sentences/s, latency percentiles and "
-        "every status code (JSON).",
+        "every status code (JSON); with --stream, TranslateStream calls and "
+        "time-to-first-token percentiles too.",
         "transformer-client bench [flags] [TEXT...]",
         {"beam_size", "max_length", "concurrency", "requests", "duration_s",
-         "repeat_fraction", "paragraph_every", "report_json"}}},
+         "repeat_fraction", "paragraph_every", "report_json", "stream"}}},
       {"encode",
        {"Encodes texts; prints one JSON line {text, dim, num_tokens, values} "
         "per text, in input order.",

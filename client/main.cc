@@ -94,6 +94,12 @@ ABSL_FLAG(std::string, heatmap, "",
           "Write the attention heatmap of the first text's translation to "
           "this SVG file (source pieces across, target pieces down).");
 ABSL_FLAG(int, concurrency, 4, "Requests in flight at once.");
+ABSL_FLAG(bool, stream, false,
+          "translate: call TranslateStream and print each translation as it "
+          "is decoded (greedy and one sample: token by token; beam search: "
+          "each text when done), one request at a time, plain text only. "
+          "bench: call TranslateStream and report the time to the first "
+          "message (time to first token) too.");
 // bench
 ABSL_FLAG(int, requests, 0, "bench: total requests; 0 = run --duration_s.");
 ABSL_FLAG(int, duration_s, 10, "bench: seconds to run when --requests=0.");
@@ -201,6 +207,7 @@ int Run(int argc, char** argv) {
     options.timeout = timeout;
     options.report_json = absl::GetFlag(FLAGS_report_json);
     options.repeat_fraction = absl::GetFlag(FLAGS_repeat_fraction);
+    options.stream = absl::GetFlag(FLAGS_stream);
     if (!(options.repeat_fraction >= 0.0 && options.repeat_fraction < 1.0)) {
       return Fail(kExitUsageError, "--repeat_fraction must be in [0, 1)");
     }
@@ -225,7 +232,14 @@ int Run(int argc, char** argv) {
     options.heatmap = absl::GetFlag(FLAGS_heatmap);
     options.texts_per_request = absl::GetFlag(FLAGS_texts_per_request);
     options.concurrency = absl::GetFlag(FLAGS_concurrency);
+    options.stream = absl::GetFlag(FLAGS_stream);
     options.timeout = timeout;
+    if (options.stream &&
+        (options.json || options.attention || !options.heatmap.empty())) {
+      return Fail(kExitUsageError,
+                  "--stream prints plain text: not with --json, --attention "
+                  "or --heatmap");
+    }
     exit_code =
         RunTranslate(options, *channel, texts, out, std::cerr, &progress);
   } else {

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -122,6 +123,98 @@ bool WriteHeatmap(const std::string& path,
   return static_cast<bool>(file);
 }
 
+// The request options of `options` for request number `request` of the run
+// (its seed when sampling with a seed).
+void SetRequestOptions(const TranslateCommandOptions& options, size_t request,
+                       transformer::v1::TranslationOptions* request_options) {
+  request_options->set_beam_size(options.beam_size);
+  request_options->set_max_length(options.max_length);
+  request_options->set_num_hypotheses(options.num_hypotheses);
+  if (options.attention || !options.heatmap.empty()) {
+    request_options->set_return_attention(true);
+    if (options.attention_layer.has_value()) {
+      request_options->set_attention_layer(*options.attention_layer);
+    }
+  }
+  if (options.sample) {
+    request_options->set_do_sample(true);
+    request_options->set_top_k(options.top_k);
+    request_options->set_top_p(options.top_p);
+    request_options->set_temperature(options.temperature);
+    if (options.seed.has_value()) {
+      request_options->set_seed(*options.seed + request);
+    }
+  }
+}
+
+// RunTranslate with `stream`: one TranslateStream call per slice of texts,
+// in turn. The first unfinished text of the call is written as its pieces
+// arrive; later texts are kept until it ends.
+int RunTranslateStream(const TranslateCommandOptions& options,
+                       const std::shared_ptr<grpc::Channel>& channel,
+                       const std::vector<std::string>& texts, std::ostream& out,
+                       std::ostream& err, Progress* progress) {
+  auto stub = transformer::v1::TransformerService::NewStub(channel);
+  const size_t per_request =
+      static_cast<size_t>(std::max(1, options.texts_per_request));
+  for (size_t first = 0, request = 0; first < texts.size();
+       first += per_request, ++request) {
+    const size_t count = std::min(per_request, texts.size() - first);
+    transformer::v1::TranslateRequest call_request;
+    for (size_t i = first; i < first + count; ++i) {
+      call_request.add_texts(texts[i]);
+    }
+    SetRequestOptions(options, request, call_request.mutable_options());
+    std::unique_ptr<grpc::ClientContext> context = MakeContext(options.timeout);
+    std::unique_ptr<
+        grpc::ClientReader<transformer::v1::TranslateStreamResponse>>
+        reader = stub->TranslateStream(context.get(), call_request);
+    std::vector<std::string> pending(count);  // text not yet written
+    std::vector<bool> done(count, false);     // its last message came
+    size_t current = 0;                       // the text being written
+    bool line_started = false;  // part of the current text is written
+    transformer::v1::TranslateStreamResponse message;
+    while (reader->Read(&message)) {
+      const int index = message.text_index();
+      if (index < 0 || static_cast<size_t>(index) >= count) continue;
+      pending[index] += message.text_delta();
+      if (message.has_translation()) done[index] = true;
+      while (current < count) {
+        if (!pending[current].empty()) {
+          out << pending[current];
+          pending[current].clear();
+          line_started = true;
+        }
+        if (!done[current]) break;
+        out << '\n';
+        line_started = false;
+        progress->Advance(1);
+        ++current;
+      }
+      out.flush();
+      if (!out) {
+        context->TryCancel();
+        reader->Finish();
+        err << "transformer-client: cannot write the output" << std::endl;
+        return kExitIoError;
+      }
+    }
+    const grpc::Status status = reader->Finish();
+    if (line_started) out << '\n';
+    if (!status.ok() || current < count) {
+      out.flush();
+      err << "transformer-client: "
+          << (status.ok() ? "TranslateStream ended without the translation of "
+                            "every text"
+                          : DescribeRpcError("TranslateStream", status))
+          << " (texts " << first + 1 << ".." << first + count << " of "
+          << texts.size() << ")" << std::endl;
+      return kExitRpcError;
+    }
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 int RunTranslate(const TranslateCommandOptions& options,
@@ -129,6 +222,9 @@ int RunTranslate(const TranslateCommandOptions& options,
                  const std::vector<std::string>& texts, std::ostream& out,
                  std::ostream& err, Progress* progress) {
   if (texts.empty()) return kExitOk;
+  if (options.stream) {
+    return RunTranslateStream(options, channel, texts, out, err, progress);
+  }
   const size_t per_request =
       static_cast<size_t>(std::max(1, options.texts_per_request));
   const int concurrency = std::max(1, options.concurrency);
@@ -157,25 +253,7 @@ int RunTranslate(const TranslateCommandOptions& options,
       for (size_t i = call->first; i < last; ++i) {
         call->request.add_texts(texts[i]);
       }
-      auto* request_options = call->request.mutable_options();
-      request_options->set_beam_size(options.beam_size);
-      request_options->set_max_length(options.max_length);
-      request_options->set_num_hypotheses(options.num_hypotheses);
-      if (options.attention || !options.heatmap.empty()) {
-        request_options->set_return_attention(true);
-        if (options.attention_layer.has_value()) {
-          request_options->set_attention_layer(*options.attention_layer);
-        }
-      }
-      if (options.sample) {
-        request_options->set_do_sample(true);
-        request_options->set_top_k(options.top_k);
-        request_options->set_top_p(options.top_p);
-        request_options->set_temperature(options.temperature);
-        if (options.seed.has_value()) {
-          request_options->set_seed(*options.seed + next_to_send);
-        }
-      }
+      SetRequestOptions(options, next_to_send, call->request.mutable_options());
       call->context = MakeContext(options.timeout);
       Call* raw = call.get();
       calls[next_to_send++] = std::move(call);

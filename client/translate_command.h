@@ -36,7 +36,11 @@ struct TranslateCommandOptions {
   // (asks for the attention too; the printed lines stay as chosen).
   std::string heatmap;
   int texts_per_request = 32;
-  int concurrency = 4;                        // requests in flight
+  int concurrency = 4;  // requests in flight
+  // TranslateStream, one request at a time (concurrency unused): each line
+  // is written as its text decodes, flushed after every piece; plain text
+  // only (not json, attention or heatmap).
+  bool stream = false;
   absl::Duration timeout = absl::Minutes(5);  // per request
 };
 
@@ -50,7 +54,9 @@ struct TranslateCommandOptions {
 // `channel`; `progress` counts the lines written. Returns an ExitCode
 // (client/exit_codes.h): 0, RPC error after writing the first failed call to
 // `err` (lines before the failed request are still written), or I/O error if
-// `out` or the heatmap file fails.
+// `out` or the heatmap file fails. With `stream`, lines are written piece by
+// piece: the first unfinished text of the request streams, later texts wait
+// for it; a failed call ends the partial line.
 int RunTranslate(const TranslateCommandOptions& options,
                  const std::shared_ptr<grpc::Channel>& channel,
                  const std::vector<std::string>& texts, std::ostream& out,

@@ -146,6 +146,15 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                "cross-attention keys/values computed).")
            .Register(*registry_)
            .Add({});
+  time_to_first_token_ =
+      &prometheus::BuildHistogram()
+           .Name("transformer_time_to_first_token_seconds")
+           .Help(
+               "TranslateStream: time from accepting the call to sending a "
+               "text's first token (streamed texts) or its final message "
+               "(beam search), per text (seconds).")
+           .Register(*registry_)
+           .Add({}, LatencyBuckets());
   model_info_ = &prometheus::BuildGauge()
                      .Name("transformer_model_info")
                      .Help("The served model; always 1.")
@@ -157,7 +166,8 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
       .Add({{"version", kVersion}})
       .Set(1);
   // Create the series of every method up front, so dashboards see zeros.
-  for (const char* method : {"Translate", "Encode", "GetModelInfo"}) {
+  for (const char* method :
+       {"Translate", "TranslateStream", "Encode", "GetModelInfo"}) {
     request_duration_->Add({{"method", method}}, LatencyBuckets());
   }
 }

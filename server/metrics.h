@@ -94,6 +94,14 @@ class Metrics {
     admitted_sequences_->Increment(static_cast<double>(sequences));
   }
 
+  // TranslateStream: time from accepting the call to handing a text's first
+  // message to the transport (its first token for streamed texts; its final
+  // message for beam search, several samples and cache hits). One
+  // observation per text.
+  void RecordTimeToFirstToken(absl::Duration duration) {
+    time_to_first_token_->Observe(absl::ToDoubleSeconds(duration));
+  }
+
   // The registry in the Prometheus text format (what /metrics serves).
   std::string Serialize() const;
 
@@ -120,6 +128,7 @@ class Metrics {
   prometheus::Gauge* kv_cache_limit_bytes_;
   prometheus::Counter* decode_steps_;
   prometheus::Counter* admitted_sequences_;
+  prometheus::Histogram* time_to_first_token_;
 };
 
 }  // namespace ts::server

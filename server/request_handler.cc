@@ -1,13 +1,16 @@
 #include "server/request_handler.h"
 
+#include <memory>
 #include <mutex>
 #include <string>
 #include <utility>
 #include <variant>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "core/model/incremental_detokenizer.h"
 #include "server/attention_response.h"
 
 namespace ts::server {
@@ -21,6 +24,128 @@ struct TranslateCall {
   int pending = 1;
   absl::Status status;  // the first error
 };
+
+// The output of one TranslateStream call: turns tokens and results into
+// messages and hands them to the front end, one at a time, until closed.
+class TranslateStreamState {
+ public:
+  TranslateStreamState(StreamWrite write,
+                       const core::MarianTokenizer& tokenizer, Metrics* metrics,
+                       absl::Time accepted)
+      : write_(std::move(write)),
+        tokenizer_(tokenizer),
+        metrics_(metrics),
+        accepted_(accepted) {}
+
+  void SetTexts(size_t texts) {
+    std::lock_guard lock(mu_);
+    texts_.resize(texts);
+  }
+
+  // `token` was just chosen for text `text` (from a worker's search).
+  void Token(int text, int token) {
+    std::lock_guard lock(mu_);
+    if (closed_ || text < 0 || text >= static_cast<int>(texts_.size())) return;
+    Text& state = texts_[text];
+    if (state.detokenizer == nullptr) {
+      state.detokenizer =
+          std::make_unique<core::IncrementalDetokenizer>(tokenizer_);
+    }
+    transformer::v1::TranslateStreamResponse message;
+    message.set_text_index(text);
+    message.add_token_ids(token);
+    message.set_text_delta(state.detokenizer->Add(token));
+    SendLocked(state, std::move(message));
+  }
+
+  // The last message of text `text`: the ids and text its streamed messages
+  // did not carry yet (all of them if none was streamed), and `translation`.
+  void Finish(int text, transformer::v1::Translation translation) {
+    std::lock_guard lock(mu_);
+    if (closed_ || text < 0 || text >= static_cast<int>(texts_.size())) return;
+    Text& state = texts_[text];
+    transformer::v1::TranslateStreamResponse message;
+    message.set_text_index(text);
+    if (translation.hypotheses_size() > 0) {
+      const transformer::v1::Hypothesis& best = translation.hypotheses(0);
+      if (state.detokenizer == nullptr) {
+        *message.mutable_token_ids() = best.token_ids();
+        message.set_text_delta(best.text());
+      } else {
+        std::string delta;
+        for (int i = static_cast<int>(state.detokenizer->ids().size());
+             i < best.token_ids_size(); ++i) {
+          message.add_token_ids(best.token_ids(i));
+          delta += state.detokenizer->Add(best.token_ids(i));
+        }
+        delta += state.detokenizer->Finish();
+        message.set_text_delta(std::move(delta));
+      }
+    }
+    state.detokenizer.reset();
+    *message.mutable_translation() = std::move(translation);
+    SendLocked(state, std::move(message));
+  }
+
+  // No message is written after this returns.
+  void Close() {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+  }
+
+ private:
+  struct Text {
+    // Created with the text's first streamed token.
+    std::unique_ptr<core::IncrementalDetokenizer> detokenizer;
+    bool sent = false;  // a message of this text was written
+  };
+
+  void SendLocked(Text& state, transformer::v1::TranslateStreamResponse message)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!state.sent) {
+      state.sent = true;
+      metrics_->RecordTimeToFirstToken(absl::Now() - accepted_);
+    }
+    write_(std::move(message));
+  }
+
+  const StreamWrite write_;
+  const core::MarianTokenizer& tokenizer_;
+  Metrics* const metrics_;
+  const absl::Time accepted_;
+  std::mutex mu_;
+  std::vector<Text> texts_ ABSL_GUARDED_BY(mu_);
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+namespace {
+
+// The Translation of one text from its result, as Translate returns it.
+// `attention_source`: the text's source ids when options.return_attention,
+// else null.
+void FillTranslation(const core::TranslationResult& result,
+                     int input_token_count,
+                     const std::vector<int>* attention_source,
+                     const core::TranslationOptions& options,
+                     const core::MarianTokenizer& tokenizer,
+                     transformer::v1::Translation* translation) {
+  translation->set_input_token_count(input_token_count);
+  if (attention_source != nullptr) {
+    SetSourceTokens(*attention_source, tokenizer, translation);
+  }
+  if (options.do_sample) translation->set_seed(options.seed);
+  for (const core::Hypothesis& hypothesis : result.hypotheses) {
+    transformer::v1::Hypothesis* out = translation->add_hypotheses();
+    out->set_text(tokenizer.DecodeTarget(hypothesis.ids));
+    out->mutable_token_ids()->Add(hypothesis.ids.begin(), hypothesis.ids.end());
+    out->set_score(hypothesis.score);
+    if (attention_source != nullptr) {
+      SetHypothesisAttention(hypothesis, input_token_count, tokenizer, out);
+    }
+  }
+}
+
+}  // namespace
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
@@ -62,7 +187,29 @@ Answer RequestHandler::Track(const char* method, Answer answer) {
 void RequestHandler::Translate(const transformer::v1::TranslateRequest& request,
                                transformer::v1::TranslateResponse* response,
                                CallContext context, Answer answer) {
-  Answer finish = Track("Translate", std::move(answer));
+  RunTranslate(request, response, nullptr, std::move(context),
+               Track("Translate", std::move(answer)));
+}
+
+void RequestHandler::TranslateStream(
+    const transformer::v1::TranslateRequest& request, CallContext context,
+    StreamWrite write, Answer answer) {
+  const absl::Time accepted = absl::Now();
+  Answer finish = Track("TranslateStream", std::move(answer));
+  auto stream = std::make_shared<TranslateStreamState>(
+      std::move(write), model_->tokenizer(), metrics_, accepted);
+  RunTranslate(request, nullptr, stream, std::move(context),
+               [stream, finish](const grpc::Status& status) {
+                 stream->Close();
+                 finish(status);
+               });
+}
+
+void RequestHandler::RunTranslate(
+    const transformer::v1::TranslateRequest& request,
+    transformer::v1::TranslateResponse* response,
+    std::shared_ptr<TranslateStreamState> stream, CallContext context,
+    Answer finish) {
   TranslateWork work;
   if (grpc::Status status = validator_.ValidateTranslate(request, &work);
       !status.ok()) {
@@ -92,44 +239,48 @@ void RequestHandler::Translate(const transformer::v1::TranslateRequest& request,
   std::vector<std::vector<int>> attention_sources;
   if (work.options.return_attention) attention_sources = work.source_ids;
   const core::TranslationOptions options = work.options;
-  // Answers the call once every text has its result (or one failed).
-  auto respond = [this, call, response, finish, options,
-                  attention_sources = std::move(attention_sources)] {
+  if (stream != nullptr) stream->SetTexts(texts);
+  // Shared by the callbacks below, which may outlive this function.
+  auto attention = std::make_shared<const std::vector<std::vector<int>>>(
+      std::move(attention_sources));
+  // Text `index`'s Translation.
+  auto translation_of = [this, call, options, attention](
+                            size_t index, const core::TranslationResult& result,
+                            transformer::v1::Translation* translation) {
+    FillTranslation(result, call->input_token_counts[index],
+                    attention->empty() ? nullptr : &(*attention)[index],
+                    options, model_->tokenizer(), translation);
+  };
+  // Answers the call once every text has its result (or one failed); a
+  // stream has sent each text's last message already.
+  auto respond = [call, response, finish, translation_of] {
     if (!call->status.ok()) {
       finish(ToGrpcStatus(call->status));
       return;
     }
-    const core::MarianTokenizer& tokenizer = model_->tokenizer();
-    for (size_t i = 0; i < call->results.size(); ++i) {
-      transformer::v1::Translation* translation = response->add_translations();
-      translation->set_input_token_count(call->input_token_counts[i]);
-      if (!attention_sources.empty()) {
-        SetSourceTokens(attention_sources[i], tokenizer, translation);
-      }
-      if (options.do_sample) translation->set_seed(options.seed);
-      for (const core::Hypothesis& hypothesis : call->results[i].hypotheses) {
-        transformer::v1::Hypothesis* out = translation->add_hypotheses();
-        out->set_text(tokenizer.DecodeTarget(hypothesis.ids));
-        out->mutable_token_ids()->Add(hypothesis.ids.begin(),
-                                      hypothesis.ids.end());
-        out->set_score(hypothesis.score);
-        if (!attention_sources.empty()) {
-          SetHypothesisAttention(hypothesis, call->input_token_counts[i],
-                                 tokenizer, out);
-        }
+    if (response != nullptr) {
+      for (size_t i = 0; i < call->results.size(); ++i) {
+        translation_of(i, call->results[i], response->add_translations());
       }
     }
     finish(grpc::Status::OK);
   };
-  // One outstanding text done; the last one answers.
-  auto settle = [call, respond](size_t index, const absl::Status& status,
-                                const core::TranslationResult& result) {
+  // One outstanding text done; the last one answers. A stream sends the
+  // text's last message first, so it comes before the status.
+  auto settle = [call, respond, stream, translation_of](
+                    size_t index, const absl::Status& status,
+                    const core::TranslationResult& result) {
+    if (stream != nullptr && status.ok() && index < call->results.size()) {
+      transformer::v1::Translation translation;
+      translation_of(index, result, &translation);
+      stream->Finish(static_cast<int>(index), std::move(translation));
+    }
     bool last = false;
     {
       std::lock_guard lock(call->mu);
       if (!status.ok()) {
         if (call->status.ok()) call->status = status;
-      } else if (index < call->results.size()) {
+      } else if (stream == nullptr && index < call->results.size()) {
         call->results[index] = result;
       }
       last = --call->pending == 0;
@@ -218,6 +369,14 @@ void RequestHandler::Translate(const transformer::v1::TranslateRequest& request,
                                        std::vector<SentenceResult> results) {
       complete(status, &results);
     };
+    // Greedy search and one sample stream their tokens; beam search and
+    // several samples send each text's last message only.
+    if (stream != nullptr && options.beam_size <= 1 &&
+        options.num_hypotheses <= 1) {
+      batch_request.on_token = [stream, misses](int index, int token) {
+        stream->Token(misses[index], token);
+      };
+    }
     if (absl::Status submitted = scheduler_->Submit(std::move(batch_request));
         !submitted.ok()) {
       complete(submitted, nullptr);

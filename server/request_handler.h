@@ -36,11 +36,18 @@ struct CallContext {
 // OK the response passed in has been filled.
 using Answer = std::function<void(const grpc::Status& status)>;
 
+// Sends one TranslateStream message. Called in order, one call at a time
+// per RPC, on a worker thread (tokens) or the thread that settles a text, and
+// never after the call's Answer has started.
+using StreamWrite =
+    std::function<void(transformer::v1::TranslateStreamResponse message)>;
+
 // Maps an absl status (the scheduler's) to the gRPC status with the same code
 // and message.
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
 struct TranslateCall;
+class TranslateStreamState;
 
 // Thread-safe; one per server, shared by the front ends. Translate looks each
 // text up in the translation cache (--cache_mb; sampling requests without a
@@ -59,6 +66,15 @@ class RequestHandler {
   void Translate(const transformer::v1::TranslateRequest& request,
                  transformer::v1::TranslateResponse* response,
                  CallContext context, Answer answer);
+  // Translate, streamed (the proto's TranslateStream): `write` gets each
+  // text's messages while it is decoded (greedy and single-sample tokens as
+  // they are chosen) and its last message, with the Translation that
+  // Translate would return, when it is done (a cache hit at once); then
+  // `answer` gets the status. Errors as Translate, through `answer` (an
+  // invalid request before any message). Records
+  // transformer_time_to_first_token_seconds per text.
+  void TranslateStream(const transformer::v1::TranslateRequest& request,
+                       CallContext context, StreamWrite write, Answer answer);
   // Encoder vectors of request.texts; errors as Translate.
   void Encode(const transformer::v1::EncodeRequest& request,
               transformer::v1::EncodeResponse* response, CallContext context,
@@ -75,6 +91,12 @@ class RequestHandler {
   // Counts the call in flight; the returned Answer records its metrics under
   // `method` (the RPC name) and then calls `answer`.
   Answer Track(const char* method, Answer answer);
+  // Translate and TranslateStream: fills `response` (unary), or sends each
+  // text's output through `stream`; `finish` is the tracked answer.
+  void RunTranslate(const transformer::v1::TranslateRequest& request,
+                    transformer::v1::TranslateResponse* response,
+                    std::shared_ptr<TranslateStreamState> stream,
+                    CallContext context, Answer finish);
 
   std::shared_ptr<const core::MarianModel> model_;
   RequestValidator validator_;

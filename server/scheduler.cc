@@ -20,6 +20,7 @@ class RequestState {
   absl::Time enqueued_at;
   std::function<bool()> is_cancelled;
   CompletionCallback on_done;
+  SentenceTokenCallback on_token;
 
   std::vector<SentenceResult> results;  // by sentence index
   int pending = 0;                      // sentences without a result
@@ -33,6 +34,10 @@ const std::vector<int>& WorkItem::source_ids() const {
 core::SampleSource WorkItem::sample_source() const {
   return {request->sample_seed,
           request->text_indices.empty() ? index : request->text_indices[index]};
+}
+
+const SentenceTokenCallback& WorkItem::on_token() const {
+  return request->on_token;
 }
 
 int64_t Batch::padded_tokens() const {
@@ -133,6 +138,7 @@ absl::Status Scheduler::Submit(BatchRequest request) {
   state->deadline = request.deadline;
   state->is_cancelled = std::move(request.is_cancelled);
   state->on_done = std::move(request.on_done);
+  state->on_token = std::move(request.on_token);
   state->results.resize(sentences);
   state->pending = static_cast<int>(sentences);
 

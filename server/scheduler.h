@@ -52,6 +52,10 @@ using SentenceResult =
 using CompletionCallback =
     std::function<void(absl::Status status, std::vector<SentenceResult>)>;
 
+// Token streaming: the token a worker's search just chose for sentence
+// `index` (position in the request), as core::TokenCallback.
+using SentenceTokenCallback = std::function<void(int index, int token)>;
+
 // One request as handed to Submit.
 struct BatchRequest {
   BatchKey key;
@@ -67,6 +71,12 @@ struct BatchRequest {
   // completion callback has started.
   std::function<bool()> is_cancelled;
   CompletionCallback on_done;
+  // Optional (Translate only): called on the worker thread, between decoder
+  // steps, with each token of each sentence as it is chosen, when the
+  // request's search streams (greedy or one sample; see core::TokenCallback).
+  // Requests with and without it share batches. It may still be called for
+  // a sentence in a running batch after on_done ran with an error.
+  SentenceTokenCallback on_token;
 };
 
 class RequestState;
@@ -79,6 +89,8 @@ struct WorkItem {
   const std::vector<int>& source_ids() const;
   // Random streams of this sentence when sampling.
   core::SampleSource sample_source() const;
+  // The request's on_token (may be empty).
+  const SentenceTokenCallback& on_token() const;
   int length() const { return static_cast<int>(source_ids().size()); }
 };
 

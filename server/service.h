@@ -21,6 +21,12 @@ class TransformerServiceImpl final
       grpc::CallbackServerContext* context,
       const transformer::v1::TranslateRequest* request,
       transformer::v1::TranslateResponse* response) override;
+  // Keeps one write in flight and queues the rest (merging the queued
+  // messages of a text), then finishes with the handler's status once the
+  // queue is empty. A client that goes away stops the writes.
+  grpc::ServerWriteReactor<transformer::v1::TranslateStreamResponse>*
+  TranslateStream(grpc::CallbackServerContext* context,
+                  const transformer::v1::TranslateRequest* request) override;
   grpc::ServerUnaryReactor* Encode(
       grpc::CallbackServerContext* context,
       const transformer::v1::EncodeRequest* request,

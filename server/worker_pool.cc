@@ -1,5 +1,6 @@
 #include "server/worker_pool.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -18,8 +19,18 @@ absl::Status RunBatch(core::Translator& translator, const Batch& batch,
         sample_sources.push_back(item.sample_source());
       }
     }
+    // Streams the tokens of the items whose requests asked for them.
+    core::TokenCallback on_token;
+    if (std::any_of(batch.items.begin(), batch.items.end(),
+                    [](const WorkItem& item) { return item.on_token(); })) {
+      on_token = [&batch](int source, int token) {
+        const WorkItem& item = batch.items[source];
+        if (item.on_token()) item.on_token()(item.index, token);
+      };
+    }
     absl::StatusOr<std::vector<core::TranslationResult>> results =
-        translator.Translate(source_ids, batch.key.translation, sample_sources);
+        translator.Translate(source_ids, batch.key.translation, sample_sources,
+                             on_token);
     if (!results.ok()) return results.status();
     if (results->size() != batch.items.size()) {
       return absl::InternalError(

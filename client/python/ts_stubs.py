@@ -1,7 +1,8 @@
 """Loads the generated Python stubs of transformer-serving's API.
 
 The stubs are build output (see generate_stubs.sh): load() imports them from
-`stubs_dir`, generating them there first if they are missing.
+`stubs_dir`, generating them there first if they are missing or older than
+the proto.
 """
 
 import importlib
@@ -48,7 +49,11 @@ def load(stubs_dir=None):
                                 or DEFAULT_STUBS_DIR)
     generated = os.path.join(stubs_dir, "transformer", "v1",
                              "transformer_service_pb2_grpc.py")
-    if not os.path.exists(generated):
+    proto = os.path.join(PROTO_DIR, PROTO_FILE)
+    # Missing, or older than the proto (stubs from before a new RPC).
+    if not os.path.exists(generated) or (
+            os.path.exists(proto) and
+            os.path.getmtime(generated) < os.path.getmtime(proto)):
         generate(stubs_dir)
     if stubs_dir not in sys.path:
         sys.path.insert(0, stubs_dir)

@@ -67,7 +67,8 @@ transformer_inflight_requests transformer_input_tokens_total
 transformer_output_tokens_total transformer_model_info transformer_build_info
 transformer_cache_hits_total transformer_cache_misses_total transformer_cache_bytes
 transformer_active_sequences transformer_kv_cache_bytes transformer_kv_cache_limit_bytes
-transformer_decode_steps_total transformer_admitted_sequences_total"
+transformer_decode_steps_total transformer_admitted_sequences_total
+transformer_time_to_first_token_seconds"
 export METRICS
 
 ############################################################################

@@ -203,3 +203,44 @@ def test_translate_py_reports_errors(server, stubs_dir):
         capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert "INVALID_ARGUMENT" in result.stderr
+
+
+def test_translate_stream_py_example(server, stubs_dir):
+    rows = golden(3)
+    command = [sys.executable, os.path.join(CLIENT_DIR, "translate_stream.py"),
+               f"--server={server}", "--beam_size=1", "--max_length=128",
+               f"--stubs_dir={stubs_dir}"]
+    sources = [row["source"] for row in rows]
+    result = subprocess.run(command + sources, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [row["greedy_text"] for row in rows]
+    # --json: every message; each text's ids and deltas join to its golden
+    # ids and text, and only its last message has the translation. (Another
+    # max_length than above, which the translation cache would answer in one
+    # message per text.)
+    result = subprocess.run(command + ["--json", "--max_length=120"] + sources,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    messages = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(messages) > len(rows)
+    text_number, ids, text = 0, [], ""
+    for message in messages:
+        assert message["text_index"] == 0  # one text per call
+        ids += message["token_ids"]
+        text += message["text_delta"]
+        if "translation" in message:
+            row = rows[text_number]
+            assert ids == row["greedy_ids"], row["source"]
+            assert text == row["greedy_text"] == message["translation"]["text"]
+            text_number, ids, text = text_number + 1, [], ""
+    assert text_number == len(rows)
+
+
+def test_translate_stream_py_reports_errors(server, stubs_dir):
+    result = subprocess.run(
+        [sys.executable, os.path.join(CLIENT_DIR, "translate_stream.py"),
+         f"--server={server}", f"--stubs_dir={stubs_dir}", ""],
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "TranslateStream failed: INVALID_ARGUMENT" in result.stderr
