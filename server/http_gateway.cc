@@ -3,12 +3,18 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <future>
 #include <memory>
+#include <mutex>
+#include <string>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -28,28 +34,39 @@ namespace {
 constexpr int kHttpThreads = 32;
 constexpr char kJson[] = "application/json";
 
+// The {"code", "message"} body of an error.
+std::string ErrorJson(const grpc::Status& status) {
+  return nlohmann::json{{"code", static_cast<int>(status.error_code())},
+                        {"message", status.error_message()}}
+      .dump();
+}
+
 void WriteError(const grpc::Status& status, httplib::Response& response) {
   response.status = HttpStatusFromCode(status.error_code());
-  response.set_content(
-      nlohmann::json{{"code", static_cast<int>(status.error_code())},
-                     {"message", status.error_message()}}
-          .dump(),
-      kJson);
+  response.set_content(ErrorJson(status), kJson);
+}
+
+// `message` in the proto3 JSON mapping, zeros and empty lists included, so
+// clients see every field. Errors: INTERNAL.
+grpc::Status ToJson(const google::protobuf::Message& message,
+                    std::string* json) {
+  google::protobuf::util::JsonPrintOptions print;
+  print.always_print_primitive_fields = true;
+  if (const auto status =
+          google::protobuf::util::MessageToJsonString(message, json, print);
+      !status.ok()) {
+    return grpc::Status(grpc::StatusCode::INTERNAL,
+                        absl::StrCat("cannot write the response as JSON: ",
+                                     std::string(status.message())));
+  }
+  return grpc::Status::OK;
 }
 
 void WriteMessage(const google::protobuf::Message& message,
                   httplib::Response& response) {
-  google::protobuf::util::JsonPrintOptions print;
-  // Zeros and empty lists are printed, so clients see every field.
-  print.always_print_primitive_fields = true;
   std::string json;
-  if (const auto status =
-          google::protobuf::util::MessageToJsonString(message, &json, print);
-      !status.ok()) {
-    WriteError(grpc::Status(grpc::StatusCode::INTERNAL,
-                            absl::StrCat("cannot write the response as JSON: ",
-                                         std::string(status.message()))),
-               response);
+  if (grpc::Status status = ToJson(message, &json); !status.ok()) {
+    WriteError(status, response);
     return;
   }
   response.status = 200;
@@ -85,6 +102,17 @@ grpc::Status ReadDeadline(const httplib::Request& request,
   return grpc::Status::OK;
 }
 
+// The request message (ParseBody) and the deadline (ReadDeadline) of a call;
+// false after writing the error answer if either is bad.
+bool ReadCall(const httplib::Request& http_request,
+              google::protobuf::Message* request, CallContext* context,
+              httplib::Response& http_response) {
+  grpc::Status status = ParseBody(http_request, request);
+  if (status.ok()) status = ReadDeadline(http_request, context);
+  if (!status.ok()) WriteError(status, http_response);
+  return status.ok();
+}
+
 // Runs one unary call of `handler` and blocks this connection's thread until
 // it is answered (the scheduler answers every accepted request, drain
 // included).
@@ -92,16 +120,8 @@ template <typename Request, typename Response, typename Call>
 void Unary(const httplib::Request& http_request,
            httplib::Response& http_response, Call call) {
   Request request;
-  if (grpc::Status status = ParseBody(http_request, &request); !status.ok()) {
-    WriteError(status, http_response);
-    return;
-  }
   CallContext context;
-  if (grpc::Status status = ReadDeadline(http_request, &context);
-      !status.ok()) {
-    WriteError(status, http_response);
-    return;
-  }
+  if (!ReadCall(http_request, &request, &context, http_response)) return;
   Response response;
   // Shared with the answer callback, which may still be returning from
   // set_value when this thread wakes up.
@@ -114,6 +134,91 @@ void Unary(const httplib::Request& http_request,
     return;
   }
   WriteMessage(response, http_response);
+}
+
+// One TranslateStream call over HTTP: the handler's messages (as
+// server-sent events) and its status, handed from the threads that produce
+// them to the connection thread that writes them.
+struct EventStream {
+  std::mutex mu;
+  std::condition_variable changed;
+  std::deque<std::string> events ABSL_GUARDED_BY(mu);
+  bool answered ABSL_GUARDED_BY(mu) = false;
+  grpc::Status status ABSL_GUARDED_BY(mu);
+  // The client stopped reading: queued texts leave the queue.
+  std::atomic<bool> gone{false};
+};
+
+// POST /v1/translate:stream: TranslateStream as server-sent events. An error
+// before the first message is an ordinary error answer (status and JSON
+// body, as /v1/translate); after it, the stream ends with an "error" event.
+void TranslateStreamSse(RequestHandler& handler,
+                        const httplib::Request& http_request,
+                        httplib::Response& http_response) {
+  transformer::v1::TranslateRequest request;
+  CallContext context;
+  if (!ReadCall(http_request, &request, &context, http_response)) return;
+  auto stream = std::make_shared<EventStream>();
+  context.is_cancelled = [stream] { return stream->gone.load(); };
+  handler.TranslateStream(
+      request, std::move(context),
+      [stream](transformer::v1::TranslateStreamResponse message) {
+        std::string json;
+        std::string event;
+        if (grpc::Status status = ToJson(message, &json); status.ok()) {
+          event = absl::StrCat("data: ", json, "\n\n");
+        } else {
+          event =
+              absl::StrCat("event: error\ndata: ", ErrorJson(status), "\n\n");
+        }
+        std::lock_guard lock(stream->mu);
+        stream->events.push_back(std::move(event));
+        stream->changed.notify_all();
+      },
+      [stream](const grpc::Status& status) {
+        std::lock_guard lock(stream->mu);
+        stream->answered = true;
+        stream->status = status;
+        stream->changed.notify_all();
+      });
+  {
+    std::unique_lock lock(stream->mu);
+    stream->changed.wait(
+        lock, [&] { return !stream->events.empty() || stream->answered; });
+    if (stream->events.empty() && !stream->status.ok()) {
+      WriteError(stream->status, http_response);
+      return;
+    }
+  }
+  http_response.status = 200;
+  http_response.set_header("Cache-Control", "no-cache");
+  http_response.set_chunked_content_provider(
+      "text/event-stream",
+      [stream](size_t /*offset*/, httplib::DataSink& sink) {
+        std::unique_lock lock(stream->mu);
+        stream->changed.wait(
+            lock, [&] { return !stream->events.empty() || stream->answered; });
+        while (!stream->events.empty()) {
+          const std::string event = std::move(stream->events.front());
+          stream->events.pop_front();
+          lock.unlock();
+          const bool written = sink.write(event.data(), event.size());
+          lock.lock();
+          if (!written) {
+            stream->gone = true;
+            return false;
+          }
+        }
+        if (stream->answered) {
+          if (!stream->status.ok()) {
+            const std::string event = absl::StrCat(
+                "event: error\ndata: ", ErrorJson(stream->status), "\n\n");
+            sink.write(event.data(), event.size());
+          }
+          sink.done();
+        }
+        return true;
+      });
 }
 
 }  // namespace
@@ -283,6 +388,13 @@ void HttpGateway::Route() {
                         handler->Translate(message, out, std::move(context),
                                            std::move(answer));
                       });
+                });
+  server_->Post("/v1/translate:stream",
+                [handler_or_error](const httplib::Request& request,
+                                   httplib::Response& response) {
+                  RequestHandler* handler = handler_or_error(response);
+                  if (handler == nullptr) return;
+                  TranslateStreamSse(*handler, request, response);
                 });
   server_->Post("/v1/encode", [handler_or_error](
                                   const httplib::Request& request,

@@ -5,6 +5,13 @@
 // and drain.
 //
 //   POST /v1/translate   TranslateRequest  -> TranslateResponse
+//   POST /v1/translate:stream
+//                        TranslateRequest  -> server-sent events
+//                        (text/event-stream): one "data: <JSON
+//                        TranslateStreamResponse>" event per message of
+//                        TranslateStream; an error after the first message
+//                        ends the stream with "event: error" and data
+//                        {"code", "message"}
 //   POST /v1/encode      EncodeRequest     -> EncodeResponse
 //   GET  /v1/model                         -> GetModelInfoResponse
 //   GET  /healthz        200 while the process runs (liveness)

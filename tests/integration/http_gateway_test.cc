@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
@@ -143,6 +144,60 @@ TEST_F(HttpGatewayTest, TranslateGivesTheGoldenGreedyTexts) {
     same += text == golden[i].greedy_text;
   }
   EXPECT_EQ(same, 200);
+}
+
+// POST /v1/translate:stream: server-sent events, one per TranslateStream
+// message. Greedy (maxLength 100: not in the cache the test above filled),
+// so tokens stream; each text's deltas and ids join to its golden greedy
+// text and to its last event's translation, which equals /v1/translate's.
+// An invalid request is the ordinary 400 error.
+TEST_F(HttpGatewayTest, TranslateStreamSendsServerSentEvents) {
+  const std::vector<ts::testing::GoldenTranslation> golden =
+      ts::testing::ReadGoldenTranslations();
+  ASSERT_EQ(golden.size(), 200u);
+  json request = {{"texts", json::array()},
+                  {"options", {{"beamSize", 1}, {"maxLength", 100}}}};
+  const size_t texts = 8;
+  for (size_t i = 0; i < texts; ++i) {
+    request["texts"].push_back(golden[120 + i].source);
+  }
+  httplib::Result result = Client()->Post("/v1/translate:stream",
+                                          request.dump(), "application/json");
+  ASSERT_TRUE(result);
+  ASSERT_EQ(result->status, 200) << result->body;
+  EXPECT_EQ(result->get_header_value("Content-Type"), "text/event-stream");
+  std::vector<std::string> joined(texts);
+  std::vector<std::vector<int>> ids(texts);
+  std::vector<json> translations(texts);
+  int events = 0;
+  for (absl::string_view event : absl::StrSplit(result->body, "\n\n")) {
+    if (event.empty()) continue;
+    ASSERT_TRUE(absl::ConsumePrefix(&event, "data: ")) << event;
+    const json message = json::parse(event);
+    ++events;
+    const int index = message["textIndex"];
+    ASSERT_GE(index, 0);
+    ASSERT_LT(index, static_cast<int>(texts));
+    EXPECT_TRUE(translations[index].is_null()) << "event after the last one";
+    joined[index] += message["textDelta"].get<std::string>();
+    for (const json& id : message["tokenIds"]) ids[index].push_back(id);
+    if (message.contains("translation")) {
+      translations[index] = message["translation"];
+    }
+  }
+  EXPECT_GT(events, static_cast<int>(texts)) << "greedy tokens stream";
+  const auto [status, unary] = Post("/v1/translate", request.dump());
+  ASSERT_EQ(status, 200) << unary.dump();
+  for (size_t i = 0; i < texts; ++i) {
+    EXPECT_EQ(joined[i], golden[120 + i].greedy_text) << "text " << i;
+    ASSERT_FALSE(translations[i].is_null()) << "text " << i;
+    EXPECT_EQ(translations[i], unary["translations"][i]) << "text " << i;
+    EXPECT_EQ(
+        ids[i],
+        translations[i]["hypotheses"][0]["tokenIds"].get<std::vector<int>>());
+  }
+  ExpectError(Post("/v1/translate:stream", R"({"texts": []})"), 400,
+              grpc::StatusCode::INVALID_ARGUMENT);
 }
 
 // Cross-attention through HTTP against the reference PyTorch MarianMT
