@@ -15,29 +15,20 @@ REPS="${REPS:-5}"
 REQUESTS="${REQUESTS:-400}"
 CLIENTS="${CLIENTS:-64}"
 source scripts/bench_common.sh
+trap stop_server EXIT
 write_golden_sources "$OUT/cache_sources.txt"
 
 # Runs one bench against a fresh server with --cache_mb=$1; appends the
 # report (with the server's cache counters) to $OUT/cache_runs.jsonl.
 run_once() {
-  local cache_mb="$1" port metrics server
-  port=$(free_port)
-  metrics=$(free_port)
-  build/bin/transformer-server --model_dir="$DEMO" --host=127.0.0.1 \
-    --port="$port" --metrics_port="$metrics" --metrics_address=127.0.0.1 \
-    --cache_mb="$cache_mb" > "$OUT/cache_server.log" 2>&1 &
-  server=$!
-  for _ in $(seq 150); do
-    grep -q "listening" "$OUT/cache_server.log" 2>/dev/null && break
-    sleep 0.2
-  done
-  build/bin/transformer-client bench --server="127.0.0.1:$port" \
+  local cache_mb="$1"
+  start_server "$OUT/cache_server.log" --cache_mb="$cache_mb"
+  build/bin/transformer-client bench --server="127.0.0.1:$SERVER_PORT" \
     --input="$OUT/cache_sources.txt" --concurrency="$CLIENTS" \
     --requests="$REQUESTS" --texts_per_request=1 --repeat_fraction=0.5 \
     --report_json="$OUT/cache_run.json" > /dev/null 2>&1
-  curl -sf "http://127.0.0.1:$metrics/metrics" > "$OUT/cache_metrics.txt"
-  kill -TERM "$server"
-  wait "$server" || true
+  curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" > "$OUT/cache_metrics.txt"
+  stop_server
   /usr/bin/python3 -c '
 import json, sys
 report = json.load(open(sys.argv[1]))

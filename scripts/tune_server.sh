@@ -13,6 +13,7 @@ LAYOUTS="${LAYOUTS:-1x2 2x1}"  # num_workers x intra_threads
 DELAYS="${DELAYS:-0 2 5 10 20}"
 COMPUTE_TYPE="${COMPUTE_TYPE:-fp32}"
 source scripts/bench_common.sh
+trap stop_server EXIT
 write_golden_sources "$OUT/tune_sources.txt"
 
 echo "| num_workers x intra_threads | max_queue_delay_ms | 1 client sent/s | p50 ms | 64 clients sent/s | p50 ms | p99 ms |"
@@ -21,21 +22,12 @@ for layout in $LAYOUTS; do
   workers="${layout%x*}"
   threads="${layout#*x}"
   for delay in $DELAYS; do
-    port=$(free_port)
-    metrics=$(free_port)
-    build/bin/transformer-server --model_dir="$DEMO" --port="$port" \
-      --metrics_port="$metrics" --metrics_address=127.0.0.1 --http_port=0 \
-      --host=127.0.0.1 --compute_type="$COMPUTE_TYPE" \
+    start_server "$OUT/tune_server.log" --compute_type="$COMPUTE_TYPE" \
       --num_workers="$workers" --intra_threads="$threads" \
-      --max_queue_delay_ms="$delay" > "$OUT/tune_server.log" 2>&1 &
-    server=$!
-    for _ in $(seq 100); do
-      grep -q "listening" "$OUT/tune_server.log" 2>/dev/null && break
-      sleep 0.2
-    done
+      --max_queue_delay_ms="$delay"
     row="| $workers x $threads | $delay"
     for clients in 1 64; do
-      build/bin/transformer-client bench --server="127.0.0.1:$port" \
+      build/bin/transformer-client bench --server="127.0.0.1:$SERVER_PORT" \
         --input="$OUT/tune_sources.txt" --concurrency="$clients" \
         --duration_s="$DURATION_S" --texts_per_request=1 --beam_size=1 \
         --max_length=128 --report_json="$OUT/tune.json" > /dev/null 2>&1
@@ -47,7 +39,6 @@ if sys.argv[2] == "64": cells.append("%.0f" % (1e3 * r["latency_p99_s"]))
 print(" | " + " | ".join(cells), end="")' "$OUT/tune.json" "$clients")
     done
     echo "$row |"
-    kill -TERM "$server"
-    wait "$server" || true
+    stop_server
   done
 done
