@@ -2,8 +2,10 @@
 # Measures the server's throughput and latency for each combination of
 # num_workers x intra_threads and max_queue_delay_ms (issue 7: defaults chosen
 # by measurement), with 1 and 64 concurrent clients each sending one sentence
-# per request (the demo model's golden sources, greedy). Prints a Markdown
-# table; bench/README.md keeps the one the defaults came from.
+# per request (the demo model's golden sources, greedy). The translation cache
+# is off (--cache_mb=0): the 200 sources repeat, and it would answer them.
+# Prints a Markdown table; bench/README.md keeps the one the defaults came
+# from.
 #   DURATION_S=8 COMPUTE_TYPE=fp32 LAYOUTS="1x2 2x1" DELAYS="0 5" \
 #     bash scripts/tune_server.sh
 set -euo pipefail
@@ -22,7 +24,8 @@ for layout in $LAYOUTS; do
   workers="${layout%x*}"
   threads="${layout#*x}"
   for delay in $DELAYS; do
-    start_server "$OUT/tune_server.log" --compute_type="$COMPUTE_TYPE" \
+    start_server "$OUT/tune_server.log" --cache_mb=0 \
+      --compute_type="$COMPUTE_TYPE" \
       --num_workers="$workers" --intra_threads="$threads" \
       --max_queue_delay_ms="$delay"
     row="| $workers x $threads | $delay"
