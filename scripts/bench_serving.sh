@@ -15,7 +15,10 @@
 # MODES=default passes no --scheduling flag (the server's default).
 # --cache_mb=0 on every server: the translation cache would otherwise answer
 # the inputs' repeats and measure itself. SERVER_FLAGS adds flags to every
-# server. Rows go to bench/results/serving_runs.jsonl.
+# server. Time to first token comes from a second bench of the same case with
+# --stream (TranslateStream) and STREAM_FLAGS (default none: beam 4, whose
+# first message is the finished text; STREAM_FLAGS=--beam_size=1 streams a
+# token per step). Rows go to bench/results/serving_runs.jsonl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${DURATION:-20}"
@@ -24,6 +27,7 @@ MODES="${MODES:-static continuous}"
 CLIENTS="${CLIENTS:-1 64}"
 INPUTS="${INPUTS:-golden mixed repeated}"
 SERVER_FLAGS="${SERVER_FLAGS:-}"
+STREAM_FLAGS="${STREAM_FLAGS:-}"
 source scripts/bench_common.sh
 trap stop_server EXIT
 write_golden_sources "$OUT/serving_golden.txt"
@@ -39,7 +43,8 @@ print_machine "$OUT/serving_golden.txt"
 echo "transformer-client bench --concurrency=1|64 --duration_s=$DURATION" \
   "--texts_per_request=1 (mixed: --paragraph_every=20), default options;" \
   "a fresh server per mode and case: transformer-server --scheduling=MODE" \
-  "--cache_mb=0 $SERVER_FLAGS; $REPS round(s)"
+  "--cache_mb=0 $SERVER_FLAGS; $REPS round(s);" \
+  "$( ((STREAM)) && echo "TTFT: bench --stream $STREAM_FLAGS" || echo "no bench --stream")"
 
 # run_case MODE INPUT CLIENTS REP: one server, one bench (and one --stream
 # bench if available), one row of serving_runs.jsonl.
@@ -60,10 +65,11 @@ run_case() {
     --report_json="$OUT/serving_run.json" > /dev/null 2>&1 || true
   echo '{}' > "$OUT/serving_stream.json"
   if ((STREAM)); then
+    # shellcheck disable=SC2086
     build/bin/transformer-client bench --stream \
       --server="127.0.0.1:$SERVER_PORT" --input="$file" \
       --concurrency="$clients" --duration_s="$DURATION" \
-      --texts_per_request=1 "${bench[@]}" \
+      --texts_per_request=1 "${bench[@]}" $STREAM_FLAGS \
       --report_json="$OUT/serving_stream.json" > /dev/null 2>&1 || true
   fi
   local hwm
@@ -97,11 +103,8 @@ stream, modes = sys.argv[2] == "1", sys.argv[3].split()
 med = statistics.median
 
 def ttft(r, q):
-    # The --stream report's time-to-first-token percentile, by its name.
-    for key, value in r["stream"].items():
-        if "first_token" in key and q in key:
-            return value
-    return None
+    # The --stream report's time to first token (ttft_p50_s, ttft_p99_s).
+    return r["stream"].get(f"ttft_{q}_s")
 
 def cell(values, fmt, scale=1.0):
     values = [v for v in values if v is not None]
