@@ -240,10 +240,13 @@ int RunBench(const BenchCommandOptions& options,
       {"codes", codes}};
   report["stream"] = options.stream;
   if (options.stream) {
-    report["ttft_p50_s"] = Percentile(first_message_latencies, 0.50);
-    report["ttft_p90_s"] = Percentile(first_message_latencies, 0.90);
-    report["ttft_p99_s"] = Percentile(first_message_latencies, 0.99);
-    report["ttft_max_s"] =
+    report["time_to_first_token_p50_s"] =
+        Percentile(first_message_latencies, 0.50);
+    report["time_to_first_token_p90_s"] =
+        Percentile(first_message_latencies, 0.90);
+    report["time_to_first_token_p99_s"] =
+        Percentile(first_message_latencies, 0.99);
+    report["time_to_first_token_max_s"] =
         first_message_latencies.empty() ? 0.0 : first_message_latencies.back();
   }
   out << report.dump(2) << "\n";

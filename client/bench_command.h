@@ -58,9 +58,9 @@ std::vector<std::string> BenchRequestTexts(
 // the start to the last answer), requests/s, sentences/s (texts answered per
 // second; a paragraph counts as one), latency mean/p50/p90/p99/max (seconds)
 // and the count of every status code; with `stream`, also the time from
-// sending a request to its first message (ttft_p50/p90/p99/max, seconds, over
-// OK calls). Returns an ExitCode: 0 if every call was OK, else kExitRpcError
-// (the figures are printed either way).
+// sending a request to its first message, over OK calls
+// (time_to_first_token_{p50,p90,p99,max}_s). Returns an ExitCode: 0 if every
+// call was OK, else kExitRpcError (the figures are printed either way).
 int RunBench(const BenchCommandOptions& options,
              const std::shared_ptr<grpc::Channel>& channel,
              const std::vector<std::string>& texts, std::ostream& out,

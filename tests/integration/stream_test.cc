@@ -368,11 +368,11 @@ TEST_F(StreamTest, ClientStreamsTheGoldenTexts) {
   const nlohmann::json report = nlohmann::json::parse(result.out);
   EXPECT_EQ(report["codes"]["OK"], 20);
   EXPECT_TRUE(report["stream"].get<bool>());
-  EXPECT_GT(report["ttft_p50_s"].get<double>(), 0.0);
-  EXPECT_LE(report["ttft_p50_s"].get<double>(),
+  EXPECT_GT(report["time_to_first_token_p50_s"].get<double>(), 0.0);
+  EXPECT_LE(report["time_to_first_token_p50_s"].get<double>(),
             report["latency_p50_s"].get<double>());
-  EXPECT_LE(report["ttft_p99_s"].get<double>(),
-            report["ttft_max_s"].get<double>());
+  EXPECT_LE(report["time_to_first_token_p99_s"].get<double>(),
+            report["time_to_first_token_max_s"].get<double>());
 }
 
 // With the translation cache on, a repeated text arrives as one message
