@@ -6,7 +6,6 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "core/decoding/attention_recorder.h"
 #include "core/decoding/search.h"
 #include "core/encoder_pooling.h"
 #include "core/model/marian_decoder.h"
@@ -152,12 +151,13 @@ absl::StatusOr<std::vector<TranslationResult>> Translator::Translate(
         "attention_layer ", options.attention_layer, " is out of range [",
         -config.decoder_layers, ", ", config.decoder_layers, ")"));
   }
-  AttentionRecorder recorder(decoder, lengths, src_len, decoder.num_heads());
+  std::vector<float> probs;
+  AttentionFeed feed{&probs, decoder.num_heads(), src_len, lengths};
   const int layer = options.attention_layer < 0
                         ? config.decoder_layers + options.attention_layer
                         : options.attention_layer;
-  decoder.RecordCrossAttention(layer, recorder.step_probs());
-  return Search(recorder, batch, rules, options, &recorder, sample_sources,
+  decoder.RecordCrossAttention(layer, &probs);
+  return Search(decoder, batch, rules, options, &feed, sample_sources,
                 on_token);
 }
 

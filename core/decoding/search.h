@@ -3,6 +3,7 @@
 #ifndef TRANSFORMER_SERVING_CORE_DECODING_SEARCH_H_
 #define TRANSFORMER_SERVING_CORE_DECODING_SEARCH_H_
 
+#include <functional>
 #include <vector>
 
 #include "core/decoding/options.h"
@@ -34,24 +35,38 @@ struct SearchRules {
   std::vector<int> bad_words_ids;  // never generated
 };
 
-class AttentionRecorder;
+// The cross-attention a search records (return_attention): after each Step
+// the model has written `probs` [rows, num_heads, stride]
+// (MarianDecoder::RecordCrossAttention); src_lengths[b] real tokens of
+// source b.
+struct AttentionFeed {
+  const std::vector<float>* probs = nullptr;
+  int num_heads = 1;
+  int stride = 0;
+  std::vector<int> src_lengths;
+};
+
+class SequenceSearch;
+
+// One decoder step for `sequences`, whose rows are the model's rows in this
+// order: feeds their tokens, scores each row, advances each sequence and
+// reorders the model's rows to the next step's (done sequences give theirs
+// up). `logits` is scratch.
+void DecodeStep(StepModel& model, const std::vector<SequenceSearch*>& sequences,
+                int vocab, const AttentionFeed* attention,
+                std::vector<float>* logits);
 
 // Decodes `batch` sources whose state rows the model holds (row b = source
-// b). Greedy search when options.beam_size == 1, sampling when
-// options.do_sample (beam_size must be 1; after the first step, Reorder gives
-// the model num_hypotheses rows per source, one per sample, returned in sample
-// order), else beam search (after the first step, Reorder gives the model
-// beam_size rows per source). Options must be resolved. With `attention` (the
-// recorder that wraps `model`), each hypothesis gets its attention rows
+// b), each with a SequenceSearch: greedy search when options.beam_size == 1,
+// sampling when options.do_sample (num_hypotheses samples per source,
+// returned in sample order), else beam search. Options must be resolved.
+// With `attention`, each hypothesis gets its attention rows
 // (Hypothesis::attention). `sample_sources` [batch]: the random streams of
 // each source when sampling; empty means {options.seed, b} for source b.
-// `on_token`, if set, streams each source's tokens as they are chosen when
-// the search has one sequence per source (greedy, or sampling with
-// num_hypotheses 1; see TokenCallback); otherwise it is never called.
+// `on_token`: streamed tokens (TokenCallback in options.h).
 std::vector<TranslationResult> Search(
     StepModel& model, int batch, const SearchRules& rules,
-    const TranslationOptions& options,
-    const AttentionRecorder* attention = nullptr,
+    const TranslationOptions& options, const AttentionFeed* attention = nullptr,
     const std::vector<SampleSource>& sample_sources = {},
     const TokenCallback& on_token = {});
 

@@ -9,7 +9,6 @@
 #include <string>
 #include <vector>
 
-#include "core/decoding/attention_recorder.h"
 #include "core/decoding/search.h"
 #include "core/model/marian_model.h"
 #include "core/translator.h"
@@ -255,14 +254,15 @@ class ScriptedModel : public StepModel {
   std::vector<float>* probs_ = nullptr;
 };
 
-TEST(AttentionRecorderTest, RowsFollowTheirBeamThroughReorders) {
+TEST(AttentionHistoryTest, RowsFollowTheirBeamThroughReorders) {
   constexpr int kVocab = 7;
   constexpr int kSrcLen = kVocab;  // one column per token
   for (int beam_size : {1, 2, 3}) {
     ScriptedModel model(kVocab, kSrcLen);
-    AttentionRecorder recorder(model, {kSrcLen, kSrcLen}, kSrcLen,
-                               /*num_heads=*/1);
-    model.set_probs(recorder.step_probs());
+    std::vector<float> probs;
+    model.set_probs(&probs);
+    const AttentionFeed feed{
+        &probs, /*num_heads=*/1, kSrcLen, {kSrcLen, kSrcLen}};
     SearchRules rules;
     rules.vocab_size = kVocab;
     rules.eos_id = 0;
@@ -273,7 +273,7 @@ TEST(AttentionRecorderTest, RowsFollowTheirBeamThroughReorders) {
     options.num_hypotheses = beam_size;
     options.max_length = 12;
     options.return_attention = true;
-    auto results = Search(recorder, 2, rules, options, &recorder);
+    auto results = Search(model, 2, rules, options, &feed);
     for (const TranslationResult& result : results) {
       ASSERT_FALSE(result.hypotheses.empty());
       for (const Hypothesis& hypothesis : result.hypotheses) {
