@@ -8,22 +8,13 @@
 #include "absl/strings/str_cat.h"
 #include "core/decoding/search.h"
 #include "core/encoder_pooling.h"
+#include "core/generator.h"
 #include "core/model/marian_decoder.h"
 #include "core/ops/execution_context.h"
 #include "core/ops/ops.h"
+#include "core/translator_state.h"
 
 namespace ts::core {
-
-// Scratch memory of one Translator, reused across calls.
-struct TranslatorState {
-  ExecutionContext ctx;
-  std::vector<float> encoder_hidden;  // [batch, src_len, d_model]
-  LayerScratch layer;
-  DecoderWorkspace decoder;
-  std::vector<float> logits;
-};
-
-class ExecutionContext;
 
 namespace {
 
@@ -75,6 +66,30 @@ absl::Status CheckTranslationOptions(const TranslationOptions& options,
 
 }  // namespace
 
+absl::Status Translator::CheckTranslate(
+    const std::vector<std::vector<int>>& source_ids,
+    const TranslationOptions& options,
+    const std::vector<SampleSource>& sample_sources) const {
+  const ModelConfig& config = model_->config();
+  absl::Status status = CheckSources(source_ids, config, config.vocab_size);
+  if (!status.ok()) return status;
+  status = CheckTranslationOptions(options, config);
+  if (!status.ok()) return status;
+  if (!sample_sources.empty() && sample_sources.size() != source_ids.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(sample_sources.size(), " sample sources for ",
+                     source_ids.size(), " sources"));
+  }
+  if (options.return_attention &&
+      (options.attention_layer < -config.decoder_layers ||
+       options.attention_layer >= config.decoder_layers)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "attention_layer ", options.attention_layer, " is out of range [",
+        -config.decoder_layers, ", ", config.decoder_layers, ")"));
+  }
+  return absl::OkStatus();
+}
+
 Translator::Translator(std::shared_ptr<const MarianModel> model,
                        int intra_threads)
     : model_(std::move(model)),
@@ -118,47 +133,23 @@ absl::StatusOr<std::vector<TranslationResult>> Translator::Translate(
     const TranslationOptions& options,
     const std::vector<SampleSource>& sample_sources,
     const TokenCallback& on_token) {
-  const ModelConfig& config = model_->config();
-  absl::Status status = CheckSources(source_ids, config, config.vocab_size);
-  if (!status.ok()) return status;
-  status = CheckTranslationOptions(options, config);
-  if (!status.ok()) return status;
-  if (!sample_sources.empty() && sample_sources.size() != source_ids.size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(sample_sources.size(), " sample sources for ",
-                     source_ids.size(), " sources"));
+  // A batch is a generator whose sequences all join at the first step.
+  Generator generator(this);
+  auto ids = generator.Admit(source_ids, options, sample_sources);
+  if (!ids.ok()) return ids.status();
+  std::vector<TranslationResult> results(source_ids.size());
+  while (generator.active_sequences() > 0) {
+    generator.Step();
+    if (on_token) {
+      for (const auto& [id, token] : generator.streamed()) {
+        on_token(static_cast<int>(id - ids->front()), token);
+      }
+    }
+    for (auto& [id, result] : generator.TakeFinished()) {
+      results[id - ids->front()] = std::move(result);
+    }
   }
-  if (source_ids.empty()) return std::vector<TranslationResult>();
-  std::vector<int> lengths;
-  const int src_len = RunEncoder(source_ids, &lengths);
-  const int batch = static_cast<int>(source_ids.size());
-  MarianDecoder decoder(model_->network(), config, state_->ctx,
-                        state_->encoder_hidden.data(), batch, src_len, lengths,
-                        &state_->decoder);
-  SearchRules rules;
-  rules.vocab_size = config.decoder_vocab_size;
-  rules.eos_id = config.eos_token_id;
-  rules.pad_id = config.pad_token_id;
-  rules.decoder_start_id = config.decoder_start_token_id;
-  rules.forced_eos_id = config.forced_eos_token_id;
-  rules.bad_words_ids = config.bad_words_ids;
-  if (!options.return_attention)
-    return Search(decoder, batch, rules, options, nullptr, sample_sources,
-                  on_token);
-  if (options.attention_layer < -config.decoder_layers ||
-      options.attention_layer >= config.decoder_layers) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "attention_layer ", options.attention_layer, " is out of range [",
-        -config.decoder_layers, ", ", config.decoder_layers, ")"));
-  }
-  std::vector<float> probs;
-  AttentionFeed feed{&probs, decoder.num_heads(), src_len, lengths};
-  const int layer = options.attention_layer < 0
-                        ? config.decoder_layers + options.attention_layer
-                        : options.attention_layer;
-  decoder.RecordCrossAttention(layer, &probs);
-  return Search(decoder, batch, rules, options, &feed, sample_sources,
-                on_token);
+  return results;
 }
 
 absl::StatusOr<std::vector<std::vector<float>>> Translator::EncoderHiddenStates(

@@ -8,6 +8,7 @@
 #include "absl/status/statusor.h"
 #include "core/decoding/options.h"
 #include "core/decoding/sampling.h"
+#include "core/decoding/search.h"
 #include "core/model/marian_model.h"
 
 namespace ts::core {
@@ -45,6 +46,8 @@ class Translator {
   // attention_layer outside [-decoder_layers, decoder_layers), sample_sources
   // of the wrong size, max_length outside [2, max_position_embeddings + 1]
   // (naming both) or beam_size < 1.
+  // `on_token` receives (source index, token) after each step for greedy
+  // and one-sample sources (search.h TokenCallback).
   absl::StatusOr<std::vector<TranslationResult>> Translate(
       const std::vector<std::vector<int>>& source_ids,
       const TranslationOptions& options,
@@ -69,6 +72,13 @@ class Translator {
       const std::vector<std::vector<int>>& source_ids);
 
  private:
+  friend class Generator;
+
+  // The checks of Translate (see there), without running anything.
+  absl::Status CheckTranslate(
+      const std::vector<std::vector<int>>& source_ids,
+      const TranslationOptions& options,
+      const std::vector<SampleSource>& sample_sources) const;
   // Runs the encoder on right-padded sources into the state's buffer;
   // returns the padded length and the real lengths.
   int RunEncoder(const std::vector<std::vector<int>>& sources,

@@ -51,11 +51,14 @@ void DecodeStep(StepModel& model, const std::vector<SequenceSearch*>& sequences,
   for (SequenceSearch* sequence : sequences) {
     const int own_rows = sequence->rows();
     if (own_rows == 0) continue;
-    if (attention != nullptr) {
+    if (attention != nullptr && sequence->records_attention()) {
+      const int layers = static_cast<int>(attention->layers->size());
+      int layer = sequence->attention_layer();
+      if (layer < 0) layer += layers;
       sequence->RecordAttention(
-          attention->probs->data() + static_cast<size_t>(offset) *
-                                         attention->num_heads *
-                                         attention->stride,
+          (*attention->layers)[layer].data() + static_cast<size_t>(offset) *
+                                                   attention->num_heads *
+                                                   attention->stride,
           attention->num_heads, attention->stride);
     }
     const size_t first = parents.size();

@@ -36,11 +36,12 @@ struct SearchRules {
 };
 
 // The cross-attention a search records (return_attention): after each Step
-// the model has written `probs` [rows, num_heads, stride]
-// (MarianDecoder::RecordCrossAttention); src_lengths[b] real tokens of
-// source b.
+// the model has written (*layers)[l] [rows, num_heads, stride] for the
+// decoder layers that sequences ask for (MarianDecoder::RecordCrossAttention;
+// a sequence reads layer options.attention_layer, negative counting from
+// the end); src_lengths[b]: real tokens of source b (Search only).
 struct AttentionFeed {
-  const std::vector<float>* probs = nullptr;
+  const std::vector<std::vector<float>>* layers = nullptr;
   int num_heads = 1;
   int stride = 0;
   std::vector<int> src_lengths;

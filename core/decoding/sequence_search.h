@@ -45,6 +45,8 @@ class SequenceSearch {
   bool streams() const { return !beam_ && samples_ == 1; }
   // With streams(): the token the last Advance chose (eos included), or -1.
   int last_token() const { return last_token_; }
+  bool records_attention() const { return attention_length_ > 0; }
+  int attention_layer() const { return options_.attention_layer; }
 
   // Phase 1: scores row r's logits [vocab] (the search rules are applied in
   // place; the row must stay valid until Advance).

@@ -150,10 +150,10 @@ void MarianDecoder::RunLayers(const int* tokens, int len, float* logits) {
   for (size_t i = 0; i < network_.decoder_layers.size(); ++i) {
     const DecoderLayer& layer = network_.decoder_layers[i];
     float* probs = nullptr;
-    if (probs_ != nullptr && static_cast<int>(i) == probs_layer_) {
-      probs_->resize(static_cast<size_t>(rows) * len * layer.num_heads() *
-                     max_src_len_);
-      probs = probs_->data();
+    if (probs_ != nullptr && probs_layers_[i]) {
+      (*probs_)[i].resize(static_cast<size_t>(rows) * len * layer.num_heads() *
+                          max_src_len_);
+      probs = (*probs_)[i].data();
     }
     const int l = static_cast<int>(i);
     layer.Forward(ctx_, ws_->hidden.data(), rows, len, ws_->positions.data(),
@@ -180,9 +180,12 @@ void MarianDecoder::Step(const std::vector<int>& tokens, float* logits) {
   }
 }
 
-void MarianDecoder::RecordCrossAttention(int layer, std::vector<float>* probs) {
-  probs_layer_ = layer;
+void MarianDecoder::RecordCrossAttention(
+    std::vector<bool> layers, std::vector<std::vector<float>>* probs) {
+  layers.resize(network_.decoder_layers.size());
+  probs_layers_ = std::move(layers);
   probs_ = probs;
+  if (probs_ != nullptr) probs_->resize(probs_layers_.size());
 }
 
 int MarianDecoder::num_heads() const { return config_.decoder_attention_heads; }

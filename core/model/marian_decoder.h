@@ -64,10 +64,12 @@ class MarianDecoder : public StepModel {
   void Reorder(const std::vector<int>& parents) override;
 
   // From now on, each Step/Forward writes the cross-attention probabilities
-  // of decoder layer `layer` (0-based) into *probs, resized to [rows, len,
-  // num_heads, src_len()] (0 beyond a source's real tokens). nullptr stops
-  // it. Only attention recording calls this: other steps do no extra work.
-  void RecordCrossAttention(int layer, std::vector<float>* probs);
+  // of each decoder layer l with layers[l] set into (*probs)[l], resized to
+  // [rows, len, num_heads, src_len()] (0 beyond a source's real tokens).
+  // nullptr stops it. Only attention recording calls this: other steps do
+  // no extra work.
+  void RecordCrossAttention(std::vector<bool> layers,
+                            std::vector<std::vector<float>>* probs);
 
   int rows() const { return rows_.rows(); }
   // The longest source added so far: the stride of recorded probabilities.
@@ -75,6 +77,8 @@ class MarianDecoder : public StepModel {
   int num_heads() const;
   // Bytes of the pool's blocks in use (self and cross, every layer).
   int64_t kv_bytes() const;
+  // Bytes of one block (16 positions, every layer, keys and values).
+  int64_t block_bytes() const { return blocks_->block_bytes(); }
 
   // Teacher forcing: feeds tokens [rows, len] at positions [0, len) in one
   // pass (causal mask) and writes logits [rows, len, vocab]. Needs rows that
@@ -100,8 +104,8 @@ class MarianDecoder : public StepModel {
   std::vector<int> free_sources_;
   std::vector<int> src_lengths_;  // [sources_] for the attention call
   int max_src_len_ = 0;
-  int probs_layer_ = -1;
-  std::vector<float>* probs_ = nullptr;  // see RecordCrossAttention
+  std::vector<bool> probs_layers_;
+  std::vector<std::vector<float>>* probs_ = nullptr;  // RecordCrossAttention
 };
 
 }  // namespace ts::core

@@ -259,8 +259,8 @@ TEST(AttentionHistoryTest, RowsFollowTheirBeamThroughReorders) {
   constexpr int kSrcLen = kVocab;  // one column per token
   for (int beam_size : {1, 2, 3}) {
     ScriptedModel model(kVocab, kSrcLen);
-    std::vector<float> probs;
-    model.set_probs(&probs);
+    std::vector<std::vector<float>> probs(1);  // one decoder layer
+    model.set_probs(&probs[0]);
     const AttentionFeed feed{
         &probs, /*num_heads=*/1, kSrcLen, {kSrcLen, kSrcLen}};
     SearchRules rules;
