@@ -24,8 +24,8 @@ class SequenceSearch;
 // Decodes any number of sequences together, one decoder step per Step call;
 // a sequence gives the same hypotheses whenever it joins (rows are computed
 // independently). Uses its Translator's scratch memory and KV block pool:
-// while a Generator exists, do not call the Translator's methods. Not
-// thread-safe.
+// while a Generator exists, call no Translator method but Encode (whose
+// encoder scratch Admit uses only while it runs). Not thread-safe.
 class Generator {
  public:
   explicit Generator(Translator* translator);

@@ -46,8 +46,6 @@ class Translator {
   // attention_layer outside [-decoder_layers, decoder_layers), sample_sources
   // of the wrong size, max_length outside [2, max_position_embeddings + 1]
   // (naming both) or beam_size < 1.
-  // `on_token` receives (source index, token) after each step for greedy
-  // and one-sample sources (search.h TokenCallback).
   absl::StatusOr<std::vector<TranslationResult>> Translate(
       const std::vector<std::vector<int>>& source_ids,
       const TranslationOptions& options,

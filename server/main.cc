@@ -131,6 +131,9 @@ int Serve(int argc, char** argv) {
   WorkerPoolOptions pool_options;
   pool_options.num_workers = options.num_workers;
   pool_options.intra_threads = options.intra_threads;
+  pool_options.continuous = options.scheduling == "continuous";
+  pool_options.max_active_sequences = options.max_active_sequences;
+  pool_options.kv_cache_bytes = int64_t{options.kv_cache_mb} << 20;
   // The model's default search (what most requests use) and greedy search,
   // each short: warm-up pays first-call costs, not a long decode.
   core::TranslationOptions warmup =

@@ -56,6 +56,11 @@ class Metrics {
   // One batch computed by a worker.
   void RecordBatch(int sentences, int64_t padded_tokens, absl::Duration compute,
                    int64_t input_tokens, int64_t output_tokens);
+  // Tokens generated for one sentence that left a continuous worker (whose
+  // batches are admissions: RecordBatch counts their input tokens).
+  void AddOutputTokens(int64_t tokens) {
+    output_tokens_->Increment(static_cast<double>(tokens));
+  }
 
   // Translation cache (server/translation_cache.h): one text found or
   // joined to an identical computation in flight (hit), or computed (miss);

@@ -229,8 +229,13 @@ bool Scheduler::GroupReadyLocked(const Group& group, absl::Time now) const {
          planned < group.items.size();
 }
 
-Batch Scheduler::TakeBatchLocked(Group& group, absl::Time now) {
-  const std::vector<int> plan = PlanBatch(group.items, options_);
+Batch Scheduler::TakeBatchLocked(Group& group, absl::Time now,
+                                 int max_sentences) {
+  SchedulerOptions options = options_;
+  if (max_sentences > 0) {
+    options.max_batch_size = std::min(options.max_batch_size, max_sentences);
+  }
+  const std::vector<int> plan = PlanBatch(group.items, options);
   Batch batch;
   batch.key = group.key;
   batch.formed_at = now;
@@ -251,7 +256,8 @@ Batch Scheduler::TakeBatchLocked(Group& group, absl::Time now) {
   return batch;
 }
 
-std::optional<Batch> Scheduler::NextBatch(absl::Time give_up) {
+std::optional<Batch> Scheduler::NextBatch(absl::Time give_up,
+                                          int max_sentences) {
   while (true) {
     std::vector<Completion> completions;
     std::optional<Batch> batch;
@@ -269,7 +275,7 @@ std::optional<Batch> Scheduler::NextBatch(absl::Time give_up) {
         }
       }
       if (ready != nullptr) {
-        batch = TakeBatchLocked(*ready, now);
+        batch = TakeBatchLocked(*ready, now, max_sentences);
       } else if ((shutting_down_ && groups_.empty()) || now >= give_up) {
         stop = true;
       } else if (completions.empty()) {
@@ -288,6 +294,27 @@ std::optional<Batch> Scheduler::NextBatch(absl::Time give_up) {
     if (batch.has_value()) return batch;
     if (stop) return std::nullopt;
   }
+}
+
+bool Scheduler::StillWanted(const WorkItem& item) {
+  Completion completion;
+  {
+    std::unique_lock lock(mu_);
+    RequestState& request = *item.request;
+    if (request.done) return false;
+    if (request.deadline <= absl::Now()) {
+      completion = FinishWithErrorLocked(
+          request, absl::DeadlineExceededError(
+                       "deadline exceeded while the request was decoding"));
+    } else if (request.is_cancelled && request.is_cancelled()) {
+      completion = FinishWithErrorLocked(
+          request, absl::CancelledError("request cancelled while decoding"));
+    } else {
+      return true;
+    }
+  }
+  if (completion) completion();
+  return false;
 }
 
 void Scheduler::Deliver(const WorkItem& item, SentenceResult result) {

@@ -132,7 +132,16 @@ class Scheduler {
   // the scheduler is shut down and the queue is empty, or when `give_up`
   // passes first. Drops expired and cancelled requests from the queue,
   // answering them DEADLINE_EXCEEDED / CANCELLED.
-  std::optional<Batch> NextBatch(absl::Time give_up = absl::InfiniteFuture());
+  // `max_sentences` (> 0) caps the batch below max_batch_size (the room a
+  // continuous worker has left).
+  std::optional<Batch> NextBatch(absl::Time give_up = absl::InfiniteFuture(),
+                                 int max_sentences = 0);
+
+  // For a sentence a continuous worker is decoding: false if its request no
+  // longer wants it — already answered (another sentence failed), cancelled
+  // by the client, or past its deadline (these two are answered here with
+  // CANCELLED / DEADLINE_EXCEEDED). The worker then drops the sentence.
+  bool StillWanted(const WorkItem& item);
 
   // The result of `item`, from a worker.
   void Deliver(const WorkItem& item, SentenceResult result);
@@ -172,7 +181,7 @@ class Scheduler {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool GroupReadyLocked(const Group& group, absl::Time now) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  Batch TakeBatchLocked(Group& group, absl::Time now)
+  Batch TakeBatchLocked(Group& group, absl::Time now, int max_sentences)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetQueuedLocked(int64_t queued) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

@@ -58,6 +58,17 @@ ABSL_FLAG(int, max_batch_tokens, 4096,
           "Most padded tokens in one batch: sentences * longest source.");
 ABSL_FLAG(int, max_queue_delay_ms, 0,
           "Longest a sentence waits (ms) for its batch to fill.");
+ABSL_FLAG(std::string, scheduling, "continuous",
+          "continuous: sentences join a worker's running decoder between "
+          "steps and leave it when done; static: a worker takes a batch only "
+          "when idle and decodes it to its end.");
+ABSL_FLAG(int, max_active_sequences, 64,
+          "Continuous scheduling: most sentences decoding at once per worker "
+          "(a beam counts once).");
+ABSL_FLAG(int, kv_cache_mb, 256,
+          "Continuous scheduling: KV cache blocks (MiB) per worker beyond "
+          "which no new sentence is admitted; sentences already decoding "
+          "still finish.");
 ABSL_FLAG(int, max_queue_size, 1024,
           "Most sentences waiting; requests beyond get UNAVAILABLE.");
 ABSL_FLAG(int, max_input_tokens, 256,
@@ -108,6 +119,9 @@ constexpr absl::string_view kFlagNames[] = {
     "max_batch_tokens",
     "max_queue_delay_ms",
     "max_queue_size",
+    "scheduling",
+    "max_active_sequences",
+    "kv_cache_mb",
     "max_input_tokens",
     "max_texts_per_request",
     "max_length_cap",
@@ -165,6 +179,8 @@ absl::Status ServerOptions::Validate() const {
            {"max_batch_size", max_batch_size},
            {"max_batch_tokens", max_batch_tokens},
            {"max_queue_size", max_queue_size},
+           {"max_active_sequences", max_active_sequences},
+           {"kv_cache_mb", kv_cache_mb},
            {"max_input_tokens", max_input_tokens},
            {"max_texts_per_request", max_texts_per_request},
            {"max_length_cap", max_length_cap},
@@ -181,6 +197,10 @@ absl::Status ServerOptions::Validate() const {
         absl::StrCat("--max_texts_per_request (", max_texts_per_request,
                      ") must not exceed --max_queue_size (", max_queue_size,
                      "): such a request could never be queued"));
+  }
+  if (scheduling != "continuous" && scheduling != "static") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--scheduling must be continuous or static, got \"", scheduling, "\""));
   }
   if (max_queue_delay < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--max_queue_delay_ms must be >= 0");
@@ -260,6 +280,9 @@ ServerOptions ServerOptionsFromFlags() {
   options.max_queue_delay =
       absl::Milliseconds(absl::GetFlag(FLAGS_max_queue_delay_ms));
   options.max_queue_size = absl::GetFlag(FLAGS_max_queue_size);
+  options.scheduling = absl::GetFlag(FLAGS_scheduling);
+  options.max_active_sequences = absl::GetFlag(FLAGS_max_active_sequences);
+  options.kv_cache_mb = absl::GetFlag(FLAGS_kv_cache_mb);
   options.max_input_tokens = absl::GetFlag(FLAGS_max_input_tokens);
   options.max_texts_per_request = absl::GetFlag(FLAGS_max_texts_per_request);
   options.max_length_cap = absl::GetFlag(FLAGS_max_length_cap);

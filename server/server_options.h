@@ -36,6 +36,12 @@ struct ServerOptions {
   int max_batch_tokens = 4096;  // sentences * longest source, padding counted
   absl::Duration max_queue_delay = absl::ZeroDuration();
   int max_queue_size = 1024;  // sentences
+  // Continuous batching: "continuous" admits sentences into a worker's
+  // running decoder between steps; "static" only into an idle worker (each
+  // batch decodes to its end, as before).
+  std::string scheduling = "continuous";
+  int max_active_sequences = 64;  // per worker, sentences decoding at once
+  int kv_cache_mb = 256;  // per worker: KV blocks beyond this stop admission
   // Request limits.
   int max_input_tokens = 256;  // per text, </s> included
   int max_texts_per_request = 256;

@@ -1,9 +1,11 @@
 #include "server/worker_pool.h"
 
 #include <algorithm>
+#include <map>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "core/generator.h"
 #include "core/translator.h"
 
 namespace ts::server {
@@ -110,6 +112,10 @@ void WorkerPool::Run(int worker_index) {
     warmed_up_changed_.notify_all();
   }
 
+  if (options_.continuous) {
+    RunContinuous(translator);
+    return;
+  }
   while (std::optional<Batch> batch = scheduler_->NextBatch()) {
     if (metrics_ != nullptr) {
       for (const WorkItem& item : batch->items) {
@@ -131,6 +137,114 @@ void WorkerPool::Run(int worker_index) {
       metrics_->RecordBatch(static_cast<int>(batch->items.size()),
                             batch->padded_tokens(), compute, input_tokens,
                             output_tokens);
+    }
+  }
+}
+
+void WorkerPool::RunContinuous(core::Translator& translator) {
+  core::Generator generator(&translator);
+  std::map<int64_t, WorkItem> decoding;  // by sequence id
+  int64_t reported_kv_bytes = 0;
+  auto report_kv = [&] {
+    const int64_t bytes = generator.kv_bytes();
+    if (metrics_ != nullptr)
+      metrics_->AddKvCacheBytes(bytes - reported_kv_bytes);
+    reported_kv_bytes = bytes;
+  };
+  auto drop = [&](std::map<int64_t, WorkItem>::iterator it) {
+    generator.Cancel(it->first);
+    if (metrics_ != nullptr) metrics_->AddActiveSequences(-1);
+    return decoding.erase(it);
+  };
+  while (true) {
+    // Admit ready batches while there is room; wait for one only when idle.
+    while (static_cast<int>(decoding.size()) < options_.max_active_sequences &&
+           generator.kv_bytes() < options_.kv_cache_bytes) {
+      const bool idle = decoding.empty();
+      std::optional<Batch> batch = scheduler_->NextBatch(
+          idle ? absl::InfiniteFuture() : absl::Now(),
+          options_.max_active_sequences - static_cast<int>(decoding.size()));
+      if (!batch.has_value()) {
+        if (idle) {  // shut down and drained
+          report_kv();
+          return;
+        }
+        break;
+      }
+      if (metrics_ != nullptr) {
+        for (const WorkItem& item : batch->items) {
+          metrics_->RecordQueueWait(batch->formed_at - item.enqueued_at);
+        }
+      }
+      const absl::Time start = absl::Now();
+      if (batch->key.method == Method::kEncode) {
+        int64_t output_tokens = 0;
+        absl::Status status =
+            RunBatch(translator, *batch, *scheduler_, &output_tokens);
+        if (!status.ok()) {
+          for (const WorkItem& item : batch->items) {
+            scheduler_->Fail(item, status);
+          }
+        }
+        continue;
+      }
+      std::vector<core::SampleSource> sample_sources;
+      if (batch->key.translation.do_sample) {
+        for (const WorkItem& item : batch->items) {
+          sample_sources.push_back(item.sample_source());
+        }
+      }
+      absl::StatusOr<std::vector<int64_t>> ids = generator.Admit(
+          batch->source_ids(), batch->key.translation, sample_sources);
+      if (!ids.ok()) {
+        for (const WorkItem& item : batch->items) {
+          scheduler_->Fail(item, ids.status());
+        }
+        continue;
+      }
+      int64_t input_tokens = 0;
+      for (size_t i = 0; i < ids->size(); ++i) {
+        decoding.emplace((*ids)[i], batch->items[i]);
+        input_tokens += batch->items[i].length();
+      }
+      if (metrics_ != nullptr) {
+        metrics_->CountAdmitted(static_cast<int64_t>(ids->size()));
+        metrics_->AddActiveSequences(static_cast<int64_t>(ids->size()));
+        // A batch here is what was admitted together; its compute time is
+        // the encoder pass and the cross-attention keys/values.
+        metrics_->RecordBatch(static_cast<int>(batch->items.size()),
+                              batch->padded_tokens(), absl::Now() - start,
+                              input_tokens, /*output_tokens=*/0);
+      }
+    }
+    // Sentences whose request no longer wants them leave before the step,
+    // so a cancelled client frees its rows within one step.
+    for (auto it = decoding.begin(); it != decoding.end();) {
+      it = scheduler_->StillWanted(it->second) ? std::next(it) : drop(it);
+    }
+    if (decoding.empty()) {
+      report_kv();
+      continue;
+    }
+    generator.Step();
+    if (metrics_ != nullptr) metrics_->CountDecodeSteps(1);
+    report_kv();
+    for (const auto& [id, token] : generator.streamed()) {
+      const WorkItem& item = decoding.at(id);
+      if (item.on_token()) item.on_token()(item.index, token);
+    }
+    for (auto& [id, result] : generator.TakeFinished()) {
+      auto it = decoding.find(id);
+      int64_t output_tokens = 0;
+      for (const core::Hypothesis& hypothesis : result.hypotheses) {
+        output_tokens += static_cast<int64_t>(hypothesis.ids.size());
+      }
+      scheduler_->Deliver(it->second, std::move(result));
+      decoding.erase(it);
+      if (metrics_ != nullptr) {
+        metrics_->AddActiveSequences(-1);
+        metrics_->AddOutputTokens(output_tokens);
+      }
     }
   }
 }

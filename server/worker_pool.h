@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "core/decoding/options.h"
 #include "core/model/marian_model.h"
+#include "core/translator.h"
 #include "server/metrics.h"
 #include "server/scheduler.h"
 
@@ -19,6 +20,12 @@ namespace ts::server {
 struct WorkerPoolOptions {
   int num_workers = 1;
   int intra_threads = 1;  // OpenMP threads of each worker's Translator
+  // Continuous scheduling (see ServerOptions::scheduling): sentences join a
+  // worker's core::Generator between decoder steps, up to
+  // max_active_sequences and while its KV blocks stay under kv_cache_bytes.
+  bool continuous = true;
+  int max_active_sequences = 64;
+  int64_t kv_cache_bytes = int64_t{256} << 20;
   // One sentence each worker translates with each of `warmup_options`
   // before it serves, so first-call costs (primitive creation, allocation)
   // are not paid by a request.
@@ -27,9 +34,13 @@ struct WorkerPoolOptions {
 };
 
 // num_workers threads sharing the model's weights; each owns a
-// core::Translator (its scratch memory and primitive cache), built on that
-// thread. Each loops: Scheduler::NextBatch -> Translate or Encode -> Deliver
-// (or Fail) every sentence -> metrics.
+// core::Translator (its scratch memory, KV block pool and primitive cache),
+// built on that thread. Static scheduling loops: Scheduler::NextBatch ->
+// Translate or Encode -> Deliver (or Fail) every sentence -> metrics.
+// Continuous scheduling loops: admit ready batches (without waiting while
+// sentences are decoding) -> drop sentences whose request was cancelled,
+// failed or timed out -> one decoder step -> stream tokens -> Deliver the
+// sentences that ended.
 class WorkerPool {
  public:
   // `scheduler` and `metrics` (may be null) must outlive the pool.
@@ -52,6 +63,9 @@ class WorkerPool {
 
  private:
   void Run(int worker_index);
+  // The continuous loop of one worker; returns when the scheduler is shut
+  // down and drained.
+  void RunContinuous(core::Translator& translator);
 
   const std::shared_ptr<const core::MarianModel> model_;
   const WorkerPoolOptions options_;

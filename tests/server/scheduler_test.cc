@@ -189,6 +189,70 @@ TEST(SchedulerTest, RespectsMaxBatchSize) {
   EXPECT_TRUE(answers.Get(1)->status.ok());
 }
 
+// A continuous worker with room for fewer sentences than max_batch_size
+// takes only that many; the rest stay queued for the next call.
+TEST(SchedulerTest, NextBatchTakesAtMostTheRoomLeft) {
+  Scheduler scheduler(Options(8, 1 << 20, absl::ZeroDuration()));
+  Answers answers;
+  ASSERT_TRUE(
+      scheduler.Submit(MakeRequest({2, 2, 2, 2, 2}, 1, answers.CallbackFor(1)))
+          .ok());
+  std::optional<Batch> first = scheduler.NextBatch(absl::Now() + kGiveUp, 3);
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->items.size(), 3u);
+  EXPECT_EQ(scheduler.queued_sentences(), 2);
+  std::optional<Batch> rest = scheduler.NextBatch(absl::Now() + kGiveUp);
+  ASSERT_TRUE(rest.has_value());
+  EXPECT_EQ(rest->items.size(), 2u);
+  DeliverEcho(scheduler, *first);
+  DeliverEcho(scheduler, *rest);
+  ASSERT_TRUE(answers.Get(1).has_value());
+  EXPECT_TRUE(answers.Get(1)->status.ok());
+}
+
+// A sentence being decoded is dropped once its request is cancelled or past
+// its deadline (answered here, once) or answered with another sentence's
+// error; a wanted one stays.
+TEST(SchedulerTest, StillWantedAnswersCancelledAndExpiredRequestsOnce) {
+  Scheduler scheduler(Options(8, 1 << 20, absl::ZeroDuration()));
+  Answers answers;
+  std::atomic<bool> cancelled{false};
+  BatchRequest cancellable = MakeRequest({2}, 1, answers.CallbackFor(1));
+  cancellable.is_cancelled = [&cancelled] { return cancelled.load(); };
+  BatchRequest expiring = MakeRequest({2}, 2, answers.CallbackFor(2));
+  expiring.deadline = absl::Now() + absl::Milliseconds(300);
+  ASSERT_TRUE(scheduler.Submit(std::move(cancellable)).ok());
+  ASSERT_TRUE(scheduler.Submit(std::move(expiring)).ok());
+  ASSERT_TRUE(
+      scheduler.Submit(MakeRequest({2, 2}, 3, answers.CallbackFor(3))).ok());
+  std::vector<WorkItem> items;
+  while (items.size() < 4) {
+    std::optional<Batch> batch = scheduler.NextBatch(absl::Now() + kGiveUp);
+    ASSERT_TRUE(batch.has_value());
+    items.insert(items.end(), batch->items.begin(), batch->items.end());
+  }
+  for (const WorkItem& item : items) EXPECT_TRUE(scheduler.StillWanted(item));
+  cancelled = true;
+  absl::SleepFor(absl::Milliseconds(350));
+  const WorkItem* failing = nullptr;
+  for (const WorkItem& item : items) {
+    const int tag = item.source_ids()[0];
+    if (tag == 3 && item.index == 0) failing = &item;
+    EXPECT_EQ(scheduler.StillWanted(item), tag == 3) << "request " << tag;
+  }
+  ASSERT_NE(failing, nullptr);
+  scheduler.Fail(*failing, absl::InternalError("sentence 0 failed"));
+  for (const WorkItem& item : items) EXPECT_FALSE(scheduler.StillWanted(item));
+  ASSERT_TRUE(answers.Get(1).has_value());
+  EXPECT_EQ(answers.Get(1)->status.code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(answers.Get(1)->calls, 1);
+  ASSERT_TRUE(answers.Get(2).has_value());
+  EXPECT_EQ(answers.Get(2)->status.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(answers.Get(2)->calls, 1);
+  EXPECT_EQ(answers.Get(3)->status.code(), absl::StatusCode::kInternal);
+  EXPECT_EQ(answers.Get(3)->calls, 1);
+}
+
 TEST(SchedulerTest, RespectsMaxBatchTokensWithPaddingCounted) {
   // 20 padded tokens: a 10-token sentence fits with one other sentence only
   // (2 * 10), although the real tokens of 10 + 2 + 2 would be 14.
