@@ -116,8 +116,8 @@ int Serve(int argc, char** argv) {
   Metrics metrics;
   metrics.SetModelInfo((*model)->config());
   if (options.scheduling == "continuous") {
-    metrics.SetKvCacheLimitBytes(int64_t{options.num_workers} *
-                                 options.kv_cache_mb << 20);
+    metrics.SetKvCacheLimitBytes(
+        int64_t{options.num_workers} * options.kv_cache_mb << 20);
   }
   if (options.metrics_port != 0) {
     if (absl::Status status =
