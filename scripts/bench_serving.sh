@@ -103,8 +103,9 @@ stream, modes = sys.argv[2] == "1", sys.argv[3].split()
 med = statistics.median
 
 def ttft(r, q):
-    # The --stream report's time to first token (ttft_p50_s, ttft_p99_s).
-    return r["stream"].get(f"ttft_{q}_s")
+    # The --stream report's time to first token (time_to_first_token_p50_s,
+    # time_to_first_token_p99_s).
+    return r["stream"].get(f"time_to_first_token_{q}_s")
 
 def cell(values, fmt, scale=1.0):
     values = [v for v in values if v is not None]
