@@ -679,6 +679,56 @@ TEST_F(IntegrationTest, ClientUsageAndExitCodes) {
             1);
 }
 
+// Continuous scheduling: a cancelled call's sentences leave the step batch
+// before the next step, so their rows and KV blocks are free long before
+// they would have finished (min_length 200 keeps each decoding for 200
+// steps), and the call ends CANCELLED.
+TEST_F(IntegrationTest, CancelledCallLeavesTheDecoderAtOnce) {
+  auto stub = transformer::v1::TransformerService::NewStub(*channel_);
+  transformer::v1::TranslateRequest request;
+  for (int i = 0; i < 8; ++i) {
+    request.add_texts((*golden_)[i]["source"].get<std::string>());
+  }
+  request.mutable_options()->set_beam_size(4);
+  request.mutable_options()->set_min_length(200);
+  request.mutable_options()->set_max_length(256);
+  const double steps_before = MetricValue("transformer_decode_steps_total");
+  grpc::ClientContext context;
+  transformer::v1::TranslateResponse response;
+  absl::Mutex mu;
+  bool done = false;
+  grpc::Status status;
+  stub->async()->Translate(&context, &request, &response, [&](grpc::Status s) {
+    absl::MutexLock lock(&mu);
+    status = std::move(s);
+    done = true;
+  });
+  // Wait until all 8 decode.
+  const absl::Time give_up = absl::Now() + absl::Seconds(30);
+  while (MetricValue("transformer_active_sequences") < 8 &&
+         absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_EQ(MetricValue("transformer_active_sequences"), 8);
+  EXPECT_GT(MetricValue("transformer_kv_cache_bytes"), 0);
+  context.TryCancel();
+  {
+    absl::MutexLock lock(&mu);
+    mu.Await(absl::Condition(&done));
+  }
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::CANCELLED);
+  // The worker notices before its next step.
+  const absl::Time freed_by = absl::Now() + absl::Seconds(5);
+  while (MetricValue("transformer_active_sequences") > 0 &&
+         absl::Now() < freed_by) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ(MetricValue("transformer_active_sequences"), 0);
+  EXPECT_EQ(MetricValue("transformer_kv_cache_bytes"), 0);
+  // Far fewer steps than the 200 each sentence needed.
+  EXPECT_LT(MetricValue("transformer_decode_steps_total") - steps_before, 200);
+}
+
 TEST_F(IntegrationTest, SigtermDrainsAndExitsZero) {
   ASSERT_GT(server_->pid(), 0);
   // A request in flight when the signal arrives still gets its answer.
