@@ -177,6 +177,8 @@ void WorkerPool::RunContinuous(core::Translator& translator) {
         }
       }
       const absl::Time start = absl::Now();
+      int64_t input_tokens = 0;
+      for (const WorkItem& item : batch->items) input_tokens += item.length();
       if (batch->key.method == Method::kEncode) {
         int64_t output_tokens = 0;
         absl::Status status =
@@ -185,6 +187,11 @@ void WorkerPool::RunContinuous(core::Translator& translator) {
           for (const WorkItem& item : batch->items) {
             scheduler_->Fail(item, status);
           }
+        }
+        if (metrics_ != nullptr) {
+          metrics_->RecordBatch(static_cast<int>(batch->items.size()),
+                                batch->padded_tokens(), absl::Now() - start,
+                                input_tokens, output_tokens);
         }
         continue;
       }
@@ -202,10 +209,8 @@ void WorkerPool::RunContinuous(core::Translator& translator) {
         }
         continue;
       }
-      int64_t input_tokens = 0;
       for (size_t i = 0; i < ids->size(); ++i) {
         decoding.emplace((*ids)[i], batch->items[i]);
-        input_tokens += batch->items[i].length();
       }
       if (metrics_ != nullptr) {
         metrics_->CountAdmitted(static_cast<int64_t>(ids->size()));
