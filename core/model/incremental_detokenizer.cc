@@ -2,6 +2,8 @@
 
 #include <string_view>
 
+#include "absl/types/span.h"
+
 namespace ts::core {
 namespace {
 
@@ -42,6 +44,21 @@ size_t StableTextLength(const std::string& text) {
 IncrementalDetokenizer::IncrementalDetokenizer(const MarianTokenizer& tokenizer)
     : tokenizer_(&tokenizer) {}
 
+std::string IncrementalDetokenizer::TailText() {
+  if (anchor_ < ids_.size()) {
+    const std::string window =
+        tokenizer_->DecodeTarget(absl::MakeConstSpan(ids_).subspan(anchor_));
+    if (window.compare(0, anchor_text_.size(), anchor_text_) == 0) {
+      return window.substr(anchor_text_.size());
+    }
+    // Not the concatenation the anchor relies on: decode everything from
+    // now on (never seen with SentencePiece's decoder).
+    anchor_ = kNoAnchor;
+    base_ = 0;
+  }
+  return tokenizer_->DecodeTarget(ids_);
+}
+
 std::string IncrementalDetokenizer::Add(int id) {
   ids_.push_back(id);
   // DecodeTarget drops these: the text is unchanged.
@@ -49,27 +66,40 @@ std::string IncrementalDetokenizer::Add(int id) {
       id < 0 || id >= tokenizer_->target_vocab_size()) {
     return std::string();
   }
-  const std::string text = tokenizer_->DecodeTarget(ids_);
-  const size_t stable = StableTextLength(text);
+  const std::string tail = TailText();
+  const size_t stable = StableTextLength(tail);
+  const size_t done = emitted_.size() - base_;  // of the tail, handed out
   // The text handed out is a prefix of every later decode (SentencePiece
   // concatenates each piece's own surface); the check keeps a delta from
   // ever repeating or contradicting it if a decoder broke that.
-  if (stable <= emitted_.size() ||
-      text.compare(0, emitted_.size(), emitted_) != 0) {
+  if (stable < done || tail.compare(0, done, emitted_, base_, done) != 0) {
     return std::string();
   }
-  std::string delta = text.substr(emitted_.size(), stable - emitted_.size());
+  std::string delta = tail.substr(done, stable - done);
   emitted_ += delta;
+  // Everything decoded is out: `id` can start the next window if its own
+  // text is non-empty (so the piece after it keeps its word mark, as after
+  // any text) and has no U+FFFD (a byte piece: only an ASCII byte, which
+  // cannot join the bytes after it into a character).
+  if (stable == tail.size()) {
+    std::string own = tokenizer_->DecodeTarget(absl::MakeConstSpan(&id, 1));
+    if (!own.empty() && own.find(kReplacementCharacter) == std::string::npos) {
+      anchor_ = ids_.size() - 1;
+      anchor_text_ = std::move(own);
+      base_ = emitted_.size();
+    }
+  }
   return delta;
 }
 
 std::string IncrementalDetokenizer::Finish() {
-  const std::string text = tokenizer_->DecodeTarget(ids_);
-  if (text.size() <= emitted_.size() ||
-      text.compare(0, emitted_.size(), emitted_) != 0) {
+  const std::string tail = TailText();
+  const size_t done = emitted_.size() - base_;
+  if (tail.size() <= done ||
+      tail.compare(0, done, emitted_, base_, done) != 0) {
     return std::string();
   }
-  std::string delta = text.substr(emitted_.size());
+  std::string delta = tail.substr(done);
   emitted_ += delta;
   return delta;
 }

@@ -18,12 +18,21 @@ namespace ts::core {
 // UTF-8 characters, an unknown piece reads " ⁇ ").
 //
 // Each delta is text that no later id can change, valid UTF-8. The text is
-// decoded in full after every id (as DecodeTarget would) and handed out up to
-// its stable end: everything except trailing U+FFFD characters, which is what
+// decoded with DecodeTarget after every id and handed out up to its stable
+// end: everything except trailing U+FFFD characters, which is what
 // SentencePiece makes of byte-fallback pieces that do not (yet) form a whole
 // UTF-8 character; the next byte piece may complete it (held back until a
-// later id or Finish settles it). Cost per id: one decode of all ids so far
-// (O(length) time, a few microseconds for a sentence).
+// later id or Finish settles it).
+//
+// Cost per id: one decode of the ids since the last "anchor" (usually one or
+// two), not of the whole sequence. SentencePiece's text is the concatenation
+// of each piece's surface, which depends only on whether any text precedes
+// it (a leading word mark is dropped at the start) and, for byte pieces, on
+// the byte run it belongs to. So once all text so far is out, the last id
+// becomes the anchor if its own text is non-empty and has no U+FFFD: the
+// text of the ids after it is DecodeTarget(anchor and them) minus the
+// anchor's own text (checked on every decode; the detokenizer falls back to
+// decoding everything if that ever does not hold).
 //
 // Not thread-safe; one per streamed sequence. The tokenizer must outlive it.
 class IncrementalDetokenizer {
@@ -44,9 +53,18 @@ class IncrementalDetokenizer {
   const std::vector<int>& ids() const { return ids_; }
 
  private:
+  static constexpr size_t kNoAnchor = static_cast<size_t>(-1);
+
+  // The text of the ids after the anchor (of all ids without one), which
+  // follows emitted_[0, base_).
+  std::string TailText();
+
   const MarianTokenizer* tokenizer_;
   std::vector<int> ids_;
-  std::string emitted_;  // the text handed out so far
+  std::string emitted_;        // the text handed out so far
+  size_t anchor_ = kNoAnchor;  // index in ids_ of the anchor
+  std::string anchor_text_;    // DecodeTarget of the anchor alone
+  size_t base_ = 0;            // emitted_ bytes up to and with the anchor
 };
 
 // Length of `text` without its trailing U+FFFD characters (EF BF BD) and

@@ -248,16 +248,18 @@ TEST_F(ByteFallbackTest, SpecialAndUnknownIdsAsTheUnaryText) {
 }
 
 // Random id sequences over the whole vocabulary (bytes likely, so partial
-// characters are common): the deltas never change what they handed out and
-// join to the unary text.
+// characters are common; up to 60 ids, so the detokenizer's anchor moves
+// many times): the deltas never change what they handed out and join to the
+// unary text.
 TEST_F(ByteFallbackTest, RandomSequencesJoinToTheUnaryText) {
   std::mt19937 rng(7);
   const int vocab = tokenizer().target_vocab_size();
   std::uniform_int_distribution<int> any_id(0, vocab - 1);
-  std::uniform_int_distribution<int> length(1, 24);
-  // Byte pieces of multi-byte characters: leads and continuations.
-  const std::vector<int> bytes = {0xC3, 0xA4, 0xE3, 0x81, 0x82, 0xF0,
-                                  0x9F, 0x98, 0x80, 0xBC, 0xE2, 0x96};
+  std::uniform_int_distribution<int> length(1, 60);
+  // Byte pieces of multi-byte characters (leads and continuations) and ASCII
+  // ones (a space, a letter).
+  const std::vector<int> bytes = {0xC3, 0xA4, 0xE3, 0x81, 0x82, 0xF0, 0x9F,
+                                  0x98, 0x80, 0xBC, 0xE2, 0x96, 0x20, 0x41};
   std::uniform_int_distribution<int> any_byte(0, bytes.size() - 1);
   for (int trial = 0; trial < 2000; ++trial) {
     std::vector<int> ids;
@@ -318,7 +320,7 @@ TEST_F(DemoModelTest, RandomSequencesJoinToTheUnaryText) {
   std::uniform_int_distribution<int> any_id(
       0, tokenizer_->target_vocab_size() - 1);
   for (int trial = 0; trial < 500; ++trial) {
-    std::vector<int> ids(1 + rng() % 30);
+    std::vector<int> ids(1 + rng() % 200);
     for (int& id : ids) id = any_id(rng);
     const std::string unary = tokenizer_->DecodeTarget(ids);
     SCOPED_TRACE(::testing::PrintToString(ids));
