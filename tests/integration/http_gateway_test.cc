@@ -408,11 +408,18 @@ TEST_F(HttpGatewayTest, ZzDrainRefusesNewCallsAndFinishesTheOneInFlight) {
   std::pair<int, json> in_flight;
   std::thread caller(
       [&] { in_flight = Post("/v1/translate", long_request.dump()); });
-  // Until the server computes it (inflight gauge), then SIGTERM.
+  // Until a worker decodes it, then SIGTERM. (The inflight gauge rises
+  // before the call is tokenized and queued: a SIGTERM in between refuses
+  // it, so it is not the call this test needs.)
   const absl::Time give_up = absl::Now() + absl::Seconds(30);
-  while (Metrics().find("transformer_inflight_requests 1") ==
-             std::string::npos &&
-         absl::Now() < give_up) {
+  auto decoding = [&] {
+    const std::string text = Metrics();
+    const std::string name = "\ntransformer_active_sequences ";
+    const size_t at = text.find(name);
+    return at != std::string::npos &&
+           std::stod(text.substr(at + name.size())) > 0;
+  };
+  while (!decoding() && absl::Now() < give_up) {
     absl::SleepFor(absl::Milliseconds(20));
   }
   server_->Signal(SIGTERM);
