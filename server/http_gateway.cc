@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -12,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
@@ -344,7 +346,17 @@ absl::Status HttpGateway::Start() {
     return absl::UnavailableError(absl::StrCat(
         "cannot listen on ", address(), " (--http_address, ", "--http_port)"));
   }
-  listener_ = std::thread([this] { server_->listen_after_bind(); });
+  auto listen_returned = std::make_shared<std::atomic<bool>>(false);
+  listener_ = std::thread([this, listen_returned] {
+    server_->listen_after_bind();
+    *listen_returned = true;
+  });
+  // httplib's stop() does nothing before the listen loop runs, which would
+  // then run for ever: a Stop right after Start (the model failing to load)
+  // must find it running.
+  while (!server_->is_running() && !*listen_returned) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   return absl::OkStatus();
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # transformer-server --check on (1) the demo model in fp32 and int8, (2) a
 # base-size model with synthesized weights (the OPUS-MT zh-en skeleton), and
-# (3) a broken folder, which must fail with a clear message. The memory
+# (3) a broken folder, which must fail with a clear message (--check, and
+# serving it with the HTTP gateway on). The memory
 # figures are checked against the config's numbers computed here.
 #   check_test.sh SERVER SYNTHETIC_MODEL_TOOL SOURCE_DIR
 set -euo pipefail
@@ -70,6 +71,22 @@ printf '%s\n' "$out" | sed 's/^/  [no weights] /'
 [[ $rc != 0 ]] && pass "no weights: exit $rc" || fail "no weights: exit 0"
 grep -q -- "--check failed: .*cannot load model from $SKELETON" <<<"$out" &&
   pass "no weights: the message names the folder" || fail "no weights: unclear message"
+
+# Serving a folder that does not exist (not --check) with the HTTP gateway on
+# exits with the reason rather than hanging: the gateway, started before the
+# model loads, must stop even when loading fails at once. `timeout` ends a
+# hung server (exit 137).
+http_port="$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+rc=0
+out="$(timeout -s KILL 60 "$SERVER" --model_dir="$TMP/missing" --host=127.0.0.1 \
+  --port=0 --metrics_port=0 --http_address=127.0.0.1 --http_port="$http_port" 2>&1)" || rc=$?
+printf '%s\n' "$out" | sed 's/^/  [serve, missing folder] /'
+[[ $rc != 0 && $rc != 137 ]] &&
+  pass "serving a missing folder, gateway on: exit $rc" ||
+  fail "serving a missing folder, gateway on: exit $rc (137: hung, killed)"
+grep -q -- "cannot load model from $TMP/missing" <<<"$out" &&
+  pass "serving a missing folder: the message names it" ||
+  fail "serving a missing folder: unclear message"
 
 echo "$passed passed, $failed failed"
 ((failed == 0))
