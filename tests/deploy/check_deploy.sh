@@ -93,7 +93,10 @@ assert len(exprs) >= 10, "too few queries: %d" % len(exprs)
 for needle in ("transformer_requests_total", "transformer_request_duration_seconds_bucket",
                "transformer_queue_duration_seconds_bucket", "transformer_compute_duration_seconds_bucket",
                "transformer_batch_size_bucket", "transformer_queue_size", "transformer_inflight_requests",
-               "transformer_output_tokens_total", "transformer_input_tokens_total"):
+               "transformer_output_tokens_total", "transformer_input_tokens_total",
+               "transformer_time_to_first_token_seconds_bucket", "transformer_active_sequences",
+               "transformer_kv_cache_bytes", "transformer_kv_cache_limit_bytes",
+               "transformer_decode_steps_total", "transformer_admitted_sequences_total"):
     assert any(needle in e for e in exprs), "no panel queries " + needle
 ids = [p["id"] for p in panels]
 assert len(ids) == len(set(ids)), "duplicate panel ids"
