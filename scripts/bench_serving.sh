@@ -141,12 +141,28 @@ for key in keys:
           " ".join(f"{c} {n}" for c, n in sorted(codes.items())) + " |")
 
 if "static" in modes and "continuous" in modes:
+    # Ratios of medians, and the median of each round's ratio: the two modes
+    # of a round ran back to back, so a round's ratio cancels load that
+    # other processes put on the machine during that round.
     print()
-    print("| input | clients | continuous / static sentences/s | continuous / static p99 |")
+    print("| input | clients | continuous / static sentences/s: of medians "
+          "(per round; median) | continuous / static p99: of medians (per "
+          "round; median) |")
     print("|---|---|---|---|")
+    by_round = {(r["rep"], r["input"], r["clients"], r["mode"]): r for r in runs}
     for (inp, clients, mode) in keys:
         if mode != "static" or (inp, clients, "continuous") not in rates:
             continue
         s, c = rates[(inp, clients, "static")], rates[(inp, clients, "continuous")]
-        print(f"| {inp} | {clients} | {c[0] / s[0]:.2f}x | {c[1] / s[1]:.2f}x |")
+        cells = []
+        for field in ("sentences_per_second", "latency_p99_s"):
+            ratios = [by_round[(rep, inp, clients, "continuous")][field] /
+                      by_round[(rep, inp, clients, "static")][field]
+                      for rep in sorted({r["rep"] for r in runs})
+                      if (rep, inp, clients, "continuous") in by_round
+                      and (rep, inp, clients, "static") in by_round]
+            cells.append(", ".join("%.2f" % x for x in ratios) +
+                         "; %.2fx" % med(ratios))
+        print(f"| {inp} | {clients} | {c[0] / s[0]:.2f}x ({cells[0]}) | "
+              f"{c[1] / s[1]:.2f}x ({cells[1]}) |")
 EOF
