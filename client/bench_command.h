@@ -57,8 +57,10 @@ std::vector<std::string> BenchRequestTexts(
 // second to `err` and at the end, to `out` as JSON: the run's seconds (from
 // the start to the last answer), requests/s, sentences/s (texts answered per
 // second; a paragraph counts as one), latency mean/p50/p90/p99/max (seconds)
-// and the count of every status code; with `stream`, also the time from
-// sending a request to its first message, over OK calls
+// and the count of every status code; with paragraph_every, also latency
+// p50/p99/max over the sentence requests and over the paragraph requests
+// apart ({sentence,paragraph}_latency_{p50,p99,max}_s); with `stream`, also the
+// time from sending a request to its first message, over OK calls
 // (time_to_first_token_{p50,p90,p99,max}_s). Returns an ExitCode: 0 if every
 // call was OK, else kExitRpcError (the figures are printed either way).
 int RunBench(const BenchCommandOptions& options,

@@ -12,13 +12,16 @@
 #   mixed     the same, every 20th request a paragraph of 4 consecutive
 #             sources joined (transformer-client bench --paragraph_every=20);
 #   repeated  the first golden source every time.
-# MODES=default passes no --scheduling flag (the server's default).
+# MODES=default passes no --scheduling flag (the server's default);
+# continuous:N also passes --max_active_sequences=N (e.g. MODES="static
+# continuous:16 continuous:64" compares two bounds in one run).
 # --cache_mb=0 on every server: the translation cache would otherwise answer
 # the inputs' repeats and measure itself. SERVER_FLAGS adds flags to every
 # server. Time to first token comes from a second bench of the same case with
 # --stream (TranslateStream) and STREAM_FLAGS (default none: beam 4, whose
 # first message is the finished text; STREAM_FLAGS=--beam_size=1 streams a
-# token per step). Rows go to bench/results/serving_runs.jsonl.
+# token per step). Rows go to bench/results/serving_runs.jsonl. For mixed
+# input a last table gives the sentence and paragraph requests' latency apart.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${DURATION:-20}"
@@ -51,7 +54,8 @@ echo "transformer-client bench --concurrency=1|64 --duration_s=$DURATION" \
 run_case() {
   local mode="$1" input="$2" clients="$3" rep="$4"
   local flags=(--cache_mb=0)
-  [[ "$mode" != default ]] && flags+=("--scheduling=$mode")
+  [[ "$mode" != default ]] && flags+=("--scheduling=${mode%%:*}")
+  [[ "$mode" == *:* ]] && flags+=("--max_active_sequences=${mode#*:}")
   # shellcheck disable=SC2206
   flags+=($SERVER_FLAGS)
   local file="$OUT/serving_golden.txt" bench=()
@@ -140,29 +144,55 @@ for key in keys:
           f"{med(r['server_vmhwm_kib'] for r in mine) / 1024:.0f} | " +
           " ".join(f"{c} {n}" for c, n in sorted(codes.items())) + " |")
 
-if "static" in modes and "continuous" in modes:
+if "static" in modes and len(modes) > 1:
     # Ratios of medians, and the median of each round's ratio: the two modes
     # of a round ran back to back, so a round's ratio cancels load that
     # other processes put on the machine during that round.
     print()
-    print("| input | clients | continuous / static sentences/s: of medians "
-          "(per round; median) | continuous / static p99: of medians (per "
+    print("| input | clients | mode | mode / static sentences/s: of medians "
+          "(per round; median) | mode / static p99: of medians (per "
           "round; median) |")
-    print("|---|---|---|---|")
+    print("|---|---|---|---|---|")
     by_round = {(r["rep"], r["input"], r["clients"], r["mode"]): r for r in runs}
     for (inp, clients, mode) in keys:
-        if mode != "static" or (inp, clients, "continuous") not in rates:
+        if mode == "static" or (inp, clients, "static") not in rates:
             continue
-        s, c = rates[(inp, clients, "static")], rates[(inp, clients, "continuous")]
+        s, c = rates[(inp, clients, "static")], rates[(inp, clients, mode)]
         cells = []
         for field in ("sentences_per_second", "latency_p99_s"):
-            ratios = [by_round[(rep, inp, clients, "continuous")][field] /
+            ratios = [by_round[(rep, inp, clients, mode)][field] /
                       by_round[(rep, inp, clients, "static")][field]
                       for rep in sorted({r["rep"] for r in runs})
-                      if (rep, inp, clients, "continuous") in by_round
+                      if (rep, inp, clients, mode) in by_round
                       and (rep, inp, clients, "static") in by_round]
             cells.append(", ".join("%.2f" % x for x in ratios) +
                          "; %.2fx" % med(ratios))
-        print(f"| {inp} | {clients} | {c[0] / s[0]:.2f}x ({cells[0]}) | "
-              f"{c[1] / s[1]:.2f}x ({cells[1]}) |")
+        print(f"| {inp} | {clients} | {mode} | {c[0] / s[0]:.2f}x "
+              f"({cells[0]}) | {c[1] / s[1]:.2f}x ({cells[1]}) |")
 EOF
+
+/usr/bin/python3 - "$OUT/serving_runs.jsonl" <<'EOF2'
+# Mixed input: latency of the sentence requests and of the paragraph requests
+# apart (the overall p99 is mostly the paragraphs', 1 request in 20).
+import json, statistics, sys
+runs = [json.loads(line) for line in open(sys.argv[1])
+        if "sentence_latency_p99_s" in line]
+if runs:
+    med = statistics.median
+    print()
+    print("| input | clients | mode | sentence requests p50 / p99 ms | "
+          "paragraph requests p50 / p99 ms |")
+    print("|---|---|---|---|---|")
+    keys = []
+    for r in runs:
+        if (r["input"], r["clients"], r["mode"]) not in keys:
+            keys.append((r["input"], r["clients"], r["mode"]))
+    for key in keys:
+        mine = [r for r in runs if (r["input"], r["clients"], r["mode"]) == key]
+        f = lambda name: med(r[name] for r in mine) * 1e3
+        print(f"| {key[0]} | {key[1]} | {key[2]} | "
+              f"{f('sentence_latency_p50_s'):.0f} / "
+              f"{f('sentence_latency_p99_s'):.0f} | "
+              f"{f('paragraph_latency_p50_s'):.0f} / "
+              f"{f('paragraph_latency_p99_s'):.0f} |")
+EOF2

@@ -578,6 +578,15 @@ TEST_F(IntegrationTest, BenchParagraphEveryJoinsFourInputs) {
   EXPECT_EQ(report["codes"]["OK"], 4);
   EXPECT_EQ(report["paragraph_requests"], 2);
   EXPECT_EQ(report["paragraph_every"], 2);
+  // Latency apart by kind: the longest call is one of the two kinds, and a
+  // paragraph (4 sentences, about 4x the decoder steps) takes longer than a
+  // 2-3 word sentence.
+  EXPECT_EQ(std::max(report["sentence_latency_max_s"].get<double>(),
+                     report["paragraph_latency_max_s"].get<double>()),
+            report["latency_max_s"].get<double>());
+  EXPECT_GT(report["paragraph_latency_p50_s"].get<double>(),
+            report["sentence_latency_p50_s"].get<double>())
+      << result.out;
 
   const double hits = MetricValue("transformer_cache_hits_total");
   const double misses = MetricValue("transformer_cache_misses_total");
