@@ -62,7 +62,7 @@ ABSL_FLAG(std::string, scheduling, "continuous",
           "continuous: sentences join a worker's running decoder between "
           "steps and leave it when done; static: a worker takes a batch only "
           "when idle and decodes it to its end.");
-ABSL_FLAG(int, max_active_sequences, 64,
+ABSL_FLAG(int, max_active_sequences, 16,
           "Continuous scheduling: most sentences decoding at once per worker "
           "(a beam counts once).");
 ABSL_FLAG(int, kv_cache_mb, 256,

@@ -24,7 +24,7 @@ struct WorkerPoolOptions {
   // worker's core::Generator between decoder steps, up to
   // max_active_sequences and while its KV blocks stay under kv_cache_bytes.
   bool continuous = true;
-  int max_active_sequences = 64;
+  int max_active_sequences = 16;
   int64_t kv_cache_bytes = int64_t{256} << 20;
   // One sentence each worker translates with each of `warmup_options`
   // before it serves, so first-call costs (primitive creation, allocation)
