@@ -169,30 +169,23 @@ if "static" in modes and len(modes) > 1:
                          "; %.2fx" % med(ratios))
         print(f"| {inp} | {clients} | {mode} | {c[0] / s[0]:.2f}x "
               f"({cells[0]}) | {c[1] / s[1]:.2f}x ({cells[1]}) |")
-EOF
 
-/usr/bin/python3 - "$OUT/serving_runs.jsonl" <<'EOF2'
 # Mixed input: latency of the sentence requests and of the paragraph requests
 # apart (the overall p99 is mostly the paragraphs', 1 request in 20).
-import json, statistics, sys
-runs = [json.loads(line) for line in open(sys.argv[1])
-        if "sentence_latency_p99_s" in line]
-if runs:
-    med = statistics.median
+split = [key for key in keys
+         if all("sentence_latency_p99_s" in r for r in runs
+                if (r["input"], r["clients"], r["mode"]) == key)]
+if split:
     print()
     print("| input | clients | mode | sentence requests p50 / p99 ms | "
           "paragraph requests p50 / p99 ms |")
     print("|---|---|---|---|---|")
-    keys = []
-    for r in runs:
-        if (r["input"], r["clients"], r["mode"]) not in keys:
-            keys.append((r["input"], r["clients"], r["mode"]))
-    for key in keys:
+    for key in split:
         mine = [r for r in runs if (r["input"], r["clients"], r["mode"]) == key]
-        f = lambda name: med(r[name] for r in mine) * 1e3
+        ms = lambda name: med(r[name] for r in mine) * 1e3
         print(f"| {key[0]} | {key[1]} | {key[2]} | "
-              f"{f('sentence_latency_p50_s'):.0f} / "
-              f"{f('sentence_latency_p99_s'):.0f} | "
-              f"{f('paragraph_latency_p50_s'):.0f} / "
-              f"{f('paragraph_latency_p99_s'):.0f} |")
-EOF2
+              f"{ms('sentence_latency_p50_s'):.0f} / "
+              f"{ms('sentence_latency_p99_s'):.0f} | "
+              f"{ms('paragraph_latency_p50_s'):.0f} / "
+              f"{ms('paragraph_latency_p99_s'):.0f} |")
+EOF

@@ -64,6 +64,15 @@ class IntegrationTest : public ::testing::Test {
     delete golden_;
   }
 
+  // A TranslateRequest of the golden sources [first, first + count).
+  static transformer::v1::TranslateRequest GoldenRequest(int first, int count) {
+    transformer::v1::TranslateRequest request;
+    for (int i = first; i < first + count; ++i) {
+      request.add_texts((*golden_)[i]["source"].get<std::string>());
+    }
+    return request;
+  }
+
   // Starts the server on a port of its own choosing (shared launcher:
   // tests/integration/test_server.h).
   static void StartServer() {
@@ -412,11 +421,8 @@ TEST_F(IntegrationTest, SampledTranslationsReproduceFromTheReturnedSeed) {
 // in flight at once compute each text once.
 TEST_F(IntegrationTest, CacheAnswersRepeatsIdenticallyAndComputesOnce) {
   auto stub = transformer::v1::TransformerService::NewStub(*channel_);
-  transformer::v1::TranslateRequest request;
   // Golden lines 120-139 with options no earlier test used.
-  for (int i = 120; i < 140; ++i) {
-    request.add_texts((*golden_)[i]["source"].get<std::string>());
-  }
+  transformer::v1::TranslateRequest request = GoldenRequest(120, 20);
   request.mutable_options()->set_beam_size(1);
   request.mutable_options()->set_max_length(128);
   request.mutable_options()->set_min_length(1);
@@ -694,10 +700,7 @@ TEST_F(IntegrationTest, ClientUsageAndExitCodes) {
 // steps), and the call ends CANCELLED.
 TEST_F(IntegrationTest, CancelledCallLeavesTheDecoderAtOnce) {
   auto stub = transformer::v1::TransformerService::NewStub(*channel_);
-  transformer::v1::TranslateRequest request;
-  for (int i = 0; i < 8; ++i) {
-    request.add_texts((*golden_)[i]["source"].get<std::string>());
-  }
+  transformer::v1::TranslateRequest request = GoldenRequest(0, 8);
   request.mutable_options()->set_beam_size(4);
   request.mutable_options()->set_min_length(200);
   request.mutable_options()->set_max_length(256);
@@ -742,10 +745,7 @@ TEST_F(IntegrationTest, SigtermDrainsAndExitsZero) {
   ASSERT_GT(server_->pid(), 0);
   // A request in flight when the signal arrives still gets its answer.
   auto stub = transformer::v1::TransformerService::NewStub(*channel_);
-  transformer::v1::TranslateRequest request;
-  for (int i = 0; i < 64; ++i) {
-    request.add_texts((*golden_)[i]["source"].get<std::string>());
-  }
+  transformer::v1::TranslateRequest request = GoldenRequest(0, 64);
   request.mutable_options()->set_beam_size(4);
   request.mutable_options()->set_max_length(128);
   grpc::ClientContext context;
