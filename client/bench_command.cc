@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <fstream>
 #include <map>
+#include <random>
 #include <string>
 #include <thread>
 #include <utility>
@@ -95,6 +96,22 @@ double Percentile(const std::vector<double>& sorted, double p) {
   return sorted[index];
 }
 
+// Offsets from the start of `count` arrivals (or of those before `until`,
+// if count is 0) of a Poisson process of `rate` per second.
+std::vector<absl::Duration> PoissonArrivals(double rate, int64_t count,
+                                            absl::Duration until) {
+  std::vector<absl::Duration> arrivals;
+  std::mt19937_64 generator(1);  // fixed: every run offers the same load
+  std::exponential_distribution<double> interval(rate);
+  absl::Duration at = absl::ZeroDuration();
+  while (count > 0 ? static_cast<int64_t>(arrivals.size()) < count
+                   : at < until) {
+    arrivals.push_back(at);
+    at += absl::Seconds(interval(generator));
+  }
+  return arrivals;
+}
+
 }  // namespace
 
 std::vector<std::string> BenchRequestTexts(
@@ -138,13 +155,31 @@ int RunBench(const BenchCommandOptions& options,
   RequestPlan plan(options.repeat_fraction);
   std::atomic<int64_t> repeated{0};
   std::atomic<int64_t> paragraphs{0};
+  const bool open_loop = options.request_rate > 0;
+  const std::vector<absl::Duration> arrivals =
+      open_loop ? PoissonArrivals(options.request_rate, options.requests,
+                                  options.duration)
+                : std::vector<absl::Duration>();
+  absl::Duration max_send_delay = absl::ZeroDuration();  // guarded by mu
 
   auto client = [&]() {
     while (true) {
       const int64_t index = next_request.fetch_add(1);
-      if (options.requests > 0 ? index >= options.requests
-                               : absl::Now() >= end) {
+      if (open_loop ? index >= static_cast<int64_t>(arrivals.size())
+          : options.requests > 0 ? index >= options.requests
+                                 : absl::Now() >= end) {
         return;
+      }
+      // Open loop: wait for this request's arrival and count its latency
+      // from then, even if this thread comes late.
+      absl::Time sent = absl::Now();
+      if (open_loop) {
+        const absl::Time arrival = start + arrivals[index];
+        absl::SleepFor(arrival - sent);
+        const absl::Duration late = absl::Now() - arrival;
+        sent = arrival;
+        absl::MutexLock lock(&mu);
+        max_send_delay = std::max(max_send_delay, late);
       }
       const auto [fresh, repeats] = plan.Get(index);
       if (repeats) ++repeated;
@@ -164,7 +199,7 @@ int RunBench(const BenchCommandOptions& options,
       }
       grpc::ClientContext context;
       context.set_deadline(absl::ToChronoTime(absl::Now() + options.timeout));
-      const absl::Time sent = absl::Now();
+      if (!open_loop) sent = absl::Now();
       grpc::Status status;
       absl::Time first_message = absl::InfiniteFuture();
       if (options.stream) {
@@ -257,6 +292,10 @@ int RunBench(const BenchCommandOptions& options,
       report[absl::StrCat(kind, "_latency_max_s")] =
           sorted->empty() ? 0.0 : sorted->back();
     }
+  }
+  report["request_rate"] = options.request_rate;
+  if (open_loop) {
+    report["max_send_delay_s"] = absl::ToDoubleSeconds(max_send_delay);
   }
   report["stream"] = options.stream;
   if (options.stream) {

@@ -1,4 +1,5 @@
-// `transformer-client bench`: a closed-loop load generator against a server.
+// `transformer-client bench`: a closed- or open-loop load generator against a
+// server.
 #ifndef TRANSFORMER_SERVING_CLIENT_BENCH_COMMAND_H_
 #define TRANSFORMER_SERVING_CLIENT_BENCH_COMMAND_H_
 
@@ -34,6 +35,13 @@ struct BenchCommandOptions {
   // the first message (greedy: the first token; beam search: the first
   // finished text).
   bool stream = false;
+  // Open loop: requests arrive at this mean rate (requests/s), at seeded
+  // exponential intervals (a Poisson process, as vLLM's benchmark_serving
+  // --request-rate), whether or not earlier ones were answered; latency
+  // counts from each request's scheduled arrival, so a client thread that
+  // sends late does not hide the wait. `concurrency` threads send, so it
+  // must exceed rate x latency. 0 = closed loop.
+  double request_rate = 0.0;
 };
 
 // Input sentences per --paragraph_every text.
@@ -61,7 +69,9 @@ std::vector<std::string> BenchRequestTexts(
 // p50/p99/max over the sentence requests and over the paragraph requests
 // apart ({sentence,paragraph}_latency_{p50,p99,max}_s); with `stream`, also the
 // time from sending a request to its first message, over OK calls
-// (time_to_first_token_{p50,p90,p99,max}_s). Returns an ExitCode: 0 if every
+// (time_to_first_token_{p50,p90,p99,max}_s); with request_rate, the rate and
+// the latest any request was sent after its scheduled arrival
+// (max_send_delay_s). Returns an ExitCode: 0 if every
 // call was OK, else kExitRpcError (the figures are printed either way).
 int RunBench(const BenchCommandOptions& options,
              const std::shared_ptr<grpc::Channel>& channel,

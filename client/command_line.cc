@@ -45,13 +45,15 @@ const std::map<std::string, CommandSpec>& Commands() {
          "heatmap", "concurrency", "stream"}}},
       {"bench",
        {"Load generator: --concurrency clients each keep one Translate "
-        "request in flight until --requests were sent or --duration_s "
+        "request in flight (or, with --request_rate, requests arrive at "
+        "that rate) until --requests were sent or --duration_s "
         "passed; prints requests/s, sentences/s, latency percentiles and "
         "every status code (JSON); with --stream, TranslateStream calls and "
         "time-to-first-token percentiles too.",
         "transformer-client bench [flags] [TEXT...]",
         {"beam_size", "max_length", "concurrency", "requests", "duration_s",
-         "repeat_fraction", "paragraph_every", "report_json", "stream"}}},
+         "repeat_fraction", "paragraph_every", "report_json", "stream",
+         "request_rate"}}},
       {"encode",
        {"Encodes texts; prints one JSON line {text, dim, num_tokens, values} "
         "per text, in input order.",

@@ -112,6 +112,11 @@ ABSL_FLAG(int, paragraph_every, 0,
           "bench: every Nth request sends paragraphs: each text joins 4 "
           "consecutive inputs with a space (a long input with a long "
           "output); 0 = never.");
+ABSL_FLAG(double, request_rate, 0.0,
+          "bench: open loop: requests arrive at this mean rate (requests/s, "
+          "Poisson, seeded) whether or not earlier ones were answered; "
+          "latency counts from each arrival; --concurrency threads send "
+          "(give more than rate x latency). 0 = closed loop.");
 // encode
 ABSL_FLAG(std::string, pooling, "mean",
           "mean | first | tokens (every token's vector).");
@@ -214,6 +219,10 @@ int Run(int argc, char** argv) {
     options.paragraph_every = absl::GetFlag(FLAGS_paragraph_every);
     if (options.paragraph_every < 0) {
       return Fail(kExitUsageError, "--paragraph_every must be >= 0");
+    }
+    options.request_rate = absl::GetFlag(FLAGS_request_rate);
+    if (!(options.request_rate >= 0.0)) {
+      return Fail(kExitUsageError, "--request_rate must be >= 0");
     }
     exit_code = RunBench(options, *channel, texts, out, std::cerr);
   } else if (command == "translate") {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Static vs continuous scheduling under closed-loop load (issue 13). For each
+# Static vs continuous scheduling under load (issue 13). For each
 # input, client count and repetition it runs the modes one after the other,
 # each against a fresh server (`--scheduling=$mode`, the demo model, default
 # server and request options: beam 4, max_length 512), and reports
@@ -12,9 +12,12 @@
 #   mixed     the same, every 20th request a paragraph of 4 consecutive
 #             sources joined (transformer-client bench --paragraph_every=20);
 #   repeated  the first golden source every time.
-# MODES=default passes no --scheduling flag (the server's default);
-# continuous:N also passes --max_active_sequences=N (e.g. MODES="static
-# continuous:16 continuous:64" compares two bounds in one run).
+# CLIENTS entries are closed-loop client counts, or R/s for an open loop:
+# requests arrive at R per second (Poisson; transformer-client bench
+# --request_rate=R, 512 sending threads) whatever the answers' pace, as real
+# traffic does. MODES=default passes no --scheduling flag (the server's
+# default); continuous:N also passes --max_active_sequences=N (e.g.
+# MODES="static continuous:16 continuous:64" compares two bounds in one run).
 # --cache_mb=0 on every server: the translation cache would otherwise answer
 # the inputs' repeats and measure itself. SERVER_FLAGS adds flags to every
 # server. Time to first token comes from a second bench of the same case with
@@ -61,10 +64,15 @@ run_case() {
   local file="$OUT/serving_golden.txt" bench=()
   [[ "$input" == repeated ]] && file="$OUT/serving_repeated.txt"
   [[ "$input" == mixed ]] && bench+=(--paragraph_every=20)
+  local concurrency="$clients"
+  if [[ "$clients" == */s ]]; then  # open loop at that many requests/s
+    concurrency=512
+    bench+=("--request_rate=${clients%/s}")
+  fi
   echo "bench_serving: round $rep, $input, $clients clients, $mode" >&2
   start_server "$OUT/serving_server.log" "${flags[@]}"
   build/bin/transformer-client bench --server="127.0.0.1:$SERVER_PORT" \
-    --input="$file" --concurrency="$clients" --duration_s="$DURATION" \
+    --input="$file" --concurrency="$concurrency" --duration_s="$DURATION" \
     --texts_per_request=1 "${bench[@]}" \
     --report_json="$OUT/serving_run.json" > /dev/null 2>&1 || true
   echo '{}' > "$OUT/serving_stream.json"
@@ -72,7 +80,7 @@ run_case() {
     # shellcheck disable=SC2086
     build/bin/transformer-client bench --stream \
       --server="127.0.0.1:$SERVER_PORT" --input="$file" \
-      --concurrency="$clients" --duration_s="$DURATION" \
+      --concurrency="$concurrency" --duration_s="$DURATION" \
       --texts_per_request=1 "${bench[@]}" $STREAM_FLAGS \
       --report_json="$OUT/serving_stream.json" > /dev/null 2>&1 || true
   fi
@@ -83,7 +91,8 @@ run_case() {
 import json, sys
 run = json.load(open(sys.argv[1]))
 run["stream"] = json.load(open(sys.argv[2]))
-run.update(mode=sys.argv[3], input=sys.argv[4], clients=int(sys.argv[5]),
+clients = int(sys.argv[5]) if sys.argv[5].isdigit() else sys.argv[5]
+run.update(mode=sys.argv[3], input=sys.argv[4], clients=clients,
            rep=int(sys.argv[6]), server_vmhwm_kib=int(sys.argv[7]))
 print(json.dumps(run))' "$OUT/serving_run.json" "$OUT/serving_stream.json" \
     "$mode" "$input" "$clients" "$rep" "$hwm" >> "$OUT/serving_runs.jsonl"

@@ -569,6 +569,29 @@ TEST_F(IntegrationTest, BenchReportsTheRunsRealSeconds) {
               1e-6 * (5 / seconds));
 }
 
+// --request_rate: an open loop. 40 requests arriving at 50/s (Poisson)
+// span about 0.78 s (39 intervals of 20 ms on average), however fast the
+// server answers them (a closed loop of 8 takes well under that), and each
+// latency counts from its own arrival, not from the start.
+TEST_F(IntegrationTest, BenchRequestRateSendsAtThatRate) {
+  const CommandResult result =
+      RunCommand(Client("bench --requests=40 --request_rate=50 --concurrency=8 "
+                        "--texts_per_request=1 --beam_size=1 --max_length=16 "
+                        "\"A dog runs.\" \"Two men sit.\""),
+                 "");
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const nlohmann::json report = nlohmann::json::parse(result.out);
+  EXPECT_EQ(report["codes"]["OK"], 40);
+  EXPECT_EQ(report["request_rate"], 50.0);
+  EXPECT_GE(report["seconds"].get<double>(), 0.4) << result.out;
+  EXPECT_LT(report["seconds"].get<double>(), 5.0) << result.out;
+  EXPECT_LT(report["latency_p50_s"].get<double>(), 0.25) << result.out;
+  EXPECT_LT(report["max_send_delay_s"].get<double>(), 0.25) << result.out;
+  EXPECT_EQ(RunCommand(Client("bench --requests=1 --request_rate=-1 x"), "")
+                .exit_code,
+            2);
+}
+
 // --paragraph_every=2: requests 1 and 3 each send 4 consecutive inputs
 // joined with a space. The translation cache proves which texts were sent:
 // translating exactly those four texts afterwards hits it four times.
