@@ -221,8 +221,12 @@ int Run(int argc, char** argv) {
       return Fail(kExitUsageError, "--paragraph_every must be >= 0");
     }
     options.request_rate = absl::GetFlag(FLAGS_request_rate);
-    if (!(options.request_rate >= 0.0)) {
-      return Fail(kExitUsageError, "--request_rate must be >= 0");
+    // The arrival times are drawn up front: bound the rate so that they fit.
+    constexpr double kMaxRequestRate = 1e5;
+    if (!(options.request_rate >= 0.0 &&
+          options.request_rate <= kMaxRequestRate)) {
+      return Fail(kExitUsageError,
+                  "--request_rate must be in [0, 100000] requests/s");
     }
     exit_code = RunBench(options, *channel, texts, out, std::cerr);
   } else if (command == "translate") {
