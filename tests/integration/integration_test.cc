@@ -11,10 +11,13 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "grpcpp/generic/generic_stub.h"
@@ -39,6 +42,46 @@ std::vector<std::string> Lines(const std::string& text) {
   if (!lines.empty() && lines.back().empty()) lines.pop_back();
   return lines;
 }
+
+// A Translate call in flight. Wait() blocks until it ends and gives its
+// status; the destructor cancels and waits, so a test that returns early
+// (a failed ASSERT) never leaves the callback writing into its frame.
+class InFlightTranslate {
+ public:
+  InFlightTranslate(transformer::v1::TransformerService::Stub& stub,
+                    transformer::v1::TranslateRequest request)
+      : request_(std::move(request)) {
+    stub.async()->Translate(&context_, &request_, &response_,
+                            [this](grpc::Status status) {
+                              absl::MutexLock lock(&mu_);
+                              status_ = std::move(status);
+                              done_ = true;
+                            });
+  }
+  ~InFlightTranslate() {
+    context_.TryCancel();
+    Wait();
+  }
+
+  void Cancel() { context_.TryCancel(); }
+  grpc::Status Wait() {
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(&done_));
+    return status_;
+  }
+  // Valid once Wait() returned.
+  const transformer::v1::TranslateResponse& response() const {
+    return response_;
+  }
+
+ private:
+  transformer::v1::TranslateRequest request_;
+  grpc::ClientContext context_;
+  transformer::v1::TranslateResponse response_;
+  absl::Mutex mu_;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::Status status_ ABSL_GUARDED_BY(mu_);
+};
 
 std::vector<json> ReadJsonLines(const std::string& path) {
   std::vector<json> rows;
@@ -758,16 +801,7 @@ TEST_F(IntegrationTest, CancelledCallLeavesTheDecoderAtOnce) {
   request.mutable_options()->set_min_length(200);
   request.mutable_options()->set_max_length(256);
   const double steps_before = MetricValue("transformer_decode_steps_total");
-  grpc::ClientContext context;
-  transformer::v1::TranslateResponse response;
-  absl::Mutex mu;
-  bool done = false;
-  grpc::Status status;
-  stub->async()->Translate(&context, &request, &response, [&](grpc::Status s) {
-    absl::MutexLock lock(&mu);
-    status = std::move(s);
-    done = true;
-  });
+  InFlightTranslate call(*stub, std::move(request));
   // Wait until all 8 decode.
   const absl::Time give_up = absl::Now() + absl::Seconds(30);
   while (MetricValue("transformer_active_sequences") < 8 &&
@@ -776,12 +810,8 @@ TEST_F(IntegrationTest, CancelledCallLeavesTheDecoderAtOnce) {
   }
   ASSERT_EQ(MetricValue("transformer_active_sequences"), 8);
   EXPECT_GT(MetricValue("transformer_kv_cache_bytes"), 0);
-  context.TryCancel();
-  {
-    absl::MutexLock lock(&mu);
-    mu.Await(absl::Condition(&done));
-  }
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::CANCELLED);
+  call.Cancel();
+  EXPECT_EQ(call.Wait().error_code(), grpc::StatusCode::CANCELLED);
   // The worker notices before its next step.
   const absl::Time freed_by = absl::Now() + absl::Seconds(5);
   while (MetricValue("transformer_active_sequences") > 0 &&
@@ -801,24 +831,12 @@ TEST_F(IntegrationTest, SigtermDrainsAndExitsZero) {
   transformer::v1::TranslateRequest request = GoldenRequest(0, 64);
   request.mutable_options()->set_beam_size(4);
   request.mutable_options()->set_max_length(128);
-  grpc::ClientContext context;
-  transformer::v1::TranslateResponse response;
-  absl::Mutex mu;
-  bool done = false;
-  grpc::Status status;
-  stub->async()->Translate(&context, &request, &response, [&](grpc::Status s) {
-    absl::MutexLock lock(&mu);
-    status = std::move(s);
-    done = true;
-  });
+  InFlightTranslate call(*stub, std::move(request));
   absl::SleepFor(absl::Milliseconds(200));  // let it reach the queue
   server_->Signal(SIGTERM);
-  {
-    absl::MutexLock lock(&mu);
-    mu.Await(absl::Condition(&done));
-  }
+  const grpc::Status status = call.Wait();
   EXPECT_TRUE(status.ok()) << status.error_message();
-  EXPECT_EQ(response.translations_size(), 64);
+  EXPECT_EQ(call.response().translations_size(), 64);
 
   // 0: exited 0; -1: killed by a signal; -2: still running after 120 s.
   EXPECT_EQ(server_->WaitForExit(absl::Seconds(120)), 0);
