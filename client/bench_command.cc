@@ -172,12 +172,11 @@ int RunBench(const BenchCommandOptions& options,
       }
       // Open loop: wait for this request's arrival and count its latency
       // from then, even if this thread comes late.
-      absl::Time sent = absl::Now();
+      const absl::Time arrival =
+          open_loop ? start + arrivals[index] : absl::InfinitePast();
       if (open_loop) {
-        const absl::Time arrival = start + arrivals[index];
-        absl::SleepFor(arrival - sent);
+        absl::SleepFor(arrival - absl::Now());
         const absl::Duration late = absl::Now() - arrival;
-        sent = arrival;
         absl::MutexLock lock(&mu);
         max_send_delay = std::max(max_send_delay, late);
       }
@@ -199,7 +198,7 @@ int RunBench(const BenchCommandOptions& options,
       }
       grpc::ClientContext context;
       context.set_deadline(absl::ToChronoTime(absl::Now() + options.timeout));
-      if (!open_loop) sent = absl::Now();
+      const absl::Time sent = open_loop ? arrival : absl::Now();
       grpc::Status status;
       absl::Time first_message = absl::InfiniteFuture();
       if (options.stream) {

@@ -17,6 +17,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/integration/in_flight_translate.h"
 #include "tests/integration/test_server.h"
 #include "transformer/v1/transformer_service.grpc.pb.h"
 
@@ -193,37 +194,19 @@ TEST_F(AttentionServerTest, ConcurrentSingleSentenceRequestsMatchGolden) {
   for (const auto& [search, beam_size] :
        {std::pair<std::string, int>{"greedy", 1}, {"beam4", 4}}) {
     const std::vector<json> lines = Golden(search);
-    struct Pending {
-      grpc::ClientContext context;
-      transformer::v1::TranslateRequest request;
-      transformer::v1::TranslateResponse response;
-      grpc::Status status;
-      bool done = false;
-    };
-    std::vector<std::unique_ptr<Pending>> calls;
-    absl::Mutex mu;
+    std::vector<std::unique_ptr<ts::testing::InFlightTranslate>> calls;
     for (const json& line : lines) {
-      auto call = std::make_unique<Pending>();
-      call->request = Request({line}, beam_size, 0);
-      call->request.mutable_options()->clear_attention_layer();
-      Pending* raw = call.get();
-      stub->async()->Translate(&raw->context, &raw->request, &raw->response,
-                               [raw, &mu](grpc::Status status) {
-                                 absl::MutexLock lock(&mu);
-                                 raw->status = std::move(status);
-                                 raw->done = true;
-                               });
-      calls.push_back(std::move(call));
+      transformer::v1::TranslateRequest request = Request({line}, beam_size, 0);
+      request.mutable_options()->clear_attention_layer();
+      calls.push_back(std::make_unique<ts::testing::InFlightTranslate>(
+          *stub, std::move(request)));
     }
     for (size_t i = 0; i < calls.size(); ++i) {
-      {
-        absl::MutexLock lock(&mu);
-        mu.Await(absl::Condition(&calls[i]->done));
-      }
-      ASSERT_TRUE(calls[i]->status.ok()) << calls[i]->status.error_message();
-      ASSERT_EQ(calls[i]->response.translations_size(), 1);
-      ExpectMatches(calls[i]->response.translations(0), lines[i], Layers() - 1,
-                    absl::StrCat(search, " line ", i, " alone"));
+      const grpc::Status status = calls[i]->Wait();
+      ASSERT_TRUE(status.ok()) << status.error_message();
+      ASSERT_EQ(calls[i]->response().translations_size(), 1);
+      ExpectMatches(calls[i]->response().translations(0), lines[i],
+                    Layers() - 1, absl::StrCat(search, " line ", i, " alone"));
     }
   }
 }

@@ -14,7 +14,6 @@
 #include <utility>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
@@ -24,6 +23,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/integration/in_flight_translate.h"
 #include "tests/integration/test_server.h"
 #include "transformer/v1/transformer_service.grpc.pb.h"
 
@@ -34,6 +34,7 @@ using nlohmann::json;
 // Shared with the other integration tests (test_server.h).
 using ts::testing::CommandResult;
 using ts::testing::FreePort;
+using ts::testing::InFlightTranslate;
 using ts::testing::ReadFile;
 using ts::testing::RunCommand;
 
@@ -42,46 +43,6 @@ std::vector<std::string> Lines(const std::string& text) {
   if (!lines.empty() && lines.back().empty()) lines.pop_back();
   return lines;
 }
-
-// A Translate call in flight. Wait() blocks until it ends and gives its
-// status; the destructor cancels and waits, so a test that returns early
-// (a failed ASSERT) never leaves the callback writing into its frame.
-class InFlightTranslate {
- public:
-  InFlightTranslate(transformer::v1::TransformerService::Stub& stub,
-                    transformer::v1::TranslateRequest request)
-      : request_(std::move(request)) {
-    stub.async()->Translate(&context_, &request_, &response_,
-                            [this](grpc::Status status) {
-                              absl::MutexLock lock(&mu_);
-                              status_ = std::move(status);
-                              done_ = true;
-                            });
-  }
-  ~InFlightTranslate() {
-    context_.TryCancel();
-    Wait();
-  }
-
-  void Cancel() { context_.TryCancel(); }
-  grpc::Status Wait() {
-    absl::MutexLock lock(&mu_);
-    mu_.Await(absl::Condition(&done_));
-    return status_;
-  }
-  // Valid once Wait() returned.
-  const transformer::v1::TranslateResponse& response() const {
-    return response_;
-  }
-
- private:
-  transformer::v1::TranslateRequest request_;
-  grpc::ClientContext context_;
-  transformer::v1::TranslateResponse response_;
-  absl::Mutex mu_;
-  bool done_ ABSL_GUARDED_BY(mu_) = false;
-  grpc::Status status_ ABSL_GUARDED_BY(mu_);
-};
 
 std::vector<json> ReadJsonLines(const std::string& path) {
   std::vector<json> rows;
