@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "core/model/marian_model.h"
@@ -16,38 +17,17 @@
 #include "server/request_validation.h"
 #include "server/scheduler.h"
 #include "server/server_options.h"
+#include "server/shared_translation.h"
+#include "server/translate_call.h"
+#include "server/translate_stream.h"
 #include "server/translation_cache.h"
 #include "transformer/v1/transformer_service.pb.h"
 
 namespace ts::server {
 
-// What a front end knows about one call besides its message.
-struct CallContext {
-  // The scheduler drops the call's queued sentences after this time
-  // (DEADLINE_EXCEEDED).
-  absl::Time deadline = absl::InfiniteFuture();
-  // Polled while the call's sentences wait; may be empty (the transport
-  // cannot tell). Never called after the call is answered.
-  std::function<bool()> is_cancelled;
-};
-
-// Called exactly once per call, on a front-end thread (a validation error
-// or a full queue) or a worker thread (results), with the call's status; on
-// OK the response passed in has been filled.
-using Answer = std::function<void(const grpc::Status& status)>;
-
-// Sends one TranslateStream message. Called in order, one call at a time
-// per RPC, on a worker thread (tokens) or the thread that settles a text, and
-// never after the call's Answer has started.
-using StreamWrite =
-    std::function<void(transformer::v1::TranslateStreamResponse message)>;
-
 // Maps an absl status (the scheduler's) to the gRPC status with the same code
 // and message.
 grpc::Status ToGrpcStatus(const absl::Status& status);
-
-struct TranslateCall;
-class TranslateStreamState;
 
 // Thread-safe; one per server, shared by the front ends. Translate looks each
 // text up in the translation cache (--cache_mb; sampling requests without a
@@ -95,8 +75,17 @@ class RequestHandler {
   // text's output through `stream`; `finish` is the tracked answer.
   void RunTranslate(const transformer::v1::TranslateRequest& request,
                     transformer::v1::TranslateResponse* response,
-                    std::shared_ptr<TranslateStreamState> stream,
+                    std::shared_ptr<TranslateStreamOutput> stream,
                     CallContext context, Answer finish);
+
+  // The scheduler's request for one sentence's shared computation: no
+  // deadline of its own, dropped once `computation` is abandoned, and on its
+  // end stored in the cache under `cache_key` (unless empty) and completed.
+  // `streams`: forward each chosen token to the waiters.
+  BatchRequest ComputationRequest(
+      const core::TranslationOptions& options, int text_index,
+      std::vector<int> source_ids, std::string cache_key,
+      std::shared_ptr<SharedTranslation> computation, bool streams);
 
   std::shared_ptr<const core::MarianModel> model_;
   RequestValidator validator_;

@@ -247,9 +247,21 @@ grpc::Status RequestValidator::ResolveTranslationOptions(
 grpc::Status RequestValidator::ValidateTranslate(
     const transformer::v1::TranslateRequest& request,
     TranslateWork* work) const {
-  if (grpc::Status status = TokenizeTexts(request.texts(), &work->source_ids);
+  std::vector<std::vector<int>> source_ids;
+  if (grpc::Status status = TokenizeTexts(request.texts(), &source_ids);
       !status.ok()) {
     return status;
+  }
+  work->texts.clear();
+  work->texts.reserve(source_ids.size());
+  for (int i = 0; i < request.texts_size(); ++i) {
+    const std::string& text = request.texts(i);
+    TextWork& text_work = work->texts.emplace_back();
+    text_work.segments.push_back(
+        SegmentWork{.begin = 0,
+                    .end = static_cast<int>(text.size()),
+                    .source = text,
+                    .source_ids = std::move(source_ids[i])});
   }
   return ResolveTranslationOptions(request.options(), &work->options);
 }

@@ -4,6 +4,7 @@
 #define TRANSFORMER_SERVING_SERVER_REQUEST_VALIDATION_H_
 
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -23,9 +24,27 @@ struct RequestLimits {
   int max_beam_size = 16;
 };
 
+// One sentence of a text, as the model sees it.
+struct SegmentWork {
+  // Bytes [begin, end) of the request's text that the sentence replaces.
+  int begin = 0;
+  int end = 0;
+  // What the model reads: the bytes, with the newlines of a wrapped line as
+  // spaces (NEWLINE_MODE_SPACE).
+  std::string source;
+  std::vector<int> source_ids;  // tokenized, </s> included
+};
+
+// One text of a Translate request: its sentences in order. The bytes between
+// them (and before the first, after the last) are the gaps the translation
+// keeps as they are. A text of whitespace only has no segments.
+struct TextWork {
+  std::vector<SegmentWork> segments;
+};
+
 struct TranslateWork {
-  std::vector<std::vector<int>> source_ids;  // one per text, </s> included
-  core::TranslationOptions options;          // resolved: no 0 ("default")
+  std::vector<TextWork> texts;       // one per request text
+  core::TranslationOptions options;  // resolved: no 0 ("default")
 };
 
 struct EncodeWork {

@@ -119,7 +119,19 @@ Scheduler::~Scheduler() {
 }
 
 absl::Status Scheduler::Submit(BatchRequest request) {
-  const int64_t sentences = static_cast<int64_t>(request.source_ids.size());
+  std::vector<BatchRequest> requests;
+  requests.push_back(std::move(request));
+  return SubmitAll(std::move(requests));
+}
+
+absl::Status Scheduler::SubmitAll(std::vector<BatchRequest> requests) {
+  int64_t sentences = 0;
+  for (const BatchRequest& request : requests) {
+    if (request.source_ids.empty()) {
+      return absl::InvalidArgumentError("request has no sentences");
+    }
+    sentences += static_cast<int64_t>(request.source_ids.size());
+  }
   if (sentences == 0) {
     return absl::InvalidArgumentError("request has no sentences");
   }
@@ -131,16 +143,22 @@ absl::Status Scheduler::Submit(BatchRequest request) {
         options_.max_queue_size, ": it can never be queued; send at most ",
         options_.max_queue_size, " per request"));
   }
-  auto state = std::make_shared<RequestState>();
-  state->source_ids = std::move(request.source_ids);
-  state->sample_seed = request.sample_seed;
-  state->text_indices = std::move(request.text_indices);
-  state->deadline = request.deadline;
-  state->is_cancelled = std::move(request.is_cancelled);
-  state->on_done = std::move(request.on_done);
-  state->on_token = std::move(request.on_token);
-  state->results.resize(sentences);
-  state->pending = static_cast<int>(sentences);
+  std::vector<std::pair<BatchKey, std::shared_ptr<RequestState>>> states;
+  states.reserve(requests.size());
+  for (BatchRequest& request : requests) {
+    auto state = std::make_shared<RequestState>();
+    const int count = static_cast<int>(request.source_ids.size());
+    state->source_ids = std::move(request.source_ids);
+    state->sample_seed = request.sample_seed;
+    state->text_indices = std::move(request.text_indices);
+    state->deadline = request.deadline;
+    state->is_cancelled = std::move(request.is_cancelled);
+    state->on_done = std::move(request.on_done);
+    state->on_token = std::move(request.on_token);
+    state->results.resize(count);
+    state->pending = count;
+    states.emplace_back(std::move(request.key), std::move(state));
+  }
 
   std::unique_lock lock(mu_);
   if (shutting_down_) {
@@ -153,18 +171,20 @@ absl::Status Scheduler::Submit(BatchRequest request) {
                      " in this request exceed max_queue_size ",
                      options_.max_queue_size, "; retry later"));
   }
-  state->enqueued_at = absl::Now();
-  auto group =
-      std::find_if(groups_.begin(), groups_.end(),
-                   [&](const Group& g) { return g.key == request.key; });
-  if (group == groups_.end()) {
-    groups_.push_back(Group{request.key, {}});
-    group = groups_.end() - 1;
+  const absl::Time now = absl::Now();
+  for (auto& [key, state] : states) {
+    state->enqueued_at = now;
+    auto group = std::find_if(groups_.begin(), groups_.end(),
+                              [&](const Group& g) { return g.key == key; });
+    if (group == groups_.end()) {
+      groups_.push_back(Group{key, {}});
+      group = groups_.end() - 1;
+    }
+    for (int i = 0; i < static_cast<int>(state->source_ids.size()); ++i) {
+      group->items.push_back(WorkItem{state, i, now});
+    }
+    ++live_requests_;
   }
-  for (int i = 0; i < sentences; ++i) {
-    group->items.push_back(WorkItem{state, i, state->enqueued_at});
-  }
-  ++live_requests_;
   SetQueuedLocked(queued_ + sentences);
   work_available_.notify_all();
   return absl::OkStatus();

@@ -126,6 +126,10 @@ class Scheduler {
   // the scheduler is shutting down; INVALID_ARGUMENT for a request without
   // sentences or with more than max_queue_size (it could never be queued).
   absl::Status Submit(BatchRequest request);
+  // Submit for several requests at once: all are queued, or none (the same
+  // errors, for their sentences together), so a call split into many
+  // requests is never half queued.
+  absl::Status SubmitAll(std::vector<BatchRequest> requests);
 
   // Blocks until a batch is ready (full, or its oldest sentence waited
   // max_queue_delay, or shutting down) and returns it; returns nullopt once

@@ -51,47 +51,49 @@ int64_t TranslationCache::EntryBytes(const std::string& key,
   return bytes;
 }
 
-TranslationCache::Lookup TranslationCache::Find(const std::string& key,
-                                                core::TranslationResult* result,
-                                                Waiter waiter) {
+TranslationCache::Lookup TranslationCache::Find(
+    const std::string& key, SharedTranslation::Waiter waiter,
+    core::TranslationResult* result,
+    std::shared_ptr<SharedTranslation>* computation) {
   std::lock_guard lock(mu_);
   if (auto it = index_.find(key); it != index_.end()) {
     lru_.splice(lru_.begin(), lru_, it->second);
     *result = it->second->result;
     return Lookup::kHit;
   }
-  if (auto it = in_flight_.find(key); it != in_flight_.end()) {
-    it->second.push_back(std::move(waiter));
+  std::shared_ptr<SharedTranslation>& in_flight = in_flight_[key];
+  // Attach under the cache's lock: Finish unregisters under it too, so a
+  // waiter that attached here is one that Complete will answer.
+  if (in_flight != nullptr && in_flight->Attach(waiter)) {
     return Lookup::kPending;
   }
-  in_flight_.emplace(key, std::vector<Waiter>());
+  in_flight = std::make_shared<SharedTranslation>();
+  in_flight->Attach(std::move(waiter));
+  *computation = in_flight;
   return Lookup::kCompute;
 }
 
 void TranslationCache::Finish(const std::string& key,
+                              const SharedTranslation* computation,
                               const absl::Status& status,
                               const core::TranslationResult& result) {
-  std::vector<Waiter> waiters;
-  {
-    std::lock_guard lock(mu_);
-    if (auto it = in_flight_.find(key); it != in_flight_.end()) {
-      waiters = std::move(it->second);
-      in_flight_.erase(it);
-    }
-    const int64_t entry_bytes = EntryBytes(key, result);
-    if (status.ok() && entry_bytes <= max_bytes_ && !index_.contains(key)) {
-      int64_t bytes = bytes_ + entry_bytes;
-      while (bytes > max_bytes_ && !lru_.empty()) {
-        bytes -= lru_.back().bytes;
-        index_.erase(lru_.back().key);
-        lru_.pop_back();
-      }
-      lru_.push_front(Entry{key, result, entry_bytes});
-      index_.emplace(key, lru_.begin());
-      SetBytesLocked(bytes);
-    }
+  std::lock_guard lock(mu_);
+  if (auto it = in_flight_.find(key);
+      it != in_flight_.end() && it->second.get() == computation) {
+    in_flight_.erase(it);
   }
-  for (Waiter& waiter : waiters) waiter(status, result);
+  const int64_t entry_bytes = EntryBytes(key, result);
+  if (status.ok() && entry_bytes <= max_bytes_ && !index_.contains(key)) {
+    int64_t bytes = bytes_ + entry_bytes;
+    while (bytes > max_bytes_ && !lru_.empty()) {
+      bytes -= lru_.back().bytes;
+      index_.erase(lru_.back().key);
+      lru_.pop_back();
+    }
+    lru_.push_front(Entry{key, result, entry_bytes});
+    index_.emplace(key, lru_.begin());
+    SetBytesLocked(bytes);
+  }
 }
 
 void TranslationCache::SetBytesLocked(int64_t bytes) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <list>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -15,6 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "core/decoding/options.h"
+#include "server/shared_translation.h"
 
 namespace ts::server {
 
@@ -26,21 +28,22 @@ std::string TranslationCacheKey(absl::string_view model_identity,
                                 const core::TranslationOptions& options,
                                 int text_index, absl::string_view text);
 
-// Thread-safe. A text's result is found (hit), or joins an identical
-// computation in flight (coalesced: counted as a hit), or the caller becomes
-// the one to compute it (miss) and must call Finish once. Stored results are
-// exactly what the engine returned (ids and scores), so a hit answers as the
-// engine would. The size of an entry is EntryBytes; entries are evicted,
-// least recently used first, to keep the total <= max_bytes.
+// Thread-safe. A text's result is found (hit), or the caller joins an
+// identical computation in flight (coalesced: counted as a hit), or a new
+// computation is registered for it (miss) which the caller must run and end
+// with Finish. Computations in flight are SharedTranslations: each caller is
+// one of its waiters, and a caller that cancels or expires only detaches.
+// Stored results are exactly what the engine returned (ids and scores), so a
+// hit answers as the engine would. The size of an entry is EntryBytes;
+// entries are evicted, least recently used first, to keep the total <=
+// max_bytes.
 class TranslationCache {
  public:
-  // Called once with the outcome of a computation another caller ran.
-  using Waiter = std::function<void(const absl::Status& status,
-                                    const core::TranslationResult& result)>;
   enum class Lookup {
-    kHit,      // *result holds the stored result
-    kPending,  // an identical computation is in flight; `waiter` will run
-    kCompute,  // compute it, then call Finish(key, ...)
+    kHit,      // *result holds the stored result; the waiter was dropped
+    kPending,  // the waiter joined the computation in flight
+    kCompute,  // *computation is new, with the waiter attached: run it, then
+               // call Finish(key, computation, ...) and Complete it
   };
 
   // max_bytes > 0. `bytes_listener`, if set, is told the stored bytes after
@@ -52,16 +55,18 @@ class TranslationCache {
   TranslationCache(const TranslationCache&) = delete;
   TranslationCache& operator=(const TranslationCache&) = delete;
 
-  // See Lookup. `waiter` is kept only for kPending; it runs on the thread
-  // that calls Finish, without the cache's lock.
-  Lookup Find(const std::string& key, core::TranslationResult* result,
-              Waiter waiter);
+  // See Lookup. A computation in flight that was abandoned (every waiter
+  // left) or has ended is replaced by a new one (kCompute).
+  Lookup Find(const std::string& key, SharedTranslation::Waiter waiter,
+              core::TranslationResult* result,
+              std::shared_ptr<SharedTranslation>* computation);
 
-  // Ends the computation of `key` that Find handed out with kCompute:
-  // stores `result` if `status` is OK (unless it alone exceeds max_bytes),
-  // then runs the key's waiters with the same status and result (errors
-  // included: they share the computation's fate).
-  void Finish(const std::string& key, const absl::Status& status,
+  // Ends `computation` (the one Find handed out for `key` with kCompute):
+  // stores `result` if `status` is OK (unless it alone exceeds max_bytes) and
+  // unregisters the computation, so later lookups hit or compute anew. Does
+  // not answer its waiters: the caller Completes it next.
+  void Finish(const std::string& key, const SharedTranslation* computation,
+              const absl::Status& status,
               const core::TranslationResult& result);
 
   // Bytes one entry is charged: the key (stored twice: index and entry),
@@ -89,7 +94,7 @@ class TranslationCache {
   std::list<Entry> lru_ ABSL_GUARDED_BY(mu_);  // most recently used first
   std::unordered_map<std::string, std::list<Entry>::iterator> index_
       ABSL_GUARDED_BY(mu_);
-  std::unordered_map<std::string, std::vector<Waiter>> in_flight_
+  std::unordered_map<std::string, std::shared_ptr<SharedTranslation>> in_flight_
       ABSL_GUARDED_BY(mu_);
   int64_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
 };

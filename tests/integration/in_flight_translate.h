@@ -7,6 +7,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
 #include "transformer/v1/transformer_service.grpc.pb.h"
 
@@ -18,9 +19,14 @@ namespace ts::testing {
 // memory.
 class InFlightTranslate {
  public:
+  // `deadline`: the call's gRPC deadline (none by default).
   InFlightTranslate(transformer::v1::TransformerService::Stub& stub,
-                    transformer::v1::TranslateRequest request)
+                    transformer::v1::TranslateRequest request,
+                    absl::Time deadline = absl::InfiniteFuture())
       : request_(std::move(request)) {
+    if (deadline != absl::InfiniteFuture()) {
+      context_.set_deadline(absl::ToChronoTime(deadline));
+    }
     stub.async()->Translate(&context_, &request_, &response_,
                             [this](grpc::Status status) {
                               absl::MutexLock lock(&mu_);

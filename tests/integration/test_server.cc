@@ -15,6 +15,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -172,6 +173,20 @@ int ServerProcess::WaitForExit(absl::Duration timeout) {
 
 std::string ServerProcess::target() const {
   return absl::StrCat("127.0.0.1:", port_);
+}
+
+double ScrapeMetric(int metrics_port, const std::string& series) {
+  const CommandResult result = RunCommand(
+      absl::StrCat("curl -sf http://127.0.0.1:", metrics_port, "/metrics"));
+  if (result.exit_code != 0) return -1.0;
+  for (absl::string_view line : absl::StrSplit(result.out, '\n')) {
+    if (!absl::StartsWith(line, absl::StrCat(series, " "))) continue;
+    double value = 0.0;
+    if (absl::SimpleAtod(line.substr(line.rfind(' ') + 1), &value)) {
+      return value;
+    }
+  }
+  return -1.0;
 }
 
 int64_t ResidentSetBytes(pid_t pid) {

@@ -79,6 +79,11 @@ class ServerProcess {
   int port_ = 0;
 };
 
+// The value of the series `series` (name and labels as printed, e.g.
+// `transformer_active_sequences` or `x_total{code="OK"}`) on
+// http://127.0.0.1:`metrics_port`/metrics; -1 if absent or unreachable.
+double ScrapeMetric(int metrics_port, const std::string& series);
+
 // VmRSS of process `pid` in bytes (from /proc/PID/status); -1 if unknown.
 int64_t ResidentSetBytes(pid_t pid);
 

@@ -64,12 +64,16 @@ TEST_F(RequestValidationTest, ValidRequestIsTokenizedAndResolved) {
   request.add_texts("Two dogs.");
   TranslateWork work;
   ASSERT_TRUE(validator_.ValidateTranslate(request, &work).ok());
-  ASSERT_EQ(work.source_ids.size(), 2u);
+  ASSERT_EQ(work.texts.size(), 2u);
   for (int i = 0; i < 2; ++i) {
     auto expected = (*model_)->tokenizer().EncodeSource(request.texts(i));
     ASSERT_TRUE(expected.ok());
-    EXPECT_EQ(work.source_ids[i], *expected);
-    EXPECT_EQ(work.source_ids[i].back(), (*model_)->tokenizer().eos_id());
+    ASSERT_EQ(work.texts[i].segments.size(), 1u);
+    const SegmentWork& segment = work.texts[i].segments[0];
+    EXPECT_EQ(segment.source_ids, *expected);
+    EXPECT_EQ(segment.source_ids.back(), (*model_)->tokenizer().eos_id());
+    EXPECT_EQ(segment.begin, 0);
+    EXPECT_EQ(segment.end, static_cast<int>(request.texts(i).size()));
   }
   const core::ModelConfig& config = (*model_)->config();
   EXPECT_EQ(work.options.beam_size, config.num_beams);

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -43,17 +44,49 @@ bool SameResult(const core::TranslationResult& a,
   return true;
 }
 
+using Done = SharedTranslation::Done;
+
+// A waiter that always wants its result and hands it to `done`.
+SharedTranslation::Waiter Wants(Done done = [](const absl::Status&,
+                                               const core::TranslationResult&) {
+}) {
+  return {.poll = [] { return absl::OkStatus(); },
+          .done = std::move(done),
+          .on_token = nullptr};
+}
+
+// Find with a waiter that wants its result; `computation` (if not null) gets
+// the new computation on kCompute.
+TranslationCache::Lookup Find(
+    TranslationCache& cache, const std::string& key,
+    core::TranslationResult* result, Done done = nullptr,
+    std::shared_ptr<SharedTranslation>* computation = nullptr) {
+  std::shared_ptr<SharedTranslation> created;
+  const TranslationCache::Lookup lookup = cache.Find(
+      key, done ? Wants(std::move(done)) : Wants(), result, &created);
+  if (computation != nullptr) *computation = created;
+  return lookup;
+}
+
+// Ends a computation as the request handler does: cache first, then waiters.
+void End(TranslationCache& cache, const std::string& key,
+         const std::shared_ptr<SharedTranslation>& computation,
+         const absl::Status& status, const core::TranslationResult& result) {
+  cache.Finish(key, computation.get(), status, result);
+  computation->Complete(status, result);
+}
+
 // Looks `text` up; computes it synchronously on a miss. Returns the result
 // and how it was obtained.
 core::TranslationResult Get(TranslationCache& cache, const std::string& key,
                             const std::string& text,
                             TranslationCache::Lookup* lookup) {
   core::TranslationResult result;
-  *lookup = cache.Find(
-      key, &result, [](const absl::Status&, const core::TranslationResult&) {});
+  std::shared_ptr<SharedTranslation> computation;
+  *lookup = Find(cache, key, &result, nullptr, &computation);
   if (*lookup == TranslationCache::Lookup::kCompute) {
     result = FakeTranslate(text);
-    cache.Finish(key, absl::OkStatus(), result);
+    End(cache, key, computation, absl::OkStatus(), result);
   }
   return result;
 }
@@ -78,10 +111,12 @@ TEST(TranslationCacheTest, HitsReturnExactlyWhatWasComputed) {
 TEST(TranslationCacheTest, ErrorsAreNotStored) {
   TranslationCache cache(1 << 20);
   core::TranslationResult result;
-  ASSERT_EQ(cache.Find("k", &result, {}), TranslationCache::Lookup::kCompute);
-  cache.Finish("k", absl::UnavailableError("queue full"), {});
+  std::shared_ptr<SharedTranslation> computation;
+  ASSERT_EQ(Find(cache, "k", &result, nullptr, &computation),
+            TranslationCache::Lookup::kCompute);
+  End(cache, "k", computation, absl::UnavailableError("queue full"), {});
   EXPECT_EQ(cache.entries(), 0);
-  EXPECT_EQ(cache.Find("k", &result, {}), TranslationCache::Lookup::kCompute);
+  EXPECT_EQ(Find(cache, "k", &result), TranslationCache::Lookup::kCompute);
 }
 
 TEST(TranslationCacheTest, BytesStayWithinTheBoundLeastRecentlyUsedOut) {
@@ -149,14 +184,16 @@ TEST(TranslationCacheTest, ConcurrentDuplicatesAreComputedOnce) {
   for (int t = 0; t < threads; ++t) {
     workers.emplace_back([&, t] {
       core::TranslationResult result;
-      const TranslationCache::Lookup lookup =
-          cache.Find(text, &result,
-                     [&, t](const absl::Status& status,
-                            const core::TranslationResult& shared) {
-                       EXPECT_TRUE(status.ok());
-                       answers[t] = shared;
-                       ++answered;
-                     });
+      std::shared_ptr<SharedTranslation> computation;
+      const TranslationCache::Lookup lookup = Find(
+          cache, text, &result,
+          [&, t](const absl::Status& status,
+                 const core::TranslationResult& shared) {
+            EXPECT_TRUE(status.ok());
+            answers[t] = shared;
+            ++answered;
+          },
+          &computation);
       {
         std::unique_lock lock(mu);
         ++asked;
@@ -169,9 +206,7 @@ TEST(TranslationCacheTest, ConcurrentDuplicatesAreComputedOnce) {
         std::unique_lock lock(mu);
         all_asked.wait(lock, [&] { return asked == threads; });
         lock.unlock();
-        answers[t] = FakeTranslate(text);
-        ++answered;
-        cache.Finish(text, absl::OkStatus(), answers[t]);
+        End(cache, text, computation, absl::OkStatus(), FakeTranslate(text));
       } else {
         EXPECT_EQ(lookup, TranslationCache::Lookup::kPending);
       }
@@ -184,21 +219,68 @@ TEST(TranslationCacheTest, ConcurrentDuplicatesAreComputedOnce) {
     EXPECT_TRUE(SameResult(answer, FakeTranslate(text)));
   }
   core::TranslationResult result;
-  EXPECT_EQ(cache.Find(text, &result, {}), TranslationCache::Lookup::kHit);
+  EXPECT_EQ(Find(cache, text, &result), TranslationCache::Lookup::kHit);
 }
 
 TEST(TranslationCacheTest, WaitersShareTheComputationsError) {
   TranslationCache cache(1 << 20);
   core::TranslationResult result;
-  ASSERT_EQ(cache.Find("k", &result, {}), TranslationCache::Lookup::kCompute);
+  std::shared_ptr<SharedTranslation> computation;
+  ASSERT_EQ(Find(cache, "k", &result, nullptr, &computation),
+            TranslationCache::Lookup::kCompute);
   absl::Status seen;
-  ASSERT_EQ(
-      cache.Find("k", &result,
+  ASSERT_EQ(Find(cache, "k", &result,
                  [&seen](const absl::Status& status,
                          const core::TranslationResult&) { seen = status; }),
-      TranslationCache::Lookup::kPending);
-  cache.Finish("k", absl::DeadlineExceededError("deadline"), {});
-  EXPECT_EQ(seen.code(), absl::StatusCode::kDeadlineExceeded);
+            TranslationCache::Lookup::kPending);
+  End(cache, "k", computation, absl::UnavailableError("server draining"), {});
+  EXPECT_EQ(seen.code(), absl::StatusCode::kUnavailable);
+}
+
+// An abandoned computation (its every waiter left) is never joined: the next
+// caller gets a computation of its own, and the old one's end neither
+// unregisters the new one nor reaches its waiter.
+TEST(TranslationCacheTest, AnAbandonedComputationIsReplaced) {
+  TranslationCache cache(1 << 20);
+  core::TranslationResult result;
+  std::shared_ptr<SharedTranslation> first;
+  absl::Status first_status;
+  ASSERT_EQ(cache.Find("k",
+                       {.poll = [] { return absl::CancelledError("gone"); },
+                        .done =
+                            [&](const absl::Status& status,
+                                const core::TranslationResult&) {
+                              first_status = status;
+                            },
+                        .on_token = nullptr},
+                       &result, &first),
+            TranslationCache::Lookup::kCompute);
+  EXPECT_TRUE(first->Abandoned());
+  EXPECT_EQ(first_status.code(), absl::StatusCode::kCancelled);
+
+  std::shared_ptr<SharedTranslation> second;
+  int answers = 0;
+  ASSERT_EQ(
+      Find(
+          cache, "k", &result,
+          [&](const absl::Status& status, const core::TranslationResult&) {
+            EXPECT_TRUE(status.ok());
+            ++answers;
+          },
+          &second),
+      TranslationCache::Lookup::kCompute);
+  ASSERT_NE(first, second);
+  End(cache, "k", first, absl::CancelledError("dropped"), {});
+  EXPECT_EQ(answers, 0);
+  // Still in flight: a third caller joins the second computation.
+  ASSERT_EQ(Find(cache, "k", &result,
+                 [&](const absl::Status&, const core::TranslationResult&) {
+                   ++answers;
+                 }),
+            TranslationCache::Lookup::kPending);
+  End(cache, "k", second, absl::OkStatus(), FakeTranslate("k"));
+  EXPECT_EQ(answers, 2);
+  EXPECT_EQ(Find(cache, "k", &result), TranslationCache::Lookup::kHit);
 }
 
 TEST(TranslationCacheKeyTest, KeysSeparateWhatChangesTheResult) {

@@ -1,0 +1,166 @@
+#include "server/translate_call.h"
+
+#include <utility>
+
+#include "absl/time/clock.h"
+#include "server/translation_assembly.h"
+
+namespace ts::server {
+namespace {
+
+grpc::Status ToGrpc(const absl::Status& status) {
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
+                      std::string(status.message()));
+}
+
+}  // namespace
+
+TranslateCall::TranslateCall(std::vector<std::string> texts, TranslateWork work,
+                             CallContext context,
+                             transformer::v1::TranslateResponse* response,
+                             std::shared_ptr<TranslateStreamOutput> stream,
+                             Answer finish,
+                             const core::MarianTokenizer& tokenizer)
+    : texts_(std::move(texts)),
+      work_(std::move(work)),
+      response_(response),
+      stream_(std::move(stream)),
+      finish_(std::move(finish)),
+      tokenizer_(tokenizer),
+      context_(std::move(context)) {
+  state_.resize(work_.texts.size());
+  for (size_t t = 0; t < work_.texts.size(); ++t) {
+    const size_t segments = work_.texts[t].segments.size();
+    state_[t].results.resize(segments);
+    state_[t].done.resize(segments, false);
+    pending_ += static_cast<int>(segments);
+  }
+  if (stream_ != nullptr) {
+    std::vector<std::string> leading_gaps;
+    for (size_t t = 0; t < work_.texts.size(); ++t) {
+      leading_gaps.emplace_back(GapBefore(texts_[t], work_.texts[t], 0));
+    }
+    stream_->SetTexts(std::move(leading_gaps));
+  }
+}
+
+SharedTranslation::Waiter TranslateCall::WaiterFor(
+    const std::shared_ptr<TranslateCall>& call, int text, int segment,
+    bool search_streams) {
+  SharedTranslation::Waiter waiter{
+      .poll = [call] { return call->Poll(); },
+      .done =
+          [call, text, segment](const absl::Status& status,
+                                const core::TranslationResult& result) {
+            call->Settle(text, segment, status, result);
+          },
+      .on_token = nullptr};
+  if (call->stream_ != nullptr && search_streams &&
+      call->work_.texts[text].segments.size() == 1) {
+    waiter.on_token = [stream = call->stream_, text](int token) {
+      stream->Token(text, token);
+    };
+  }
+  return waiter;
+}
+
+absl::Status TranslateCall::Poll() {
+  std::lock_guard lock(mu_);
+  if (answered_) return absl::CancelledError("the call was answered already");
+  if (context_.deadline <= absl::Now()) {
+    return absl::DeadlineExceededError(
+        "deadline exceeded before the translation was done");
+  }
+  if (context_.is_cancelled && context_.is_cancelled()) {
+    return absl::CancelledError(
+        "request cancelled before its translation was done");
+  }
+  return absl::OkStatus();
+}
+
+void TranslateCall::Settle(int text, int segment, const absl::Status& status,
+                           const core::TranslationResult& result) {
+  std::unique_lock lock(mu_);
+  if (answered_) return;
+  if (!status.ok()) {
+    answered_ = true;
+    lock.unlock();
+    if (stream_ != nullptr) stream_->Close();
+    finish_(ToGrpc(status));
+    return;
+  }
+  Text& state = state_[text];
+  state.results[segment] = result;
+  state.done[segment] = true;
+  // A stream's messages go out before the status: under the lock, before
+  // the last outcome can answer.
+  if (stream_ != nullptr) EmitLocked(text);
+  if (--pending_ > 0) return;
+  answered_ = true;
+  lock.unlock();
+  Respond();
+}
+
+void TranslateCall::SetUpDone() {
+  std::unique_lock lock(mu_);
+  if (answered_) return;
+  // Texts without sentences (whitespace only) are answered as they are.
+  if (stream_ != nullptr) {
+    for (size_t t = 0; t < state_.size(); ++t) {
+      if (work_.texts[t].segments.empty()) EmitLocked(static_cast<int>(t));
+    }
+  }
+  if (--pending_ > 0) return;
+  answered_ = true;
+  lock.unlock();
+  Respond();
+}
+
+void TranslateCall::EmitLocked(int t) {
+  Text& state = state_[t];
+  const TextWork& text_work = work_.texts[t];
+  const int count = static_cast<int>(text_work.segments.size());
+  if (count == 0) {
+    if (state.emitted > 0) return;
+    state.emitted = 1;
+    transformer::v1::Translation translation;
+    AssembleTranslation(texts_[t], text_work, state.results, work_.options,
+                        tokenizer_, &translation);
+    stream_->Finish(t, std::move(translation));
+    return;
+  }
+  // Each sentence once it and every one before it are done, with the gap
+  // before it; the last one's message carries the Translation (and, for a
+  // single sentence, the ids and text its streamed tokens did not).
+  while (state.emitted < count && state.done[state.emitted]) {
+    const int s = state.emitted++;
+    if (s + 1 == count) {
+      transformer::v1::Translation translation;
+      AssembleTranslation(texts_[t], text_work, state.results, work_.options,
+                          tokenizer_, &translation);
+      stream_->Finish(t, std::move(translation));
+      return;
+    }
+    const core::TranslationResult& result = state.results[s];
+    if (result.hypotheses.empty()) continue;
+    const core::Hypothesis& best = result.hypotheses[0];
+    std::string delta(GapBefore(texts_[t], text_work, s));
+    delta += tokenizer_.DecodeTarget(best.ids);
+    stream_->Part(t, best.ids, delta);
+  }
+}
+
+void TranslateCall::Respond() {
+  if (response_ != nullptr) {
+    // No other thread touches the results once the call is answered.
+    for (size_t t = 0; t < work_.texts.size(); ++t) {
+      AssembleTranslation(texts_[t], work_.texts[t], state_[t].results,
+                          work_.options, tokenizer_,
+                          response_->add_translations());
+    }
+  }
+  if (stream_ != nullptr) stream_->Close();
+  finish_(grpc::Status::OK);
+}
+
+}  // namespace ts::server
