@@ -12,26 +12,25 @@
 namespace ts::server {
 namespace {
 
-// True if `address` (from getsockname or getpeername) is host:port, the host
-// compared as getnameinfo writes it (httplib does the same).
-bool SameAddress(const sockaddr_storage& address, socklen_t length,
-                 std::string_view host, int port) {
-  int actual_port = -1;
+// The port of an IPv4 or IPv6 address; -1 for other families.
+int PortOf(const sockaddr_storage& address) {
   if (address.ss_family == AF_INET) {
-    actual_port = ntohs(reinterpret_cast<const sockaddr_in&>(address).sin_port);
-  } else if (address.ss_family == AF_INET6) {
-    actual_port =
-        ntohs(reinterpret_cast<const sockaddr_in6&>(address).sin6_port);
-  } else {
-    return false;
+    return ntohs(reinterpret_cast<const sockaddr_in&>(address).sin_port);
   }
-  if (actual_port != port) return false;
+  if (address.ss_family == AF_INET6) {
+    return ntohs(reinterpret_cast<const sockaddr_in6&>(address).sin6_port);
+  }
+  return -1;
+}
+
+// True if the host of `address` is `host` as getnameinfo writes it (httplib
+// does the same).
+bool SameHost(const sockaddr_storage& address, socklen_t length,
+              std::string_view host) {
   char name[NI_MAXHOST];
-  if (getnameinfo(reinterpret_cast<const sockaddr*>(&address), length, name,
-                  sizeof(name), nullptr, 0, NI_NUMERICHOST) != 0) {
-    return false;
-  }
-  return host == name;
+  return getnameinfo(reinterpret_cast<const sockaddr*>(&address), length, name,
+                     sizeof(name), nullptr, 0, NI_NUMERICHOST) == 0 &&
+         host == name;
 }
 
 }  // namespace
@@ -44,21 +43,27 @@ int FindConnectionSocket(std::string_view local_addr, int local_port,
   int found = -1;
   while (const dirent* entry = readdir(descriptors)) {
     char* end = nullptr;
-    const long fd = std::strtol(entry->d_name, &end, 10);
-    if (end == entry->d_name || *end != '\0' || fd == own) continue;
-    sockaddr_storage address{};
-    socklen_t length = sizeof(address);
-    // Not a socket (ENOTSOCK), or closed since the listing: skipped.
-    if (getsockname(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&address),
-                    &length) != 0 ||
-        !SameAddress(address, length, local_addr, local_port)) {
+    const long number = std::strtol(entry->d_name, &end, 10);
+    if (end == entry->d_name || *end != '\0' || number == own) continue;
+    const int fd = static_cast<int>(number);
+    // Ports first (two system calls); the hosts, whose text getnameinfo
+    // writes, only for the few sockets with both ports right. Not a socket
+    // (ENOTSOCK), not connected, or closed since the listing: skipped.
+    sockaddr_storage local{};
+    socklen_t local_length = sizeof(local);
+    sockaddr_storage peer{};
+    socklen_t peer_length = sizeof(peer);
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_length) !=
+            0 ||
+        PortOf(local) != local_port ||
+        getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_length) !=
+            0 ||
+        PortOf(peer) != remote_port) {
       continue;
     }
-    length = sizeof(address);
-    if (getpeername(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&address),
-                    &length) == 0 &&
-        SameAddress(address, length, remote_addr, remote_port)) {
-      found = static_cast<int>(fd);
+    if (SameHost(local, local_length, local_addr) &&
+        SameHost(peer, peer_length, remote_addr)) {
+      found = fd;
       break;
     }
   }

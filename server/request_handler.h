@@ -26,8 +26,10 @@ struct CallContext {
   // The scheduler drops the call's queued sentences after this time
   // (DEADLINE_EXCEEDED).
   absl::Time deadline = absl::InfiniteFuture();
-  // Polled while the call's sentences wait; may be empty (the transport
-  // cannot tell). Never called after the call is answered.
+  // Polled while the call's sentences wait and between decoder steps, once
+  // per sentence, under the scheduler's lock: keep it cheap (gRPC: an atomic
+  // load; HTTP: one poll(2) of the connection's socket). May be empty (the
+  // transport cannot tell). Never called after the call is answered.
   std::function<bool()> is_cancelled;
 };
 
