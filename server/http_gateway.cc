@@ -25,6 +25,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
+#include "server/connection_socket.h"
 #include "server/web/web_page.h"
 #include "transformer/v1/transformer_service.pb.h"
 
@@ -104,26 +105,66 @@ grpc::Status ReadDeadline(const httplib::Request& request,
   return grpc::Status::OK;
 }
 
-// The request message (ParseBody) and the deadline (ReadDeadline) of a call;
-// false after writing the error answer if either is bad.
-bool ReadCall(const httplib::Request& http_request,
+// The request message (ParseBody) and the deadline (ReadDeadline) of a call.
+// A refusal here never reaches the handler's own accounting, so it is
+// counted under `method` (the RPC name) as the handler counts its answers;
+// false after writing the error answer.
+bool ReadCall(RequestHandler& handler, const char* method,
+              const httplib::Request& http_request,
               google::protobuf::Message* request, CallContext* context,
               httplib::Response& http_response) {
+  const absl::Time received = absl::Now();
   grpc::Status status = ParseBody(http_request, request);
   if (status.ok()) status = ReadDeadline(http_request, context);
-  if (!status.ok()) WriteError(status, http_response);
-  return status.ok();
+  if (status.ok()) return true;
+  handler.RecordRefusal(method, status.error_code(), absl::Now() - received);
+  WriteError(status, http_response);
+  return false;
+}
+
+// The descriptor of the TCP socket `request` came on (FindConnectionSocket);
+// -1 if it cannot be found (then only a failed write tells that the client
+// left).
+//
+// Why this and not another library: cpp-httplib 0.11 hands a handler no
+// socket and reports a client's departure only as a failed write, which a
+// unary call makes once, at its answer. libcivetweb and libmicrohttpd give
+// the descriptor (or a completion callback) but notice a close only when
+// they poll the connection themselves, which they do not do for a request
+// whose handler is still running; they would need the same poll and a
+// rewrite of the gateway and its TLS. The connection's two addresses, which
+// httplib does give, name exactly one socket of this process.
+int ConnectionSocket(const httplib::Request& request) {
+  return FindConnectionSocket(request.local_addr, request.local_port,
+                              request.remote_addr, request.remote_port);
+}
+
+// CallContext::is_cancelled for a call on socket `fd`: true once the client
+// has closed its side (PeerClosed: a FIN, a reset). The scheduler asks while
+// the call's sentences wait and between decoder steps, so a client that
+// leaves frees its queue places and step-batch rows as a gRPC cancel does.
+// Unary calls keep their connection thread, and so `fd`, until answered;
+// the scheduler asks no more after the answer.
+std::function<bool()> ClientGone(int fd) {
+  if (fd < 0) return nullptr;
+  return [fd] { return PeerClosed(fd); };
 }
 
 // Runs one unary call of `handler` and blocks this connection's thread until
 // it is answered (the scheduler answers every accepted request, drain
-// included).
+// included); the call is cancelled if the client closes the connection
+// meanwhile.
 template <typename Request, typename Response, typename Call>
-void Unary(const httplib::Request& http_request,
+void Unary(RequestHandler& handler, const char* method,
+           const httplib::Request& http_request,
            httplib::Response& http_response, Call call) {
   Request request;
   CallContext context;
-  if (!ReadCall(http_request, &request, &context, http_response)) return;
+  if (!ReadCall(handler, method, http_request, &request, &context,
+                http_response)) {
+    return;
+  }
+  context.is_cancelled = ClientGone(ConnectionSocket(http_request));
   Response response;
   // Shared with the answer callback, which may still be returning from
   // set_value when this thread wakes up.
@@ -147,8 +188,14 @@ struct EventStream {
   std::deque<std::string> events ABSL_GUARDED_BY(mu);
   bool answered ABSL_GUARDED_BY(mu) = false;
   grpc::Status status ABSL_GUARDED_BY(mu);
-  // The client stopped reading: queued texts leave the queue.
+  // The client stopped reading (a write failed) or the connection is done
+  // with the response: queued texts leave the queue, decoding ones the step
+  // batch. Set before httplib closes the socket, so `socket` is polled
+  // only while it is this connection's (a poll racing with the close can
+  // only answer for this call, which is over then anyway).
   std::atomic<bool> gone{false};
+  // The connection's socket (ConnectionSocket), -1 if unknown.
+  int socket = -1;
 };
 
 // POST /v1/translate:stream: TranslateStream as server-sent events. An error
@@ -159,9 +206,18 @@ void TranslateStreamSse(RequestHandler& handler,
                         httplib::Response& http_response) {
   transformer::v1::TranslateRequest request;
   CallContext context;
-  if (!ReadCall(http_request, &request, &context, http_response)) return;
+  if (!ReadCall(handler, "TranslateStream", http_request, &request, &context,
+                http_response)) {
+    return;
+  }
   auto stream = std::make_shared<EventStream>();
-  context.is_cancelled = [stream] { return stream->gone.load(); };
+  stream->socket = ConnectionSocket(http_request);
+  // The client closing the connection (before the first event, or while
+  // beam search sends nothing for seconds) or a failed write.
+  context.is_cancelled = [stream] {
+    return stream->gone.load() ||
+           (stream->socket >= 0 && PeerClosed(stream->socket));
+  };
   handler.TranslateStream(
       request, std::move(context),
       [stream](transformer::v1::TranslateStreamResponse message) {
@@ -220,7 +276,19 @@ void TranslateStreamSse(RequestHandler& handler,
           sink.done();
         }
         return true;
-      });
+      },
+      // The response is written or abandoned; the socket closes next.
+      [stream](bool /*success*/) { stream->gone = true; });
+}
+
+// The RPC name of a POST to one of the API's paths ("Translate" for
+// /v1/translate), as the handler's metrics name it; null for other paths.
+const char* RpcMethod(const httplib::Request& request) {
+  if (request.method != "POST") return nullptr;
+  if (request.path == "/v1/translate") return "Translate";
+  if (request.path == "/v1/translate:stream") return "TranslateStream";
+  if (request.path == "/v1/encode") return "Encode";
+  return nullptr;
 }
 
 }  // namespace
@@ -394,7 +462,7 @@ void HttpGateway::Route() {
                   if (handler == nullptr) return;
                   Unary<transformer::v1::TranslateRequest,
                         transformer::v1::TranslateResponse>(
-                      request, response,
+                      *handler, "Translate", request, response,
                       [handler](const auto& message, auto* out,
                                 CallContext context, Answer answer) {
                         handler->Translate(message, out, std::move(context),
@@ -414,7 +482,7 @@ void HttpGateway::Route() {
     RequestHandler* handler = handler_or_error(response);
     if (handler == nullptr) return;
     Unary<transformer::v1::EncodeRequest, transformer::v1::EncodeResponse>(
-        request, response,
+        *handler, "Encode", request, response,
         [handler](const auto& message, auto* out, CallContext context,
                   Answer answer) {
           handler->Encode(message, out, std::move(context), std::move(answer));
@@ -464,6 +532,14 @@ void HttpGateway::Route() {
               grpc::StatusCode::RESOURCE_EXHAUSTED,
               absl::StrCat("request body is larger than max_message_bytes ",
                            options_.max_message_bytes));
+          // A call of the API refused before its handler ran: counted as
+          // the RPC's answer (once the model is loaded, as they all are).
+          const char* method = RpcMethod(request);
+          RequestHandler* handler = handler_.load();
+          if (method != nullptr && handler != nullptr) {
+            handler->RecordRefusal(method, status.error_code(),
+                                   absl::ZeroDuration());
+          }
         } else if (http_status == 404) {
           status = grpc::Status(
               grpc::StatusCode::NOT_FOUND,

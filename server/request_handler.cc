@@ -49,6 +49,11 @@ Answer RequestHandler::Track(const char* method, Answer answer) {
   };
 }
 
+void RequestHandler::RecordRefusal(const char* method, grpc::StatusCode code,
+                                   absl::Duration duration) {
+  metrics_->RecordRequest(method, code, duration);
+}
+
 void RequestHandler::Translate(const transformer::v1::TranslateRequest& request,
                                transformer::v1::TranslateResponse* response,
                                CallContext context, Answer answer) {

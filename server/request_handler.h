@@ -64,6 +64,15 @@ class RequestHandler {
   void GetModelInfo(transformer::v1::GetModelInfoResponse* response,
                     Answer answer);
 
+  // A call that a front end refused before handing it here (the HTTP
+  // gateway: a body that is not the request message in JSON, a bad
+  // Grpc-Timeout, a body over --max_message_bytes): counted in
+  // transformer_requests_total{method, code} and request_duration_seconds
+  // as the calls answered here are. `method` is the RPC name ("Translate");
+  // `duration` from receipt to refusal.
+  void RecordRefusal(const char* method, grpc::StatusCode code,
+                     absl::Duration duration);
+
   const RequestValidator& validator() const { return validator_; }
   const core::MarianModel& model() const { return *model_; }
 

@@ -25,10 +25,14 @@ namespace ts::server {
 
 // What a front end knows about one call besides its message.
 struct CallContext {
-  // The call fails with DEADLINE_EXCEEDED once this passes.
+  // The call fails with DEADLINE_EXCEEDED once this passes (it detaches
+  // from the sentences it shares with other calls).
   absl::Time deadline = absl::InfiniteFuture();
-  // Polled while the call waits for its sentences; may be empty (the
-  // transport cannot tell). Never called after the call is answered.
+  // Polled while the call waits for its sentences (queued, and between
+  // decoder steps, once per sentence, under the scheduler's lock): keep it
+  // cheap (gRPC: an atomic load; HTTP: one poll(2) of the connection's
+  // socket). May be empty (the transport cannot tell). Never called after
+  // the call is answered.
   std::function<bool()> is_cancelled;
 };
 

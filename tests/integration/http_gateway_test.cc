@@ -2,8 +2,13 @@
 // with cpp-httplib's client: every endpoint, the golden translations, the
 // error contract (grpc-gateway's status mapping, malformed JSON, an oversized
 // body, unknown paths, deadlines), golden cross-attention, metrics shared
-// with gRPC, and drain.
+// with gRPC (gateway refusals included), a client closing its connection
+// (decoding, queued, streamed: cancelled), and drain.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <memory>
@@ -38,6 +43,54 @@ double RequestsTotal(const std::string& metrics, const std::string& method,
   if (at == std::string::npos) return 0;
   return std::stod(metrics.substr(at + labels.size()));
 }
+
+// The value of a metric without labels (a gauge or a counter) in a /metrics
+// text; -1 if absent.
+double MetricValue(const std::string& metrics, const std::string& name) {
+  const std::string line = absl::StrCat("\n", name, " ");
+  const size_t at = metrics.find(line);
+  if (at == std::string::npos) return -1;
+  return std::stod(metrics.substr(at + line.size()));
+}
+
+// One HTTP request written on a raw loopback socket, whose answer is never
+// read: Close() is the client going away (a FIN), as a browser tab closing
+// or a killed curl does.
+class AbandonedRequest {
+ public:
+  AbandonedRequest(int port, const std::string& path, const std::string& body) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<uint16_t>(port));
+    inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
+    if (connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) !=
+        0) {
+      Close();
+      return;
+    }
+    const std::string request = absl::StrCat(
+        "POST ", path, " HTTP/1.1\r\nHost: 127.0.0.1\r\n",
+        "Content-Type: application/json\r\nContent-Length: ", body.size(),
+        "\r\n\r\n", body);
+    if (send(fd_, request.data(), request.size(), MSG_NOSIGNAL) !=
+        static_cast<ssize_t>(request.size())) {
+      Close();
+    }
+  }
+  ~AbandonedRequest() { Close(); }
+  AbandonedRequest(const AbandonedRequest&) = delete;
+  AbandonedRequest& operator=(const AbandonedRequest&) = delete;
+
+  bool sent() const { return fd_ >= 0; }
+  void Close() {
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+};
 
 class HttpGatewayTest : public ::testing::Test {
  protected:
@@ -77,6 +130,78 @@ class HttpGatewayTest : public ::testing::Test {
     httplib::Client client("127.0.0.1", metrics_port_);
     httplib::Result result = client.Get("/metrics");
     return result ? result->body : "";
+  }
+
+  static double Metric(const std::string& name) {
+    return MetricValue(Metrics(), name);
+  }
+
+  // Polls the metrics until `done(metrics text)` or `timeout`; the time it
+  // took (at least `timeout` if it never held).
+  template <typename Done>
+  static absl::Duration WaitForMetrics(Done done, absl::Duration timeout) {
+    const absl::Time start = absl::Now();
+    while (!done(Metrics())) {
+      if (absl::Now() - start >= timeout) return absl::Now() - start;
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    return absl::Now() - start;
+  }
+
+  // The issue's long request: `count` golden sources from `first`, beam 4,
+  // min_length 150, so the demo model decodes them for seconds.
+  static std::string LongRequest(int first, int count) {
+    const std::vector<ts::testing::GoldenTranslation> golden =
+        ts::testing::ReadGoldenTranslations();
+    json request = {
+        {"texts", json::array()},
+        {"options", {{"beamSize", 4}, {"minLength", 150}, {"maxLength", 200}}}};
+    for (int i = first; i < first + count; ++i) {
+      request["texts"].push_back(golden[i].source);
+    }
+    return request.dump();
+  }
+
+  // A long request on `path` (16 texts, LongRequest) decodes; its client
+  // closes the connection. Its 16 sequences leave the step batch within a
+  // second, far before their 150 steps, and it counts as CANCELLED under
+  // `method`.
+  static void ExpectCloseCancelsDecoding(const std::string& path,
+                                         const std::string& method,
+                                         int first_text) {
+    const std::string before = Metrics();
+    ASSERT_EQ(MetricValue(before, "transformer_active_sequences"), 0);
+    AbandonedRequest call(http_port_, path, LongRequest(first_text, 16));
+    ASSERT_TRUE(call.sent());
+    const absl::Duration admitted = WaitForMetrics(
+        [](const std::string& m) {
+          return MetricValue(m, "transformer_active_sequences") >= 16;
+        },
+        absl::Seconds(30));
+    ASSERT_LT(admitted, absl::Seconds(30)) << "never decoded";
+    const double steps_at_close = Metric("transformer_decode_steps_total");
+    call.Close();
+    const absl::Duration freed = WaitForMetrics(
+        [](const std::string& m) {
+          return MetricValue(m, "transformer_active_sequences") == 0;
+        },
+        absl::Seconds(10));
+    EXPECT_LE(freed, absl::Seconds(1))
+        << "active sequences left " << absl::FormatDuration(freed)
+        << " after the close";
+    std::cerr << "[ INFO     ] " << path << ": active sequences 0 "
+              << absl::FormatDuration(freed) << " after the client closed\n";
+    const std::string after = Metrics();
+    EXPECT_EQ(MetricValue(after, "transformer_kv_cache_bytes"), 0);
+    EXPECT_LT(
+        MetricValue(after, "transformer_decode_steps_total") - steps_at_close,
+        100)
+        << "the sequences decoded on after the close";
+    EXPECT_EQ(RequestsTotal(after, method, "CANCELLED") -
+                  RequestsTotal(before, method, "CANCELLED"),
+              1);
+    EXPECT_EQ(RequestsTotal(after, method, "OK"),
+              RequestsTotal(before, method, "OK"));
   }
 
   // Expects the gateway's error: HTTP `http_status`, body {"code": grpc_code,
@@ -335,6 +460,91 @@ TEST_F(HttpGatewayTest, BodyOverMaxMessageBytesIs413) {
             std::string::npos);
   // The server still answers afterwards.
   EXPECT_EQ(Post("/v1/translate", R"({"texts": ["A dog."]})").first, 200);
+}
+
+// Refusals by the gateway itself, before the request handler, count in
+// transformer_requests_total as the handler's own answers do.
+TEST_F(HttpGatewayTest, GatewayRefusalsCountInRequestsTotal) {
+  const std::string before = Metrics();
+  ASSERT_EQ(Post("/v1/translate", R"({"texts": ["A dog.")").first, 400);
+  ASSERT_EQ(Post("/v1/translate", "not json").first, 400);
+  ASSERT_EQ(Post("/v1/translate", R"({"texts": ["A dog."]})",
+                 {{"Grpc-Timeout", "soon"}})
+                .first,
+            400);
+  ASSERT_EQ(Post("/v1/translate:stream", R"({"texts": 5})").first, 400);
+  ASSERT_EQ(Post("/v1/encode", R"({"texts": ["A dog."], "pool": 1)").first,
+            400);
+  json oversized = {{"texts", {std::string(kMaxMessageBytes + 1000, 'a')}}};
+  ASSERT_EQ(Post("/v1/encode", oversized.dump()).first, 413);
+  // Not an RPC: not counted.
+  ASSERT_EQ(Post("/v1/nothing", "{").first, 404);
+  const std::string after = Metrics();
+  auto grown = [&](const std::string& method, const std::string& code) {
+    return RequestsTotal(after, method, code) -
+           RequestsTotal(before, method, code);
+  };
+  EXPECT_EQ(grown("Translate", "INVALID_ARGUMENT"), 3);
+  EXPECT_EQ(grown("TranslateStream", "INVALID_ARGUMENT"), 1);
+  EXPECT_EQ(grown("Encode", "INVALID_ARGUMENT"), 1);
+  EXPECT_EQ(grown("Encode", "RESOURCE_EXHAUSTED"), 1);
+  EXPECT_EQ(after.find("method=\"nothing"), std::string::npos);
+}
+
+// Issue 24: a client that closes its connection during a long call frees
+// the workers as a gRPC cancel does (the gateway polls the socket for the
+// client's FIN whenever the scheduler asks is_cancelled).
+TEST_F(HttpGatewayTest, ClosingTheConnectionCancelsADecodingTranslate) {
+  ExpectCloseCancelsDecoding("/v1/translate", "Translate", 20);
+}
+
+// Beam search streams no tokens, so for seconds there is nothing to write
+// that could fail: only the socket tells.
+TEST_F(HttpGatewayTest, ClosingTheConnectionCancelsADecodingStream) {
+  ExpectCloseCancelsDecoding("/v1/translate:stream", "TranslateStream", 40);
+}
+
+// A call whose client leaves while it waits in the queue (the one worker
+// decodes another call's 16 sequences, --max_active_sequences) is never
+// decoded: it leaves the queue, CANCELLED, when the worker next takes work
+// (as a cancelled gRPC call does), here once the first client leaves too.
+TEST_F(HttpGatewayTest, ClosingTheConnectionDropsAQueuedTranslate) {
+  const std::string before = Metrics();
+  ASSERT_EQ(MetricValue(before, "transformer_active_sequences"), 0);
+  AbandonedRequest decoding(http_port_, "/v1/translate", LongRequest(60, 16));
+  ASSERT_TRUE(decoding.sent());
+  ASSERT_LT(WaitForMetrics(
+                [](const std::string& m) {
+                  return MetricValue(m, "transformer_active_sequences") >= 16;
+                },
+                absl::Seconds(30)),
+            absl::Seconds(30));
+  AbandonedRequest queued(http_port_, "/v1/translate", LongRequest(80, 16));
+  ASSERT_TRUE(queued.sent());
+  ASSERT_LT(WaitForMetrics(
+                [](const std::string& m) {
+                  return MetricValue(m, "transformer_queue_size") >= 16;
+                },
+                absl::Seconds(10)),
+            absl::Seconds(10));
+  queued.Close();
+  absl::SleepFor(absl::Milliseconds(50));
+  decoding.Close();
+  const absl::Duration emptied = WaitForMetrics(
+      [](const std::string& m) {
+        return MetricValue(m, "transformer_active_sequences") == 0 &&
+               MetricValue(m, "transformer_queue_size") == 0;
+      },
+      absl::Seconds(10));
+  EXPECT_LE(emptied, absl::Seconds(1));
+  const std::string after = Metrics();
+  EXPECT_EQ(RequestsTotal(after, "Translate", "CANCELLED") -
+                RequestsTotal(before, "Translate", "CANCELLED"),
+            2);
+  // Only the first call's 16 sentences were ever admitted.
+  EXPECT_EQ(MetricValue(after, "transformer_admitted_sequences_total") -
+                MetricValue(before, "transformer_admitted_sequences_total"),
+            16);
 }
 
 TEST_F(HttpGatewayTest, UnknownPathIs404NotFound) {

@@ -6,6 +6,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "tests/integration/test_server.h"
 
@@ -142,6 +144,70 @@ TEST_F(TlsTest, HttpGatewayServesHttpsWithTheSameCertificates) {
           << without_cert.out;
     }
   }
+}
+
+// The value of an unlabelled metric, or of transformer_requests_total with
+// `labels` (`{code="...",method="..."}`), in a /metrics text; 0 if absent.
+double MetricValue(const std::string& metrics, const std::string& name) {
+  const std::string line = absl::StrCat("\n", name, " ");
+  const size_t at = metrics.find(line);
+  return at == std::string::npos ? 0
+                                 : std::stod(metrics.substr(at + line.size()));
+}
+
+// Issue 24 over HTTPS: curl gives up on a long translation after 1 s (it
+// closes the TLS connection); the server stops decoding it at once and
+// counts it CANCELLED. The gateway finds the connection's socket under TLS
+// as in plaintext.
+TEST_F(TlsTest, HttpsClientThatLeavesCancelsItsCall) {
+  const int http_port = FreePort();
+  const int metrics_port = FreePort();
+  std::vector<std::string> args = ServerTlsArgs();
+  args.push_back(absl::StrCat("--http_port=", http_port));
+  args.push_back("--http_address=127.0.0.1");
+  args.push_back(absl::StrCat("--metrics_port=", metrics_port));
+  args.push_back("--metrics_address=127.0.0.1");
+  args.push_back("--num_workers=1");
+  args.push_back("--intra_threads=1");
+  ServerProcess server;
+  ASSERT_TRUE(server.Start(args).ok());
+  auto metrics = [&] {
+    return RunCommand(absl::StrCat("curl -sS --max-time 10 http://127.0.0.1:",
+                                   metrics_port, "/metrics"))
+        .out;
+  };
+  // 16 texts, beam 4, at least 300 tokens each: seconds of decoding, so
+  // curl leaves in the middle even on a machine a few times faster.
+  std::string texts;
+  for (int i = 0; i < 16; ++i) {
+    absl::StrAppend(&texts, i == 0 ? "" : ", ", "\"", kSentence, " ", i, "\"");
+  }
+  const std::string body =
+      absl::StrCat("{\"texts\": [", texts,
+                   "], \"options\": {\"beamSize\": 4, \"minLength\": 300, "
+                   "\"maxLength\": 320}}");
+  std::ofstream(File("long_request.json")) << body;
+  const CommandResult gave_up = RunCommand(
+      absl::StrCat("curl -sS --max-time 1 --cacert ", File("ca.pem"), " -d @",
+                   File("long_request.json"), " https://127.0.0.1:", http_port,
+                   "/v1/translate"));
+  EXPECT_EQ(gave_up.exit_code, 28) << "curl: " << gave_up.err;  // timed out
+  const absl::Time closed = absl::Now();
+  std::string after = metrics();
+  while (MetricValue(after, "transformer_active_sequences") > 0 &&
+         absl::Now() - closed < absl::Seconds(10)) {
+    absl::SleepFor(absl::Milliseconds(10));
+    after = metrics();
+  }
+  EXPECT_LE(absl::Now() - closed, absl::Seconds(1));
+  EXPECT_EQ(MetricValue(after, "transformer_active_sequences"), 0);
+  // It was decoding when curl left, and stopped well before its 300 steps.
+  EXPECT_EQ(MetricValue(after, "transformer_admitted_sequences_total"), 16);
+  EXPECT_LT(MetricValue(after, "transformer_decode_steps_total"), 300);
+  EXPECT_EQ(MetricValue(after,
+                        "transformer_requests_total{code=\"CANCELLED\","
+                        "method=\"Translate\"}"),
+            1);
 }
 
 TEST_F(TlsTest, UnreadableTlsFileFailsAtStartWithOneLine) {
