@@ -467,7 +467,74 @@ TEST_P(RandomGapsTest, ChineseWithAndWithoutGaps) {
 
 INSTANTIATE_TEST_SUITE_P(Modes, RandomGapsTest,
                          ::testing::Values(NewlineMode::kBreak,
-                                           NewlineMode::kSpace));
+                                           NewlineMode::kSpace),
+                         [](const ::testing::TestParamInfo<NewlineMode>& info) {
+                           return info.param == NewlineMode::kBreak ? "Break"
+                                                                    : "Space";
+                         });
+
+int CountWords(std::string_view piece);
+
+// Random strings of words, punctuation, spaces, newlines and ill-formed
+// UTF-8 in every mode and language: spans are in order, non-empty, trimmed,
+// gaps are whitespace, and every span cut into pieces rebuilds itself.
+TEST(SegmentTest, RandomTextKeepsTheInvariants) {
+  const std::vector<std::string> fragments = {"a",           "B",
+                                              ".",           "!",
+                                              "?",           " ",
+                                              "\n",          "\r\n",
+                                              "\t",          "Dr.",
+                                              "3",           "\xE3\x80\x82",
+                                              "\xC2\xBB",    "\xC2\xA0",
+                                              "\xFF",        "\xE2\x82",
+                                              ",",           "\"",
+                                              "(",           ")",
+                                              "e.g.",        "\xE4\xBD\xA0",
+                                              "\xEF\xBC\x8C"};
+  std::mt19937 random(1);
+  for (const std::string language : {"en", "de", "fr", "zh", "ja", "xx"}) {
+    for (int trial = 0; trial < 300; ++trial) {
+      std::string text;
+      const int length = static_cast<int>(random() % 40);
+      for (int i = 0; i < length; ++i) {
+        text += fragments[random() % fragments.size()];
+      }
+      for (NewlineMode mode : {NewlineMode::kBreak, NewlineMode::kSpace}) {
+        const std::vector<SentenceSpan> spans =
+            Splitter(language).Segment(text, mode);
+        size_t at = 0;
+        for (const SentenceSpan& span : spans) {
+          ASSERT_LE(at, span.begin) << text;
+          ASSERT_LT(span.begin, span.end) << text;
+          ASSERT_LE(span.end, text.size()) << text;
+          EXPECT_TRUE(IsAsciiOrUnicodeSpace(text.substr(at, span.begin - at)))
+              << text;
+          const std::string_view sentence =
+              std::string_view(text).substr(span.begin, span.size());
+          EXPECT_FALSE(IsAsciiOrUnicodeSpace(sentence.substr(0, 1))) << text;
+          EXPECT_FALSE(IsAsciiOrUnicodeSpace(sentence.substr(span.size() - 1)))
+              << text;
+          const int max_tokens = 2 + static_cast<int>(random() % 4);
+          size_t piece_at = span.begin;
+          for (const SentenceSpan& piece : Splitter(language).CutLongSentence(
+                   text, span, max_tokens, CountWords)) {
+            ASSERT_LE(piece_at, piece.begin) << text;
+            ASSERT_LT(piece.begin, piece.end) << text;
+            ASSERT_LE(piece.end, span.end) << text;
+            EXPECT_TRUE(IsAsciiOrUnicodeSpace(
+                text.substr(piece_at, piece.begin - piece_at)))
+                << text;
+            piece_at = piece.end;
+          }
+          EXPECT_EQ(piece_at, span.end) << text;
+          at = span.end;
+        }
+        EXPECT_TRUE(IsAsciiOrUnicodeSpace(text.substr(at))) << text;
+        if (HasFailure()) return;
+      }
+    }
+  }
+}
 
 TEST(SegmentTest, ConcurrentCallsGiveTheSameSpans) {
   const SentenceSplitter& splitter = Splitter("de");
@@ -648,8 +715,11 @@ TEST(ModelTextTest, NewlinesTokenizeAsSpaces) {
   const std::string text = "A man in\nan orange\r\nhat.";
   const std::string model_text = ModelText(text, {0, text.size()});
   EXPECT_EQ(model_text, "A man in an orange  hat.");
-  EXPECT_EQ(*tokenizer->EncodeSource(model_text),
-            *tokenizer->EncodeSource("A man in an orange hat."));
+  const std::vector<int> ids =
+      *tokenizer->EncodeSource("A man in an orange hat.");
+  EXPECT_EQ(*tokenizer->EncodeSource(model_text), ids);
+  // SentencePiece's nmt_nfkc normalization already reads \r and \n as spaces.
+  EXPECT_EQ(*tokenizer->EncodeSource(text), ids);
 }
 
 }  // namespace
