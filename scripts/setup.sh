@@ -10,7 +10,7 @@ set -euo pipefail
 BUILD_PACKAGES=(
   build-essential cmake pkg-config ccache git
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libdnnl-dev ocl-icd-opencl-dev opencl-headers libabsl-dev prometheus-cpp-dev libsentencepiece-dev nlohmann-json3-dev
+  libdnnl-dev ocl-icd-opencl-dev opencl-headers libabsl-dev prometheus-cpp-dev libsentencepiece-dev libgumbo-dev nlohmann-json3-dev
   libcpp-httplib-dev
   curl procps
 )
