@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace ts::core {
@@ -25,6 +26,18 @@ class SentencePieceModel {
 
   // Joins pieces into text (undoing the "▁" word marks).
   bool Decode(const std::vector<std::string>& pieces, std::string* text) const;
+
+  // Encode, plus each piece's bytes [first, second) in `text` (SentencePiece
+  // maps the normalized pieces back to the input bytes they came from).
+  bool EncodeWithRanges(std::string_view text, std::vector<std::string>* pieces,
+                        std::vector<std::pair<size_t, size_t>>* ranges,
+                        std::string* error) const;
+
+  // Decode, plus each piece's bytes [first, second) in `text` (empty for a
+  // piece that decodes to nothing).
+  bool DecodeWithRanges(const std::vector<std::string>& pieces,
+                        std::string* text,
+                        std::vector<std::pair<size_t, size_t>>* ranges) const;
 
  private:
   SentencePieceModel();

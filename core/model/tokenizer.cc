@@ -202,6 +202,74 @@ absl::StatusOr<std::vector<int>> MarianTokenizer::EncodeSource(
   return ids;
 }
 
+absl::StatusOr<EncodedSource> MarianTokenizer::EncodeSourceWithRanges(
+    std::string_view text) const {
+  if (!IsValidUtf8(text)) {
+    return absl::InvalidArgumentError("text is not valid UTF-8");
+  }
+  EncodedSource encoded;
+  // The language token as in EncodeSource.
+  size_t offset = 0;
+  if (text.size() >= 4 && text.compare(0, 2, ">>") == 0) {
+    const size_t close = text.rfind("<<");
+    if (close != std::string_view::npos && close >= 3) {
+      auto it = piece_to_id_.find(std::string(text.substr(0, close + 2)));
+      encoded.ids.push_back(it == piece_to_id_.end() ? unk_id_ : it->second);
+      encoded.ranges.push_back({0, close + 2});
+      offset = close + 2;
+    }
+  }
+  std::vector<std::string> pieces;
+  std::vector<std::pair<size_t, size_t>> ranges;
+  std::string error;
+  if (!source_spm_->EncodeWithRanges(text.substr(offset), &pieces, &ranges,
+                                     &error)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("SentencePiece could not encode the text: ", error));
+  }
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    auto it = piece_to_id_.find(pieces[i]);
+    encoded.ids.push_back(it == piece_to_id_.end() ? unk_id_ : it->second);
+    encoded.ranges.push_back(
+        {offset + ranges[i].first, offset + ranges[i].second});
+  }
+  encoded.ids.push_back(eos_id_);
+  encoded.ranges.push_back({text.size(), text.size()});
+  return encoded;
+}
+
+DecodedTarget MarianTokenizer::DecodeTargetWithRanges(
+    absl::Span<const int> ids) const {
+  DecodedTarget decoded;
+  std::vector<std::string> pieces;
+  std::vector<int> piece_of_id(ids.size(), -1);  // index in pieces, or -1
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const int id = ids[i];
+    if (id == target_eos_id_ || id == target_pad_id_) continue;
+    if (id < 0 || id >= static_cast<int>(target_id_to_piece_.size())) continue;
+    piece_of_id[i] = static_cast<int>(pieces.size());
+    pieces.push_back(target_id_to_piece_[id]);
+  }
+  std::vector<std::pair<size_t, size_t>> ranges;
+  if (!target_spm_->DecodeWithRanges(pieces, &decoded.text, &ranges) ||
+      ranges.size() != pieces.size()) {
+    decoded.text.clear();
+    ranges.assign(pieces.size(), {0, 0});
+  }
+  size_t end = 0;  // end of the text decoded so far
+  decoded.ranges.reserve(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (piece_of_id[i] < 0) {
+      decoded.ranges.push_back({end, end});
+      continue;
+    }
+    const auto [begin, piece_end] = ranges[piece_of_id[i]];
+    decoded.ranges.push_back({begin, piece_end});
+    if (piece_end > end) end = piece_end;
+  }
+  return decoded;
+}
+
 std::vector<std::string> MarianTokenizer::Pieces(
     absl::Span<const int> ids) const {
   std::vector<std::string> pieces;

@@ -2,6 +2,7 @@
 #ifndef TRANSFORMER_SERVING_CORE_MODEL_TOKENIZER_H_
 #define TRANSFORMER_SERVING_CORE_MODEL_TOKENIZER_H_
 
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -17,6 +18,25 @@ namespace ts::core {
 // True if `text` is well-formed UTF-8 (RFC 3629: no overlongs, surrogates,
 // values past U+10FFFF or truncated sequences), which SentencePiece expects.
 bool IsValidUtf8(std::string_view text);
+
+// Bytes [begin, end) of one token in a text; empty for a token with no text
+// (</s>, <pad>).
+struct TokenRange {
+  size_t begin = 0;
+  size_t end = 0;
+};
+
+// Source ids with the bytes of the source text each came from.
+struct EncodedSource {
+  std::vector<int> ids;            // as MarianTokenizer::EncodeSource
+  std::vector<TokenRange> ranges;  // one per id
+};
+
+// Target text with the bytes of it each id produced.
+struct DecodedTarget {
+  std::string text;                // as MarianTokenizer::DecodeTarget
+  std::vector<TokenRange> ranges;  // one per id
+};
 
 // As MarianTokenizer in transformers: the source text is split into pieces by
 // source.spm, a leading `>>xxx<<` language token is kept whole, pieces map to
@@ -44,6 +64,23 @@ class MarianTokenizer {
 
   // Text of target ids; ids outside the vocabulary are skipped.
   std::string DecodeTarget(absl::Span<const int> ids) const;
+
+  // EncodeSource(text) plus each id's bytes in `text`: the input bytes the
+  // SentencePiece piece was normalized from (NFKC folding, e.g. "ﬁ" -> "fi",
+  // maps the piece back to the original bytes, so a range may be longer or
+  // shorter than the piece). A piece "▁word" covers the word and, when the
+  // input has one, the space before it (SentencePiece counts a space to the
+  // next piece); extra spaces that normalization removes belong to no piece.
+  // A leading ">>xxx<<" language token covers its bytes; </s> gets the empty
+  // range [text.size(), text.size()). Errors: as EncodeSource.
+  absl::StatusOr<EncodedSource> EncodeSourceWithRanges(
+      std::string_view text) const;
+
+  // DecodeTarget(ids) plus each id's bytes in that text: a piece "▁Hund"
+  // covers " Hund" (the space it decodes to, none at the start of the text).
+  // </s>, <pad> and ids outside the vocabulary get an empty range at the end
+  // of the text decoded before them.
+  DecodedTarget DecodeTargetWithRanges(absl::Span<const int> ids) const;
 
   // The vocab.json piece of each id (source or target: the vocabulary is
   // shared), e.g. "▁Ein", "</s>"; "" for an id outside the vocabulary.
