@@ -662,6 +662,25 @@ TEST(CutLongSentenceTest, RandomSentencesWithAWordCounter) {
   }
 }
 
+// The counter reads a few times the sentence's bytes, not the rest of the
+// sentence once per piece (a 100 KB sentence would take seconds).
+TEST(CutLongSentenceTest, CountsAFewTimesTheSentence) {
+  std::string text;
+  std::mt19937 random(5);
+  while (text.size() < 100000) {
+    text += random() % 9 == 0 ? "word, " : "word ";
+  }
+  text += "end";
+  size_t bytes_counted = 0;
+  const auto count = [&](std::string_view piece) {
+    bytes_counted += piece.size();
+    return CountWords(piece);
+  };
+  const std::vector<std::string> pieces = Cut("en", text, 256, count);
+  EXPECT_GE(pieces.size(), text.size() / 5 / 255);
+  EXPECT_LE(bytes_counted, 4 * text.size());
+}
+
 // The demo model's tokenizer: the pieces' ids, without their </s>, are the
 // sentence's ids (cuts fall where SentencePiece starts a token).
 TEST(CutLongSentenceTest, DemoTokenizer) {
