@@ -9,7 +9,7 @@
 #   build-fuzz/fuzz_safetensors build-fuzz/artifacts/fuzz_safetensors/crash-...   # replay
 #
 # Environment: CC/CXX (default clang-14/clang++-14), TS_FUZZ_BUILD_DIR
-# (default build-fuzz), TS_FUZZ_TARGETS (default all four), TS_FUZZ_JOBS
+# (default build-fuzz), TS_FUZZ_TARGETS (default all five), TS_FUZZ_JOBS
 # (build parallelism, default 2).
 set -uo pipefail
 
@@ -17,7 +17,7 @@ duration="${1:-60}"
 repo_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 fuzz_dir="${repo_dir}/tests/fuzz"
 build_dir="${TS_FUZZ_BUILD_DIR:-${repo_dir}/build-fuzz}"
-targets=(${TS_FUZZ_TARGETS:-fuzz_safetensors fuzz_config fuzz_vocab fuzz_request})
+targets=(${TS_FUZZ_TARGETS:-fuzz_safetensors fuzz_config fuzz_vocab fuzz_request fuzz_segment})
 
 if ! [[ "${duration}" =~ ^[0-9]+$ ]] || [[ "${duration}" -lt 1 ]]; then
   echo "usage: $0 [SECONDS]" >&2
@@ -51,7 +51,7 @@ for target in "${targets[@]}"; do
   mkdir -p "${work}" "${artifacts}"
   args=(-max_total_time="${duration}" -print_final_stats=1 -timeout=30
         -rss_limit_mb=4096 -artifact_prefix="${artifacts}")
-  [[ "${target}" != fuzz_request ]] && args+=(-dict="${fuzz_dir}/json.dict")
+  [[ "${target}" != fuzz_request && "${target}" != fuzz_segment ]] && args+=(-dict="${fuzz_dir}/json.dict")
   echo "== ${target}: ${duration} s"
   "${build_dir}/${target}" "${args[@]}" "${work}" "${seeds}" >"${log}" 2>&1
   status=$?
