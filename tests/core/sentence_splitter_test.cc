@@ -119,6 +119,13 @@ INSTANTIATE_TEST_SUITE_P(
                   "See No. 5 on the list. I agree.",
                   {"See No. 5 on the list.", "I agree."}},
         SplitCase{"en",
+                  "See Sec. 3 for details. Thanks.",
+                  {"See Sec. 3 for details.", "Thanks."}},
+        // ICU keeps "." + number + lowercase word together (UAX #29 SB8).
+        SplitCase{"en",
+                  "He sat by the water. 3 boys are on a pier.",
+                  {"He sat by the water.", "3 boys are on a pier."}},
+        SplitCase{"en",
                   "He voted no. Then he left.",
                   {"He voted no.", "Then he left."}},
         // ! and ? before a lowercase word.
