@@ -543,6 +543,43 @@ std::vector<SentenceSpan> SentenceSplitter::CutLongSentence(
   }
   const std::vector<int32_t>* kinds[] = {&commas, &spaces, &words, &characters};
 
+  // Estimated tokens: each word (a run between whitespace) counted alone.
+  // SentencePiece tokenizes the words of a text separately, so at a space
+  // cut the sum over a piece's words is its count; inside a word the word's
+  // tokens are spread over its bytes. Cuts are chosen by the estimate and
+  // checked with real counts, so the estimate only saves work: each piece
+  // costs a few counts of its own size instead of counts of the whole rest.
+  const int empty = count_tokens(std::string_view());
+  std::vector<int32_t> word_begins;
+  std::vector<int32_t> word_ends;
+  std::vector<double> tokens_before_word = {0.0};
+  for (int32_t i = TrimStart(s, start, end); i < end;
+       i = TrimStart(s, i, end)) {
+    int32_t j = i;
+    for (int32_t next; j < end && !IsWhiteSpace(CodePointAt(s, j, &next));) {
+      j = next;
+    }
+    word_begins.push_back(i);
+    word_ends.push_back(j);
+    tokens_before_word.push_back(
+        tokens_before_word.back() +
+        std::max(0, count_tokens(s.substr(i, j - i)) - empty));
+    i = j;
+  }
+  // Estimated tokens of s[0, at), </s> not included.
+  auto tokens_before = [&](int32_t at) {
+    const size_t k =
+        std::upper_bound(word_begins.begin(), word_begins.end(), at) -
+        word_begins.begin();
+    if (k == 0) return 0.0;
+    const size_t w = k - 1;  // the last word starting before `at`
+    const double word_tokens =
+        tokens_before_word[w + 1] - tokens_before_word[w];
+    if (at >= word_ends[w]) return tokens_before_word[w + 1];
+    return tokens_before_word[w] + word_tokens * (at - word_begins[w]) /
+                                       (word_ends[w] - word_begins[w]);
+  };
+
   const int enough = std::max(1, max_tokens / 2);
   while (start < end) {
     std::unordered_map<int32_t, int> counts;  // cut -> tokens of the piece
@@ -554,27 +591,59 @@ std::vector<SentenceSpan> SentenceSplitter::CutLongSentence(
       }
       return it->second;
     };
-    if (count(end) <= max_tokens) {
+    const double start_tokens = tokens_before(start);
+    auto estimate = [&](int32_t cut) {
+      return empty + tokens_before(cut) - start_tokens;
+    };
+    if (estimate(end) <= max_tokens && count(end) <= max_tokens) {
       pieces.push_back({sentence.begin + start, sentence.begin + end});
       break;
     }
-    // The last cut of each kind whose piece fits (binary search: the count
-    // grows with the piece), the first kind whose piece is big enough.
+    // The largest candidate of `kind` at or below index `p` whose piece
+    // fits by a real count: `p`, else stepping down 1, 2, 4... candidates,
+    // then a binary search (the count grows with the piece). -1 if none.
+    auto last_fit = [&](const std::vector<int32_t>& kind, ptrdiff_t first,
+                        ptrdiff_t p) -> int32_t {
+      if (count(kind[p]) <= max_tokens) return kind[p];
+      ptrdiff_t fits = first - 1;  // index known to fit (or before `first`)
+      ptrdiff_t too_long = p;      // index known not to fit
+      for (ptrdiff_t step = 1; p - step >= first; step *= 2) {
+        if (count(kind[p - step]) <= max_tokens) {
+          fits = p - step;
+          break;
+        }
+        too_long = p - step;
+      }
+      while (too_long - fits > 1) {
+        const ptrdiff_t middle = fits + (too_long - fits) / 2;
+        if (count(kind[middle]) <= max_tokens) {
+          fits = middle;
+        } else {
+          too_long = middle;
+        }
+      }
+      return fits >= first ? kind[fits] : -1;
+    };
+    // Per kind, the last cut that fits; the first kind whose piece is big
+    // enough wins, else the longest piece of any kind.
     int32_t best = -1;
     int32_t longest = -1;
     for (const std::vector<int32_t>* kind : kinds) {
-      auto first = std::upper_bound(kind->begin(), kind->end(), start);
-      auto last = std::lower_bound(first, kind->end(), end);
-      int32_t fit = -1;
-      while (first != last) {  // invariant: cuts before `first` fit
-        auto middle = first + (last - first) / 2;
-        if (count(*middle) <= max_tokens) {
-          fit = *middle;
-          first = middle + 1;
-        } else {
-          last = middle;
-        }
-      }
+      const ptrdiff_t first =
+          std::upper_bound(kind->begin(), kind->end(), start) - kind->begin();
+      const ptrdiff_t last =
+          std::lower_bound(kind->begin() + first, kind->end(), end) -
+          kind->begin();
+      if (first == last) continue;
+      // The last candidate whose estimate fits (at least the first one).
+      ptrdiff_t p =
+          std::upper_bound(
+              kind->begin() + first, kind->begin() + last, max_tokens,
+              [&](int limit, int32_t cut) { return estimate(cut) > limit; }) -
+          kind->begin() - 1;
+      p = std::max(p, first);
+      if (estimate((*kind)[p]) < enough && kind != kinds[3]) continue;
+      const int32_t fit = last_fit(*kind, first, p);
       if (fit < 0) continue;
       longest = std::max(longest, fit);
       if (count(fit) >= enough) {

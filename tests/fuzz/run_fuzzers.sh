@@ -17,7 +17,7 @@ duration="${1:-60}"
 repo_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 fuzz_dir="${repo_dir}/tests/fuzz"
 build_dir="${TS_FUZZ_BUILD_DIR:-${repo_dir}/build-fuzz}"
-targets=(${TS_FUZZ_TARGETS:-fuzz_safetensors fuzz_config fuzz_vocab fuzz_request fuzz_html})
+targets=(${TS_FUZZ_TARGETS:-fuzz_safetensors fuzz_config fuzz_vocab fuzz_request fuzz_html fuzz_segment})
 
 if ! [[ "${duration}" =~ ^[0-9]+$ ]] || [[ "${duration}" -lt 1 ]]; then
   echo "usage: $0 [SECONDS]" >&2
@@ -52,7 +52,7 @@ for target in "${targets[@]}"; do
   args=(-max_total_time="${duration}" -print_final_stats=1 -timeout=30
         -rss_limit_mb=4096 -artifact_prefix="${artifacts}")
   case "${target}" in
-    fuzz_request) ;;
+    fuzz_request | fuzz_segment) ;;
     fuzz_html) args+=(-dict="${fuzz_dir}/html.dict") ;;
     *) args+=(-dict="${fuzz_dir}/json.dict") ;;
   esac
