@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "core/decoding/sampling.h"
+#include "server/model_languages.h"
 
 namespace ts::server {
 
@@ -23,11 +24,14 @@ RequestHandler::RequestHandler(std::shared_ptr<const core::MarianModel> model,
     : model_(model),
       validator_(
           std::move(model),
-          RequestLimits{.max_texts_per_request = options.max_texts_per_request,
-                        .max_queue_size = options.max_queue_size,
-                        .max_input_tokens = options.max_input_tokens,
-                        .max_length_cap = options.max_length_cap,
-                        .max_beam_size = options.max_beam_size}),
+          RequestLimits{
+              .max_texts_per_request = options.max_texts_per_request,
+              .max_queue_size = options.max_queue_size,
+              .max_input_tokens = options.max_input_tokens,
+              .max_length_cap = options.max_length_cap,
+              .max_beam_size = options.max_beam_size,
+              .max_sentences_per_request = options.max_sentences_per_request},
+          ReadModelLanguages(options.model_dir).source),
       scheduler_(scheduler),
       metrics_(metrics),
       model_identity_(
@@ -124,11 +128,16 @@ void RequestHandler::RunTranslate(
       if (options.do_sample && segments.size() > 1) {
         segment_options.seed = core::SampleStreamKey({options.seed, t}, -1 - s);
       }
+      // HTML carries its markup over through the cross-attention alignment,
+      // so its sentences record attention (returned only if asked), which
+      // the cache does not store.
+      const bool html = call->work().texts[t].html != nullptr;
+      if (html) segment_options.return_attention = true;
       SharedTranslation::Waiter waiter =
           TranslateCall::WaiterFor(call, t, s, streams);
       std::string key;
       std::shared_ptr<SharedTranslation> computation;
-      if (use_cache) {
+      if (use_cache && !html) {
         key = TranslationCacheKey(model_identity_, segment_options, t,
                                   segment.source);
         core::TranslationResult hit;
@@ -269,6 +278,7 @@ void RequestHandler::GetModelInfo(
   response->set_max_length_cap(limits.max_length_cap);
   response->set_max_texts_per_request(limits.max_texts_per_request);
   response->set_max_input_tokens(limits.max_input_tokens);
+  response->set_max_sentences_per_request(limits.max_sentences_per_request);
   finish(grpc::Status::OK);
 }
 

@@ -115,12 +115,21 @@ bool IsValidUtf8(std::string_view text) {
 }
 
 RequestValidator::RequestValidator(
-    std::shared_ptr<const core::MarianModel> model, RequestLimits limits)
-    : model_(std::move(model)), limits_(limits) {}
+    std::shared_ptr<const core::MarianModel> model, RequestLimits limits,
+    std::string source_language)
+    : model_(std::move(model)), limits_(limits) {
+  absl::StatusOr<core::text::SentenceSplitter> splitter =
+      core::text::SentenceSplitter::Create(source_language);
+  if (splitter.ok()) {
+    splitter_ = std::make_shared<const core::text::SentenceSplitter>(
+        *std::move(splitter));
+  } else {
+    splitter_error_ = std::string(splitter.status().message());
+  }
+}
 
-grpc::Status RequestValidator::TokenizeTexts(
-    const google::protobuf::RepeatedPtrField<std::string>& texts,
-    std::vector<std::vector<int>>* source_ids) const {
+grpc::Status RequestValidator::CheckTexts(
+    const google::protobuf::RepeatedPtrField<std::string>& texts) const {
   if (texts.empty()) return Invalid("request has no texts");
   if (texts.size() > limits_.max_texts_per_request) {
     return Invalid(absl::StrCat(
@@ -131,6 +140,39 @@ grpc::Status RequestValidator::TokenizeTexts(
         std::min(limits_.max_texts_per_request, limits_.max_queue_size),
         " texts"));
   }
+  for (int i = 0; i < texts.size(); ++i) {
+    const std::string& text = texts.Get(i);
+    if (text.empty()) return Invalid(absl::StrCat("texts[", i, "] is empty"));
+    if (!IsValidUtf8(text)) {
+      return Invalid(absl::StrCat("texts[", i, "] is not valid UTF-8"));
+    }
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status RequestValidator::CheckSentenceCount(
+    const TranslateWork& work) const {
+  size_t sentences = 0;
+  for (const TextWork& text : work.texts) sentences += text.segments.size();
+  const int limit =
+      std::min(limits_.max_sentences_per_request, limits_.max_queue_size);
+  if (sentences > static_cast<size_t>(limit)) {
+    return Invalid(absl::StrCat(
+        "request has ", sentences, " sentences, more than ",
+        limit == limits_.max_sentences_per_request
+            ? "max_sentences_per_request "
+            : "max_queue_size ",
+        limit, " (max_sentences_per_request ",
+        limits_.max_sentences_per_request, ", max_queue_size ",
+        limits_.max_queue_size, "): split it into smaller requests"));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status RequestValidator::TokenizeTexts(
+    const google::protobuf::RepeatedPtrField<std::string>& texts,
+    std::vector<std::vector<int>>* source_ids) const {
+  if (grpc::Status status = CheckTexts(texts); !status.ok()) return status;
   // The encoder has positions for max_position_embeddings tokens only.
   const int max_tokens = std::min(limits_.max_input_tokens,
                                   model_->config().max_position_embeddings);
@@ -141,10 +183,6 @@ grpc::Status RequestValidator::TokenizeTexts(
   source_ids->reserve(texts.size());
   for (int i = 0; i < texts.size(); ++i) {
     const std::string& text = texts.Get(i);
-    if (text.empty()) return Invalid(absl::StrCat("texts[", i, "] is empty"));
-    if (!IsValidUtf8(text)) {
-      return Invalid(absl::StrCat("texts[", i, "] is not valid UTF-8"));
-    }
     absl::StatusOr<std::vector<int>> ids =
         model_->tokenizer().EncodeSource(text);
     if (!ids.ok()) {
@@ -244,9 +282,140 @@ grpc::Status RequestValidator::ResolveTranslationOptions(
   return grpc::Status::OK;
 }
 
+grpc::Status RequestValidator::SegmentPlainText(
+    int index, std::string_view text, int block, core::text::NewlineMode mode,
+    std::vector<SegmentWork>* segments) const {
+  const int max_tokens = std::min(limits_.max_input_tokens,
+                                  model_->config().max_position_embeddings);
+  const core::MarianTokenizer& tokenizer = model_->tokenizer();
+  auto add = [&](core::text::SentenceSpan span) -> grpc::Status {
+    std::string source = core::text::ModelText(text, span);
+    absl::StatusOr<std::vector<int>> ids = tokenizer.EncodeSource(source);
+    if (!ids.ok()) {
+      return Invalid(
+          absl::StrCat("texts[", index, "]: ", ids.status().message()));
+    }
+    segments->push_back(SegmentWork{.begin = static_cast<int>(span.begin),
+                                    .end = static_cast<int>(span.end),
+                                    .block = block,
+                                    .source = std::move(source),
+                                    .source_ids = *std::move(ids)});
+    return grpc::Status::OK;
+  };
+  const core::text::TokenCounter count = [&](std::string_view piece) {
+    absl::StatusOr<std::vector<int>> ids =
+        tokenizer.EncodeSource(core::text::ModelText(
+            piece, core::text::SentenceSpan{0, piece.size()}));
+    return ids.ok() ? static_cast<int>(ids->size()) : max_tokens + 1;
+  };
+  for (const core::text::SentenceSpan& sentence :
+       splitter_->Segment(text, mode)) {
+    const size_t first = segments->size();
+    if (grpc::Status status = add(sentence); !status.ok()) return status;
+    if (static_cast<int>(segments->back().source_ids.size()) <= max_tokens) {
+      continue;
+    }
+    // Too long for the encoder: translated in pieces, in order.
+    segments->resize(first);
+    for (const core::text::SentenceSpan& piece :
+         splitter_->CutLongSentence(text, sentence, max_tokens, count)) {
+      if (grpc::Status status = add(piece); !status.ok()) return status;
+      if (static_cast<int>(segments->back().source_ids.size()) > max_tokens) {
+        return Invalid(absl::StrCat("texts[", index, "] has a character of ",
+                                    segments->back().source_ids.size(),
+                                    " tokens, more than max_input_tokens ",
+                                    max_tokens));
+      }
+    }
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status RequestValidator::SegmentTexts(
+    const transformer::v1::TranslateRequest& request,
+    TranslateWork* work) const {
+  const transformer::v1::TranslationOptions& options = request.options();
+  core::text::NewlineMode mode;
+  switch (options.newline_mode()) {
+    case transformer::v1::NEWLINE_MODE_BREAK:
+      mode = core::text::NewlineMode::kBreak;
+      break;
+    case transformer::v1::NEWLINE_MODE_SPACE:
+      mode = core::text::NewlineMode::kSpace;
+      break;
+    default:
+      return Invalid(absl::StrCat(
+          "options.newline_mode ", static_cast<int>(options.newline_mode()),
+          " is not a known NewlineMode value (NEWLINE_MODE_BREAK=0, "
+          "NEWLINE_MODE_SPACE=1)"));
+  }
+  if (splitter_ == nullptr) {
+    return grpc::Status(grpc::StatusCode::INTERNAL,
+                        absl::StrCat("no sentence splitter: ", splitter_error_,
+                                     "; send INPUT_FORMAT_SENTENCE"));
+  }
+  work->texts.clear();
+  work->texts.reserve(request.texts_size());
+  for (int i = 0; i < request.texts_size(); ++i) {
+    const std::string& text = request.texts(i);
+    TextWork& text_work = work->texts.emplace_back();
+    if (work->input_format == transformer::v1::INPUT_FORMAT_TEXT) {
+      if (grpc::Status status =
+              SegmentPlainText(i, text, -1, mode, &text_work.segments);
+          !status.ok()) {
+        return status;
+      }
+      continue;
+    }
+    absl::StatusOr<core::text::HtmlDocument> html =
+        core::text::HtmlDocument::Parse(text);
+    if (!html.ok()) {
+      return Invalid(absl::StrCat(
+          "texts[", i, "] is not HTML that parses: ", html.status().message()));
+    }
+    text_work.html =
+        std::make_shared<const core::text::HtmlDocument>(*std::move(html));
+    const std::vector<core::text::Block>& blocks = text_work.html->blocks();
+    for (int b = 0; b < static_cast<int>(blocks.size()); ++b) {
+      if (grpc::Status status =
+              SegmentPlainText(i, blocks[b].text, b, mode, &text_work.segments);
+          !status.ok()) {
+        return status;
+      }
+    }
+  }
+  return grpc::Status::OK;
+}
+
 grpc::Status RequestValidator::ValidateTranslate(
     const transformer::v1::TranslateRequest& request,
     TranslateWork* work) const {
+  work->input_format = request.options().input_format();
+  switch (work->input_format) {
+    case transformer::v1::INPUT_FORMAT_SENTENCE:
+      break;
+    case transformer::v1::INPUT_FORMAT_TEXT:
+    case transformer::v1::INPUT_FORMAT_HTML: {
+      if (grpc::Status status = CheckTexts(request.texts()); !status.ok()) {
+        return status;
+      }
+      if (grpc::Status status =
+              ResolveTranslationOptions(request.options(), &work->options);
+          !status.ok()) {
+        return status;
+      }
+      if (grpc::Status status = SegmentTexts(request, work); !status.ok()) {
+        return status;
+      }
+      return CheckSentenceCount(*work);
+    }
+    default:
+      return Invalid(absl::StrCat(
+          "options.input_format ",
+          static_cast<int>(request.options().input_format()),
+          " is not a known InputFormat value (INPUT_FORMAT_TEXT=0, "
+          "INPUT_FORMAT_SENTENCE=1, INPUT_FORMAT_HTML=2)"));
+  }
   std::vector<std::vector<int>> source_ids;
   if (grpc::Status status = TokenizeTexts(request.texts(), &source_ids);
       !status.ok()) {
@@ -263,7 +432,12 @@ grpc::Status RequestValidator::ValidateTranslate(
                     .source = text,
                     .source_ids = std::move(source_ids[i])});
   }
-  return ResolveTranslationOptions(request.options(), &work->options);
+  if (grpc::Status status =
+          ResolveTranslationOptions(request.options(), &work->options);
+      !status.ok()) {
+    return status;
+  }
+  return CheckSentenceCount(*work);
 }
 
 grpc::Status RequestValidator::ValidateEncode(

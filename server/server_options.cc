@@ -74,6 +74,9 @@ ABSL_FLAG(int, max_queue_size, 1024,
 ABSL_FLAG(int, max_input_tokens, 256,
           "Most tokens per text after tokenization, </s> included.");
 ABSL_FLAG(int, max_texts_per_request, 256, "Most texts in one request.");
+ABSL_FLAG(int, max_sentences_per_request, 1024,
+          "Most sentences (segments) in one Translate request, over all its "
+          "texts, after splitting; at most --max_queue_size.");
 ABSL_FLAG(int, max_length_cap, 512,
           "Largest max_length (tokens) a request may ask for; also caps the "
           "model's default.");
@@ -124,6 +127,7 @@ constexpr absl::string_view kFlagNames[] = {
     "kv_cache_mb",
     "max_input_tokens",
     "max_texts_per_request",
+    "max_sentences_per_request",
     "max_length_cap",
     "max_beam_size",
     "max_message_bytes",
@@ -183,6 +187,7 @@ absl::Status ServerOptions::Validate() const {
            {"kv_cache_mb", kv_cache_mb},
            {"max_input_tokens", max_input_tokens},
            {"max_texts_per_request", max_texts_per_request},
+           {"max_sentences_per_request", max_sentences_per_request},
            {"max_length_cap", max_length_cap},
            {"max_beam_size", max_beam_size},
            {"max_message_bytes", max_message_bytes}}) {
@@ -195,6 +200,12 @@ absl::Status ServerOptions::Validate() const {
   if (max_texts_per_request > max_queue_size) {
     return absl::InvalidArgumentError(
         absl::StrCat("--max_texts_per_request (", max_texts_per_request,
+                     ") must not exceed --max_queue_size (", max_queue_size,
+                     "): such a request could never be queued"));
+  }
+  if (max_sentences_per_request > max_queue_size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max_sentences_per_request (", max_sentences_per_request,
                      ") must not exceed --max_queue_size (", max_queue_size,
                      "): such a request could never be queued"));
   }
@@ -285,6 +296,8 @@ ServerOptions ServerOptionsFromFlags() {
   options.kv_cache_mb = absl::GetFlag(FLAGS_kv_cache_mb);
   options.max_input_tokens = absl::GetFlag(FLAGS_max_input_tokens);
   options.max_texts_per_request = absl::GetFlag(FLAGS_max_texts_per_request);
+  options.max_sentences_per_request =
+      absl::GetFlag(FLAGS_max_sentences_per_request);
   options.max_length_cap = absl::GetFlag(FLAGS_max_length_cap);
   options.max_beam_size = absl::GetFlag(FLAGS_max_beam_size);
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);

@@ -48,6 +48,8 @@ struct ServerOptions {
   // Request limits.
   int max_input_tokens = 256;  // per text, </s> included
   int max_texts_per_request = 256;
+  // Sentences (segments) per Translate request, over its texts.
+  int max_sentences_per_request = 1024;
   int max_length_cap = 512;  // largest max_length a request may ask for
   int max_beam_size = 16;    // largest beam_size a request may ask for
   int64_t max_message_bytes = 64 << 20;  // largest request message (bytes)

@@ -56,7 +56,8 @@ SharedTranslation::Waiter TranslateCall::WaiterFor(
           },
       .on_token = nullptr};
   if (call->stream_ != nullptr && search_streams &&
-      call->work_.texts[text].segments.size() == 1) {
+      call->work_.texts[text].segments.size() == 1 &&
+      call->work_.texts[text].html == nullptr) {
     waiter.on_token = [stream = call->stream_, text](int token) {
       stream->Token(text, token);
     };
@@ -120,8 +121,13 @@ void TranslateCall::EmitLocked(int t) {
   Text& state = state_[t];
   const TextWork& text_work = work_.texts[t];
   const int count = static_cast<int>(text_work.segments.size());
-  if (count == 0) {
+  // An empty text, or an HTML document (whose markup is placed only once
+  // every sentence is translated): one message, when all is done.
+  if (count == 0 || text_work.html != nullptr) {
     if (state.emitted > 0) return;
+    for (bool done : state.done) {
+      if (!done) return;
+    }
     state.emitted = 1;
     transformer::v1::Translation translation;
     AssembleTranslation(texts_[t], text_work, state.results, work_.options,

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/text/token_spans.h"
 #include "server/attention_response.h"
 
 namespace ts::server {
@@ -14,6 +15,65 @@ std::string_view GapBefore(std::string_view text, const TextWork& work,
       index < segments.size() ? segments[index].begin : text.size();
   return text.substr(begin, end - begin);
 }
+
+namespace {
+
+// Hypothesis `index` of an HTML text: each block's sentences translated and
+// joined by the block's own gaps, the inline markup carried over through each
+// target token's argmax source token (the attention the computation
+// recorded), the document rendered around them. Also adds the joined
+// token_ids and the mean score to `out`.
+std::string RenderHtml(const TextWork& work,
+                       const std::vector<core::TranslationResult>& results,
+                       size_t index, const core::MarianTokenizer& tokenizer,
+                       transformer::v1::Hypothesis* out) {
+  const std::vector<core::text::Block>& blocks = work.html->blocks();
+  std::vector<core::text::BlockTranslation> translations(blocks.size());
+  std::vector<size_t> written(blocks.size(), 0);  // source bytes consumed
+  float score = 0.0f;
+  for (size_t s = 0; s < work.segments.size(); ++s) {
+    const SegmentWork& segment = work.segments[s];
+    const std::string& block_text = blocks[segment.block].text;
+    core::text::BlockTranslation& block = translations[segment.block];
+    size_t& consumed = written[segment.block];
+    block.text.append(block_text, consumed, segment.begin - consumed);
+    consumed = segment.end;
+    const core::Hypothesis& hypothesis = results[s].hypotheses[index];
+    out->mutable_token_ids()->Add(hypothesis.ids.begin(), hypothesis.ids.end());
+    score += hypothesis.score;
+    const size_t target_offset = block.text.size();
+    const core::DecodedTarget target =
+        tokenizer.DecodeTargetWithRanges(hypothesis.ids);
+    block.text += target.text;
+    absl::StatusOr<core::EncodedSource> source =
+        tokenizer.EncodeSourceWithRanges(segment.source);
+    const int source_len = static_cast<int>(segment.source_ids.size());
+    if (!source.ok() || hypothesis.attention.empty()) continue;
+    const std::vector<int> argmax =
+        AlignmentOf(hypothesis.attention, source_len);
+    for (core::text::TokenAlignment alignment :
+         core::text::AlignTokens(source->ranges, target.ranges, argmax)) {
+      alignment.target_begin += target_offset;
+      alignment.target_end += target_offset;
+      if (alignment.source_begin != alignment.source_end) {
+        // ModelText keeps every byte's place, so source offsets shift by the
+        // segment's start in the block.
+        alignment.source_begin += segment.begin;
+        alignment.source_end += segment.begin;
+      }
+      block.alignment.push_back(alignment);
+    }
+  }
+  for (size_t b = 0; b < blocks.size(); ++b) {
+    translations[b].text.append(blocks[b].text, written[b]);
+  }
+  if (!work.segments.empty()) {
+    out->set_score(score / static_cast<float>(work.segments.size()));
+  }
+  return work.html->Render(translations);
+}
+
+}  // namespace
 
 void AssembleTranslation(std::string_view text, const TextWork& work,
                          const std::vector<core::TranslationResult>& results,
@@ -36,6 +96,7 @@ void AssembleTranslation(std::string_view text, const TextWork& work,
     out->set_source_end(segment.end);
     out->set_source(segment.source);
     out->set_input_token_count(source_len);
+    if (segment.block >= 0) out->set_block(segment.block);
     if (options.return_attention) {
       transformer::v1::Translation pieces;
       SetSourceTokens(segment.source_ids, tokenizer, &pieces);
@@ -52,6 +113,13 @@ void AssembleTranslation(std::string_view text, const TextWork& work,
     }
   }
   translation->set_input_token_count(input_tokens);
+  if (work.html != nullptr) {
+    for (size_t i = 0; i < hypotheses; ++i) {
+      transformer::v1::Hypothesis* out = translation->add_hypotheses();
+      out->set_text(RenderHtml(work, results, i, tokenizer, out));
+    }
+    return;
+  }
   if (count == 1) {
     // One sentence: its hypotheses, attention included, with the gaps.
     const transformer::v1::Segment& only = translation->segments(0);

@@ -82,7 +82,8 @@ std::vector<GoldenTranslation> ReadGoldenTranslations() {
     if (line.empty()) continue;
     const nlohmann::json row = nlohmann::json::parse(line);
     rows.push_back({row["source"].get<std::string>(),
-                    row["greedy_text"].get<std::string>()});
+                    row["greedy_text"].get<std::string>(),
+                    row["beam4_text"].get<std::string>()});
   }
   return rows;
 }

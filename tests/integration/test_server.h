@@ -45,6 +45,7 @@ CommandResult RunCommand(const std::string& command,
 struct GoldenTranslation {
   std::string source;
   std::string greedy_text;
+  std::string beam4_text;
 };
 std::vector<GoldenTranslation> ReadGoldenTranslations();
 
