@@ -161,8 +161,10 @@ RequestHandler::RequestHandler(std::shared_ptr<const core::MarianModel> model,
           RequestLimits{.max_texts_per_request = options.max_texts_per_request,
                         .max_queue_size = options.max_queue_size,
                         .max_input_tokens = options.max_input_tokens,
+                        .max_text_bytes = options.max_text_bytes,
                         .max_length_cap = options.max_length_cap,
-                        .max_beam_size = options.max_beam_size}),
+                        .max_beam_size = options.max_beam_size,
+                        .max_length_factor = options.max_length_factor}),
       scheduler_(scheduler),
       metrics_(metrics),
       model_identity_(
@@ -443,6 +445,7 @@ void RequestHandler::GetModelInfo(
   response->set_max_length_cap(limits.max_length_cap);
   response->set_max_texts_per_request(limits.max_texts_per_request);
   response->set_max_input_tokens(limits.max_input_tokens);
+  response->set_max_text_bytes(limits.max_text_bytes);
   finish(grpc::Status::OK);
 }
 

@@ -137,6 +137,14 @@ grpc::Status RequestValidator::TokenizeTexts(
   const char* const token_limit_name = max_tokens == limits_.max_input_tokens
                                            ? "max_input_tokens"
                                            : "max_position_embeddings";
+  // Sizes first: a huge text costs no scan or tokenizing before its refusal.
+  for (int i = 0; i < texts.size(); ++i) {
+    if (texts.Get(i).size() > static_cast<size_t>(limits_.max_text_bytes)) {
+      return Invalid(absl::StrCat("texts[", i, "] has ", texts.Get(i).size(),
+                                  " bytes, more than max_text_bytes ",
+                                  limits_.max_text_bytes));
+    }
+  }
   source_ids->clear();
   source_ids->reserve(texts.size());
   for (int i = 0; i < texts.size(); ++i) {
@@ -198,6 +206,22 @@ grpc::Status RequestValidator::ResolveTranslationOptions(
                                ? requested.length_penalty()
                                : config.length_penalty;
   options.return_attention = requested.return_attention();
+  if (requested.no_repeat_ngram_size() < 0) {
+    return Invalid(absl::StrCat("options.no_repeat_ngram_size is ",
+                                requested.no_repeat_ngram_size(),
+                                "; it must be >= 0 (0 = off)"));
+  }
+  options.no_repeat_ngram_size = requested.no_repeat_ngram_size();
+  if (requested.has_repetition_penalty()) {
+    const float penalty = requested.repetition_penalty();
+    if (!(penalty > 0.0f && std::isfinite(penalty))) {
+      return Invalid(
+          absl::StrCat("options.repetition_penalty is ", penalty,
+                       "; it must be a finite number > 0 (1 = off)"));
+    }
+    options.repetition_penalty = penalty;
+  }
+  options.max_length_factor = limits_.max_length_factor;
   if (requested.has_attention_layer()) {
     const int layers = config.decoder_layers;
     const int layer = requested.attention_layer();
