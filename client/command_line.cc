@@ -40,9 +40,10 @@ const std::map<std::string, CommandSpec>& Commands() {
        {"Translates texts; prints one translation (or JSON line) per text, "
         "in input order.",
         "transformer-client translate [flags] [TEXT...]",
-        {"beam_size", "max_length", "num_hypotheses", "sample", "top_k",
-         "top_p", "temperature", "seed", "json", "attention", "attention_layer",
-         "heatmap", "concurrency", "stream"}}},
+        {"beam_size", "max_length", "num_hypotheses", "no_repeat_ngram_size",
+         "repetition_penalty", "sample", "top_k", "top_p", "temperature",
+         "seed", "json", "attention", "attention_layer", "heatmap",
+         "concurrency", "stream"}}},
       {"bench",
        {"Load generator: --concurrency clients each keep one Translate "
         "request in flight (or, with --request_rate, requests arrive at "

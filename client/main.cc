@@ -60,6 +60,12 @@ ABSL_FLAG(int, beam_size, 0,
 ABSL_FLAG(int, max_length, 0,
           "Most output tokens (counting the decoder start token); 0 = the "
           "model's default.");
+ABSL_FLAG(int, no_repeat_ngram_size, 0,
+          "Ban a token that would repeat an n-gram of this size in the "
+          "hypothesis (generate's no_repeat_ngram_size); 0 = off.");
+ABSL_FLAG(std::optional<double>, repetition_penalty, std::nullopt,
+          "Penalize tokens already in the hypothesis (generate's "
+          "repetition_penalty, > 0; 1 = off); unset = off.");
 ABSL_FLAG(int, num_hypotheses, 0,
           "Hypotheses per text (with --json all are printed); 0 = 1.");
 ABSL_FLAG(bool, sample, false,
@@ -234,6 +240,12 @@ int Run(int argc, char** argv) {
     options.beam_size = absl::GetFlag(FLAGS_beam_size);
     options.max_length = absl::GetFlag(FLAGS_max_length);
     options.num_hypotheses = absl::GetFlag(FLAGS_num_hypotheses);
+    options.no_repeat_ngram_size = absl::GetFlag(FLAGS_no_repeat_ngram_size);
+    if (const std::optional<double> penalty =
+            absl::GetFlag(FLAGS_repetition_penalty);
+        penalty.has_value()) {
+      options.repetition_penalty = static_cast<float>(*penalty);
+    }
     options.sample = absl::GetFlag(FLAGS_sample);
     options.top_k = absl::GetFlag(FLAGS_top_k);
     options.top_p = static_cast<float>(absl::GetFlag(FLAGS_top_p));

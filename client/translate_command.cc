@@ -130,6 +130,10 @@ void SetRequestOptions(const TranslateCommandOptions& options, size_t request,
   request_options->set_beam_size(options.beam_size);
   request_options->set_max_length(options.max_length);
   request_options->set_num_hypotheses(options.num_hypotheses);
+  request_options->set_no_repeat_ngram_size(options.no_repeat_ngram_size);
+  if (options.repetition_penalty.has_value()) {
+    request_options->set_repetition_penalty(*options.repetition_penalty);
+  }
   if (options.attention || !options.heatmap.empty()) {
     request_options->set_return_attention(true);
     if (options.attention_layer.has_value()) {

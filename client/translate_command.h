@@ -15,9 +15,11 @@
 namespace ts::client {
 
 struct TranslateCommandOptions {
-  int beam_size = 0;       // 0 = the model's default
-  int max_length = 0;      // tokens; 0 = the model's default
-  int num_hypotheses = 0;  // 0 = 1; with `sample`, samples per text
+  int beam_size = 0;             // 0 = the model's default
+  int max_length = 0;            // tokens; 0 = the model's default
+  int num_hypotheses = 0;        // 0 = 1; with `sample`, samples per text
+  int no_repeat_ngram_size = 0;  // 0 = off
+  std::optional<float> repetition_penalty;  // unset = off (1)
   // Sampling (TranslationOptions.do_sample and its fields).
   bool sample = false;
   int top_k = 0;             // 0 = no top-k filter

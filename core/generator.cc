@@ -51,7 +51,7 @@ absl::StatusOr<std::vector<int64_t>> Generator::Admit(
                                : sample_sources[b];
     active->search = std::make_unique<SequenceSearch>(
         rules_, options, sample_source,
-        options.return_attention ? lengths[b] : 0);
+        options.return_attention ? lengths[b] : 0, lengths[b]);
     decoder_.AddRow(sources[b]);
     ids.push_back(active->id);
     active_.push_back(std::move(active));

@@ -28,8 +28,10 @@ RequestHandler::RequestHandler(std::shared_ptr<const core::MarianModel> model,
               .max_texts_per_request = options.max_texts_per_request,
               .max_queue_size = options.max_queue_size,
               .max_input_tokens = options.max_input_tokens,
+              .max_text_bytes = options.max_text_bytes,
               .max_length_cap = options.max_length_cap,
               .max_beam_size = options.max_beam_size,
+              .max_length_factor = options.max_length_factor,
               .max_sentences_per_request = options.max_sentences_per_request},
           ReadModelLanguages(options.model_dir).source),
       scheduler_(scheduler),
@@ -278,6 +280,7 @@ void RequestHandler::GetModelInfo(
   response->set_max_length_cap(limits.max_length_cap);
   response->set_max_texts_per_request(limits.max_texts_per_request);
   response->set_max_input_tokens(limits.max_input_tokens);
+  response->set_max_text_bytes(limits.max_text_bytes);
   response->set_max_sentences_per_request(limits.max_sentences_per_request);
   finish(grpc::Status::OK);
 }

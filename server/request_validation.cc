@@ -140,6 +140,14 @@ grpc::Status RequestValidator::CheckTexts(
         std::min(limits_.max_texts_per_request, limits_.max_queue_size),
         " texts"));
   }
+  // Sizes first: a huge text costs no scan or tokenizing before its refusal.
+  for (int i = 0; i < texts.size(); ++i) {
+    if (texts.Get(i).size() > static_cast<size_t>(limits_.max_text_bytes)) {
+      return Invalid(absl::StrCat("texts[", i, "] has ", texts.Get(i).size(),
+                                  " bytes, more than max_text_bytes ",
+                                  limits_.max_text_bytes));
+    }
+  }
   for (int i = 0; i < texts.size(); ++i) {
     const std::string& text = texts.Get(i);
     if (text.empty()) return Invalid(absl::StrCat("texts[", i, "] is empty"));
@@ -236,6 +244,22 @@ grpc::Status RequestValidator::ResolveTranslationOptions(
                                ? requested.length_penalty()
                                : config.length_penalty;
   options.return_attention = requested.return_attention();
+  if (requested.no_repeat_ngram_size() < 0) {
+    return Invalid(absl::StrCat("options.no_repeat_ngram_size is ",
+                                requested.no_repeat_ngram_size(),
+                                "; it must be >= 0 (0 = off)"));
+  }
+  options.no_repeat_ngram_size = requested.no_repeat_ngram_size();
+  if (requested.has_repetition_penalty()) {
+    const float penalty = requested.repetition_penalty();
+    if (!(penalty > 0.0f && std::isfinite(penalty))) {
+      return Invalid(
+          absl::StrCat("options.repetition_penalty is ", penalty,
+                       "; it must be a finite number > 0 (1 = off)"));
+    }
+    options.repetition_penalty = penalty;
+  }
+  options.max_length_factor = limits_.max_length_factor;
   if (requested.has_attention_layer()) {
     const int layers = config.decoder_layers;
     const int layer = requested.attention_layer();

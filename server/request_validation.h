@@ -20,10 +20,14 @@ namespace ts::server {
 // The request limits of ServerOptions that validation enforces.
 struct RequestLimits {
   int max_texts_per_request = 256;
-  int max_queue_size = 1024;   // named in the too-many-texts message
-  int max_input_tokens = 256;  // per text, </s> included
-  int max_length_cap = 512;    // tokens, counting the decoder start token
+  int max_queue_size = 1024;    // named in the too-many-texts message
+  int max_input_tokens = 256;   // per text, </s> included
+  int max_text_bytes = 100000;  // per text, checked before tokenizing
+  int max_length_cap = 512;     // tokens, counting the decoder start token
   int max_beam_size = 16;
+  // Put into every request's options (core::TranslationOptions::
+  // max_length_factor); 0 = off.
+  double max_length_factor = 3.0;
   // Sentences (segments) per Translate request, over its texts.
   int max_sentences_per_request = 1024;
 };
@@ -79,11 +83,14 @@ class RequestValidator {
   // sentences, paragraphs and gaps; SENTENCE: the whole text; HTML: the
   // sentences of each block) and tokenizes them; a TEXT or HTML sentence
   // over max_input_tokens tokens is cut into pieces, never refused.
-  // INVALID_ARGUMENT on: no texts, more than max_texts_per_request texts, an
-  // empty text, invalid UTF-8, more than max_sentences_per_request (or
-  // max_queue_size) sentences in all, an unknown input_format or
-  // newline_mode, a SENTENCE text over max_input_tokens tokens, options
-  // out of range (negative, beam_size > max_beam_size, max_length >
+  // INVALID_ARGUMENT on: no texts, more than max_texts_per_request texts, a
+  // text over max_text_bytes bytes (checked for every text before any is
+  // tokenized), an empty text, invalid UTF-8, more than
+  // max_sentences_per_request (or max_queue_size) sentences in all, an
+  // unknown input_format or newline_mode, a SENTENCE text over
+  // max_input_tokens tokens, options out of range (negative,
+  // no_repeat_ngram_size < 0, repetition_penalty <= 0, beam_size >
+  // max_beam_size, max_length >
   // max_length_cap, num_hypotheses > beam_size (> max_beam_size when
   // sampling), attention_layer outside [-decoder_layers, decoder_layers),
   // do_sample with beam_size > 1, top_k < 0, top_p outside (0, 1],

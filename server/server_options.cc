@@ -3,6 +3,7 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <thread>
 
@@ -73,6 +74,8 @@ ABSL_FLAG(int, max_queue_size, 1024,
           "Most sentences waiting; requests beyond get UNAVAILABLE.");
 ABSL_FLAG(int, max_input_tokens, 256,
           "Most tokens per text after tokenization, </s> included.");
+ABSL_FLAG(int, max_text_bytes, 100000,
+          "Most bytes (UTF-8) per text, checked before tokenizing.");
 ABSL_FLAG(int, max_texts_per_request, 256, "Most texts in one request.");
 ABSL_FLAG(int, max_sentences_per_request, 1024,
           "Most sentences (segments) in one Translate request, over all its "
@@ -81,6 +84,10 @@ ABSL_FLAG(int, max_length_cap, 512,
           "Largest max_length (tokens) a request may ask for; also caps the "
           "model's default.");
 ABSL_FLAG(int, max_beam_size, 16, "Largest beam_size a request may ask for.");
+ABSL_FLAG(double, max_length_factor, 3.0,
+          "A text's output ends after ceil(factor x its source tokens, </s> "
+          "included) + 10 generated tokens, without </s>, or at max_length "
+          "if that comes first (Marian's --max-length-factor); 0 = off.");
 ABSL_FLAG(int64_t, max_message_bytes, int64_t{64} << 20,
           "Largest request accepted (bytes): a gRPC message, or an HTTP body "
           "(413 beyond).");
@@ -126,10 +133,12 @@ constexpr absl::string_view kFlagNames[] = {
     "max_active_sequences",
     "kv_cache_mb",
     "max_input_tokens",
+    "max_text_bytes",
     "max_texts_per_request",
     "max_sentences_per_request",
     "max_length_cap",
     "max_beam_size",
+    "max_length_factor",
     "max_message_bytes",
     "drain_timeout_s",
     "cache_mb",
@@ -186,6 +195,7 @@ absl::Status ServerOptions::Validate() const {
            {"max_active_sequences", max_active_sequences},
            {"kv_cache_mb", kv_cache_mb},
            {"max_input_tokens", max_input_tokens},
+           {"max_text_bytes", max_text_bytes},
            {"max_texts_per_request", max_texts_per_request},
            {"max_sentences_per_request", max_sentences_per_request},
            {"max_length_cap", max_length_cap},
@@ -208,6 +218,12 @@ absl::Status ServerOptions::Validate() const {
         absl::StrCat("--max_sentences_per_request (", max_sentences_per_request,
                      ") must not exceed --max_queue_size (", max_queue_size,
                      "): such a request could never be queued"));
+  }
+  if (!(max_length_factor >= 0.0 && std::isfinite(max_length_factor))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max_length_factor must be a finite number >= 0 (0 "
+                     "turns it off), got ",
+                     max_length_factor));
   }
   if (scheduling != "continuous" && scheduling != "static") {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -295,11 +311,13 @@ ServerOptions ServerOptionsFromFlags() {
   options.max_active_sequences = absl::GetFlag(FLAGS_max_active_sequences);
   options.kv_cache_mb = absl::GetFlag(FLAGS_kv_cache_mb);
   options.max_input_tokens = absl::GetFlag(FLAGS_max_input_tokens);
+  options.max_text_bytes = absl::GetFlag(FLAGS_max_text_bytes);
   options.max_texts_per_request = absl::GetFlag(FLAGS_max_texts_per_request);
   options.max_sentences_per_request =
       absl::GetFlag(FLAGS_max_sentences_per_request);
   options.max_length_cap = absl::GetFlag(FLAGS_max_length_cap);
   options.max_beam_size = absl::GetFlag(FLAGS_max_beam_size);
+  options.max_length_factor = absl::GetFlag(FLAGS_max_length_factor);
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.drain_timeout = absl::Seconds(absl::GetFlag(FLAGS_drain_timeout_s));
   options.cache_mb = absl::GetFlag(FLAGS_cache_mb);

@@ -46,12 +46,16 @@ struct ServerOptions {
   int max_active_sequences = 16;
   int kv_cache_mb = 256;  // per worker: KV blocks beyond this stop admission
   // Request limits.
-  int max_input_tokens = 256;  // per text, </s> included
+  int max_input_tokens = 256;   // per text, </s> included
+  int max_text_bytes = 100000;  // per text, checked before tokenizing
   int max_texts_per_request = 256;
   // Sentences (segments) per Translate request, over its texts.
   int max_sentences_per_request = 1024;
   int max_length_cap = 512;  // largest max_length a request may ask for
   int max_beam_size = 16;    // largest beam_size a request may ask for
+  // A text's output ends after ceil(factor x source tokens) + 10 generated
+  // tokens (Marian's --max-length-factor); 0 = off.
+  double max_length_factor = 3.0;
   int64_t max_message_bytes = 64 << 20;  // largest request message (bytes)
   // Translation cache of whole-text results (MiB); 0 disables it (and the
   // coalescing of identical texts in flight).

@@ -16,6 +16,9 @@ constexpr int64_t kEntryOverheadBytes = 160;
 absl::Hex FloatBits(float value) {
   return absl::Hex(std::bit_cast<uint32_t>(value));
 }
+absl::Hex DoubleBits(double value) {
+  return absl::Hex(std::bit_cast<uint64_t>(value));
+}
 
 }  // namespace
 
@@ -26,7 +29,10 @@ std::string TranslationCacheKey(absl::string_view model_identity,
   std::string key = absl::StrCat(
       model_identity.size(), ":", model_identity, "|beam=", options.beam_size,
       "|lp=", FloatBits(options.length_penalty), "|max=", options.max_length,
-      "|min=", options.min_length, "|n=", options.num_hypotheses);
+      "|min=", options.min_length, "|n=", options.num_hypotheses,
+      "|ngram=", options.no_repeat_ngram_size,
+      "|rp=", FloatBits(options.repetition_penalty),
+      "|lf=", DoubleBits(options.max_length_factor));
   if (options.do_sample) {
     absl::StrAppend(&key, "|sample|k=", options.top_k,
                     "|p=", FloatBits(options.top_p),

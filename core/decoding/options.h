@@ -36,6 +36,24 @@ struct TranslationOptions {
   // Random streams: sample s of source text t draws from the stream of
   // (seed, t, s) (SampleStreamKey), so results do not depend on batching.
   uint64_t seed = 0;
+  // Repetition controls of generate (transformers 4.30), applied to each
+  // hypothesis's own tokens, the decoder start token included (generate's
+  // decoder input_ids). Greedy search and sampling apply them to the raw
+  // logits (the model's log-probs stay the scores), beam search to the
+  // log-probs it ranks by, as greedy_search, sample and beam_search do.
+  // no_repeat_ngram_size (NoRepeatNGramLogitsProcessor): a token that would
+  // repeat an n-gram the hypothesis already holds is banned; 0 = off.
+  int no_repeat_ngram_size = 0;
+  // repetition_penalty (RepetitionPenaltyLogitsProcessor): the score of each
+  // distinct token the hypothesis holds is multiplied by it if negative,
+  // divided by it otherwise; > 0, 1 = off.
+  float repetition_penalty = 1.0f;
+  // Marian's --max-length-factor, not an option of generate: a hypothesis
+  // ends after ceil(max_length_factor x source tokens) + 10 generated tokens
+  // (source tokens: the encoder's input, </s> included; the product in
+  // double), without </s> and without the forced eos of max_length, unless
+  // max_length ends it first. It overrides min_length. 0 = off.
+  double max_length_factor = 0.0;
 
   bool operator==(const TranslationOptions&) const = default;
 };

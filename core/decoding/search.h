@@ -64,7 +64,9 @@ void DecodeStep(StepModel& model, const std::vector<SequenceSearch*>& sequences,
 // With `attention`, each hypothesis gets its attention rows
 // (Hypothesis::attention). `sample_sources` [batch]: the random streams of
 // each source when sampling; empty means {options.seed, b} for source b.
-// `on_token`: streamed tokens (TokenCallback in options.h).
+// `on_token`: streamed tokens (TokenCallback in options.h). The model's
+// sources are unknown here, so options.max_length_factor bounds nothing
+// (Generator applies it).
 std::vector<TranslationResult> Search(
     StepModel& model, int batch, const SearchRules& rules,
     const TranslationOptions& options, const AttentionFeed* attention = nullptr,

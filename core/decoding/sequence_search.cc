@@ -58,14 +58,27 @@ void TopTokens(const float* values, int n, int k, std::pair<float, int>* out) {
 
 }  // namespace
 
+int MaxLengthFactorLimit(const TranslationOptions& options, int source_length) {
+  if (!(options.max_length_factor > 0.0) || source_length <= 0) {
+    return options.max_length;
+  }
+  const double generated =
+      std::ceil(options.max_length_factor * source_length) + 10.0;
+  // + 1: the decoder start token.
+  if (generated + 1.0 >= options.max_length) return options.max_length;
+  return static_cast<int>(generated) + 1;
+}
+
 SequenceSearch::SequenceSearch(const SearchRules& rules,
                                const TranslationOptions& options,
-                               SampleSource sample_source, int attention_length)
+                               SampleSource sample_source, int attention_length,
+                               int source_length)
     : rules_(rules),
       options_(options),
       beam_(options.beam_size > 1 && !options.do_sample),
       samples_(options.do_sample ? options.num_hypotheses : 1),
       top_(beam_ ? 2 * options.beam_size : 1),
+      length_limit_(MaxLengthFactorLimit(options, source_length)),
       tokens_(1, rules.decoder_start_id),
       attention_length_(attention_length) {
   if (beam_) {
@@ -90,6 +103,8 @@ void SequenceSearch::ScoreRow(int r, float* logits) {
   scores.log_sum = ops::kernels::LogSumExp(logits, vocab, &scores.max);
   scores.forced = ApplySearchRules(logits, rules_, options_, cur_len_);
   scores.logits = logits;
+  scores.penalized.clear();
+  if (scores.forced < 0) ApplyRepetitionRules(r, logits, &scores);
   std::pair<float, int>* out = row_best_.data() + static_cast<size_t>(r) * top_;
   if (options_.do_sample) return;  // drawn per sample in Advance
   if (scores.forced >= 0) {
@@ -102,8 +117,64 @@ void SequenceSearch::ScoreRow(int r, float* logits) {
   TopTokens(logits, vocab, top_, out);
   for (int i = 0; i < top_; ++i) {
     if (out[i].second >= 0) {
-      out[i].first = (out[i].first - scores.max) - scores.log_sum;
+      // Greedy scores the model's log-prob; beam search the processed one.
+      const float logit =
+          beam_ ? out[i].first : scores.ModelLogit(out[i].second);
+      out[i].first = (logit - scores.max) - scores.log_sum;
     }
+  }
+}
+
+const std::vector<int>& SequenceSearch::RowIds(int r) const {
+  if (beam_) return beam_ids_[r];
+  for (const Sample& sample : sample_state_) {
+    if (sample.row == r) return sample.ids;  // samples on one row are equal
+  }
+  static const std::vector<int> kNone;
+  return kNone;
+}
+
+void SequenceSearch::ApplyRepetitionRules(int r, float* logits,
+                                          RowScores* scores) const {
+  const int ngram = options_.no_repeat_ngram_size;
+  const float penalty = options_.repetition_penalty;
+  if (ngram <= 0 && penalty == 1.0f) return;
+  // generate's decoder input_ids: the decoder start token, then the ids.
+  const std::vector<int>& ids = RowIds(r);
+  const int length = static_cast<int>(ids.size()) + 1;  // cur_len
+  auto token_at = [&](int i) {
+    return i == 0 ? rules_.decoder_start_id : ids[i - 1];
+  };
+  const int vocab = rules_.vocab_size;
+  if (penalty != 1.0f) {
+    // RepetitionPenaltyLogitsProcessor: each distinct token once.
+    std::vector<int> tokens = ids;
+    tokens.push_back(rules_.decoder_start_id);
+    std::sort(tokens.begin(), tokens.end());
+    tokens.erase(std::unique(tokens.begin(), tokens.end()), tokens.end());
+    // Beam search penalizes log-probs: kept as logits over the normalizer
+    // taken before, so that (logit - max) - log_sum is the penalized one.
+    const float offset = scores->max + scores->log_sum;
+    for (int token : tokens) {
+      if (token < 0 || token >= vocab) continue;
+      float& logit = logits[token];
+      scores->penalized.push_back({token, logit});
+      if (beam_) {
+        const float logprob = logit - offset;
+        logit = (logprob < 0 ? logprob * penalty : logprob / penalty) + offset;
+      } else {
+        logit = logit < 0 ? logit * penalty : logit / penalty;
+      }
+    }
+  }
+  // NoRepeatNGramLogitsProcessor: each earlier n-gram whose first n - 1
+  // tokens are the last n - 1 tokens bans its last token.
+  for (int start = 0; ngram > 0 && start + ngram <= length; ++start) {
+    bool same = true;
+    for (int k = 0; k < ngram - 1 && same; ++k) {
+      same = token_at(start + k) == token_at(length - ngram + 1 + k);
+    }
+    if (same) logits[token_at(start + ngram - 1)] = kNegInf;
   }
 }
 
@@ -182,7 +253,7 @@ void SequenceSearch::Advance(std::vector<int>* parents) {
 void SequenceSearch::AdvanceSamples(std::vector<int>* parents) {
   last_token_ = -1;
   std::vector<int> next_tokens;
-  const bool last_step = cur_len_ + 1 >= options_.max_length;
+  const bool last_step = cur_len_ + 1 >= length_limit_;
   for (Sample& sample : sample_state_) {
     if (sample.row < 0) continue;
     const int r = sample.row;
@@ -197,11 +268,12 @@ void SequenceSearch::AdvanceSamples(std::vector<int>* parents) {
         const int token =
             SampleToken(scores.logits, rules_.vocab_size, options_,
                         SampleUniform(sample.stream_key, cur_len_));
-        chosen = token < 0  // every token banned: end the sequence
-                     ? std::pair<float, int>{kNegInf, rules_.eos_id}
-                     : std::pair<float, int>{
-                           (scores.logits[token] - scores.max) - scores.log_sum,
-                           token};
+        chosen =
+            token < 0  // every token banned: end the sequence
+                ? std::pair<float, int>{kNegInf, rules_.eos_id}
+                : std::pair<float, int>{
+                      (scores.ModelLogit(token) - scores.max) - scores.log_sum,
+                      token};
       }
     }
     sample.sum_logprobs += chosen.first;
@@ -218,7 +290,7 @@ void SequenceSearch::AdvanceSamples(std::vector<int>* parents) {
       continue;
     }
     sample.ids.push_back(chosen.second);
-    if (last_step) {  // max_length without eos
+    if (last_step) {  // max_length (or the factor's bound) without eos
       sample.result = MakeHypothesis(sample.ids, false, score, Mark(r));
       sample.row = -1;
       continue;
@@ -302,8 +374,9 @@ void SequenceSearch::AdvanceBeams(std::vector<int>* parents) {
     next_tokens.push_back(token);
   }
   done_ = candidates.empty() || BeamsDone(candidates[0].first);
-  if (!done_ && cur_len_ + 1 >= options_.max_length) {
-    // Live at max_length: the beams become hypotheses.
+  if (!done_ && cur_len_ + 1 >= length_limit_) {
+    // Live at max_length (or the length factor's bound): the beams become
+    // hypotheses.
     for (size_t r = 0; r < next_ids.size(); ++r) {
       AddFinished(next_ids[r], next_scores[r], false, Mark((*parents)[r]));
     }

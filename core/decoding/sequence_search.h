@@ -15,6 +15,13 @@
 
 namespace ts::core {
 
+// The most tokens, the decoder start included, that a hypothesis of a source
+// of `source_length` tokens (</s> included) gets: options.max_length, or
+// ceil(options.max_length_factor x source_length) + 10 generated tokens + the
+// decoder start if that is less (Marian's --max-length-factor). A factor <= 0
+// or a source_length <= 0 sets no bound.
+int MaxLengthFactorLimit(const TranslationOptions& options, int source_length);
+
 // One source's search, as MarianMTModel.generate runs it for a batch of one
 // (transformers 4.30): greedy (beam_size 1), sampling (do_sample:
 // num_hypotheses samples), or beam search with early_stopping=False. It owns
@@ -31,8 +38,11 @@ class SequenceSearch {
   // `options` must be resolved. `sample_source`: the random streams when
   // options.do_sample. `attention_length` > 0 records the cross-attention
   // over that many source tokens for each hypothesis (return_attention).
+  // `source_length`: the source's tokens (</s> included), which
+  // options.max_length_factor scales; 0 = no such bound.
   SequenceSearch(const SearchRules& rules, const TranslationOptions& options,
-                 SampleSource sample_source = {}, int attention_length = 0);
+                 SampleSource sample_source = {}, int attention_length = 0,
+                 int source_length = 0);
 
   // Rows of the coming step and their input tokens (empty once done).
   const std::vector<int>& tokens() const { return tokens_; }
@@ -40,6 +50,10 @@ class SequenceSearch {
   bool done() const { return done_; }
   // Tokens counted so far, the decoder start included.
   int cur_len() const { return cur_len_; }
+  // The most tokens a hypothesis gets, the decoder start included:
+  // options.max_length, or less by options.max_length_factor
+  // (MaxLengthFactorLimit).
+  int length_limit() const { return length_limit_; }
   // Whether each step adds one token to the only hypothesis (greedy, or one
   // sample), so tokens can be streamed as they come (last_token).
   bool streams() const { return !beam_ && samples_ == 1; }
@@ -81,6 +95,8 @@ class SequenceSearch {
   void AddFinished(std::vector<int> ids, double sum_logprobs, bool eos,
                    int64_t mark);
   bool BeamsDone(double best_sum_logprobs) const;
+  // Generated ids (no decoder start) of the hypothesis on row r.
+  const std::vector<int>& RowIds(int r) const;
   Hypothesis MakeHypothesis(const std::vector<int>& ids, bool eos, double score,
                             int64_t mark) const;
   // Attention handles: row `row` of the last recorded step.
@@ -92,6 +108,7 @@ class SequenceSearch {
   const bool beam_;
   const int samples_;  // sequences when not beam: num_hypotheses or 1
   const int top_;      // candidates per row: 2 * beam_size, or 1
+  const int length_limit_;
   std::vector<int> tokens_;
   int cur_len_ = 1;
   bool done_ = false;
@@ -104,8 +121,21 @@ class SequenceSearch {
     float log_sum = 0.0f;
     int forced = -1;
     const float* logits = nullptr;
+    // (token, logit) of the tokens repetition_penalty changed, with their
+    // logits before it: greedy and sampling score the model's log-probs.
+    std::vector<std::pair<int, float>> penalized;
+    // The model's logit of `token`: before repetition_penalty.
+    float ModelLogit(int token) const {
+      for (const auto& [id, logit] : penalized) {
+        if (id == token) return logit;
+      }
+      return logits[token];
+    }
   };
   std::vector<RowScores> row_scores_;
+  // no_repeat_ngram_size and repetition_penalty on row r's logits, in place
+  // (scores: its normalizer, taken before; penalized is filled).
+  void ApplyRepetitionRules(int r, float* logits, RowScores* scores) const;
   // Greedy and sampling.
   std::vector<Sample> sample_state_;
   // Beam search: live rows' ids and scores, the kept finished hypotheses.

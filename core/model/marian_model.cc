@@ -283,6 +283,23 @@ absl::StatusOr<TranslationOptions> MarianModel::ResolveOptions(
   if (!std::isfinite(resolved.length_penalty)) {
     return absl::InvalidArgumentError("length_penalty must be a finite number");
   }
+  if (resolved.no_repeat_ngram_size < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("no_repeat_ngram_size ", resolved.no_repeat_ngram_size,
+                     " must be >= 0 (0 = off)"));
+  }
+  if (!(resolved.repetition_penalty > 0.0f &&
+        std::isfinite(resolved.repetition_penalty))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("repetition_penalty ", resolved.repetition_penalty,
+                     " must be a finite number > 0 (1 = off)"));
+  }
+  if (!(resolved.max_length_factor >= 0.0 &&
+        std::isfinite(resolved.max_length_factor))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_length_factor ", resolved.max_length_factor,
+                     " must be a finite number >= 0 (0 = off)"));
+  }
   return resolved;
 }
 

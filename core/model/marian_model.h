@@ -67,7 +67,8 @@ class MarianModel {
   // With do_sample, beam_size 0 means 1 and num_hypotheses counts samples
   // (at most kMaxBeamSize). Errors: InvalidArgument naming the option and its
   // limit (do_sample with beam_size > 1, top_k < 0, top_p outside (0, 1],
-  // temperature <= 0, ...).
+  // temperature <= 0, no_repeat_ngram_size < 0, repetition_penalty <= 0,
+  // max_length_factor < 0, ...).
   absl::StatusOr<TranslationOptions> ResolveOptions(
       const TranslationOptions& options) const;
 

@@ -203,5 +203,54 @@ TEST_F(GeneratorTest, KvMemoryDoesNotDependOnMaxLength) {
   EXPECT_EQ(bytes[0], bytes[1]);
 }
 
+// max_length_factor per sequence (Marian's --max-length-factor): sources of
+// 11 to ~50 tokens decode in one batch with eos banned (min_length =
+// max_length), so each runs to its bound: exactly ceil(1.5 x its tokens) + 10
+// generated tokens without </s>, or, where that is not below max_length - 1,
+// max_length - 1 tokens ending in the forced </s>. Factor 0: all reach
+// max_length. Greedy and beam 4.
+TEST_F(GeneratorTest, MaxLengthFactorBoundsEachSequenceOfAMixedBatch) {
+  Translator translator(*model_);
+  const std::vector<std::vector<int>> sources = {
+      (*sources_)[0], Paragraph(30, 4), (*sources_)[1], (*sources_)[14],
+      Paragraph(40, 2)};
+  const int eos = (*model_)->config().eos_token_id;
+  constexpr int kMaxLength = 64;
+  for (int beam : {1, 4}) {
+    for (double factor : {0.0, 1.5}) {
+      TranslationOptions options = Options(beam, kMaxLength);
+      options.num_hypotheses = 1;
+      options.min_length = kMaxLength;
+      options.max_length_factor = factor;
+      auto results = translator.Translate(sources, options);
+      ASSERT_TRUE(results.ok()) << results.status();
+      int bounded = 0;
+      for (size_t b = 0; b < sources.size(); ++b) {
+        const int tokens = static_cast<int>(sources[b].size());
+        // ceil(1.5 x tokens) in integers.
+        const int bound = factor > 0 ? (3 * tokens + 1) / 2 + 10 : 1 << 20;
+        const std::vector<int>& ids = (*results)[b].hypotheses.at(0).ids;
+        const std::string what = "beam " + std::to_string(beam) + " factor " +
+                                 std::to_string(factor) + " source " +
+                                 std::to_string(b) + " (" +
+                                 std::to_string(tokens) + " tokens)";
+        if (bound < kMaxLength - 1) {
+          ++bounded;
+          EXPECT_EQ(static_cast<int>(ids.size()), bound) << what;
+          EXPECT_NE(ids.back(), eos) << what;
+        } else {
+          EXPECT_EQ(static_cast<int>(ids.size()), kMaxLength - 1) << what;
+          EXPECT_EQ(ids.back(), eos) << what << ": the forced eos";
+        }
+      }
+      if (factor > 0) {
+        EXPECT_GE(bounded, 3) << "sources the bound cuts";
+        EXPECT_LT(bounded, static_cast<int>(sources.size()))
+            << "sources max_length ends";
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace ts::core

@@ -5,11 +5,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <numeric>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "core/model/marian_model.h"
 #include "core/ops/kernels.h"
 #include "core/translator.h"
@@ -46,10 +50,12 @@ class GoldenTest : public ::testing::Test {
 
   const MarianModel& model() const { return **model_; }
 
-  TranslationOptions Options(int beam_size) const {
+  TranslationOptions Options(int beam_size,
+                             double max_length_factor = 0.0) const {
     TranslationOptions options;
     options.beam_size = beam_size;
     options.max_length = 128;  // as the golden files were made
+    options.max_length_factor = max_length_factor;
     auto resolved = model().ResolveOptions(options);
     EXPECT_TRUE(resolved.ok()) << resolved.status();
     return *resolved;
@@ -57,7 +63,8 @@ class GoldenTest : public ::testing::Test {
 
   // Translates the golden sources in batches of `batch_size` sentences
   // sorted by length, as the reference did; results in input order.
-  std::vector<TranslationResult> TranslateAll(int beam_size, int batch_size) {
+  std::vector<TranslationResult> TranslateAll(int beam_size, int batch_size,
+                                              double max_length_factor = 0.0) {
     std::vector<std::vector<int>> sources;
     for (const auto& entry : *translations_) {
       sources.push_back(entry["source_ids"].get<std::vector<int>>());
@@ -73,7 +80,8 @@ class GoldenTest : public ::testing::Test {
       std::vector<std::vector<int>> batch;
       const size_t end = std::min(order.size(), start + batch_size);
       for (size_t i = start; i < end; ++i) batch.push_back(sources[order[i]]);
-      auto out = translator.Translate(batch, Options(beam_size));
+      auto out =
+          translator.Translate(batch, Options(beam_size, max_length_factor));
       EXPECT_TRUE(out.ok()) << out.status();
       for (size_t i = start; i < end; ++i) {
         results[order[i]] = (*out)[i - start];
@@ -174,6 +182,110 @@ TEST_F(GoldenTest, BeamFourTextsMatch) {
               results.size(), max_score_error);
   EXPECT_GE(matches, 198);
   EXPECT_LT(max_score_error, 1e-3);
+}
+
+// The server's default --max_length_factor (3) against the golden outputs
+// (which are generate's, without it): greedy ids are the golden ids cut
+// after ceil(3 x source tokens) + 10 tokens (one golden text, line 117,
+// runs to max_length and is cut; every other one ends well before), and
+// beam 4 gives the same ids as without the bound.
+TEST_F(GoldenTest, MaxLengthFactorThreeCutsOnlyTheRunawayGoldenOutput) {
+  int cut = 0;
+  double largest_share = 0.0;  // of the finished outputs: tokens / bound
+  const auto greedy = TranslateAll(1, 50, /*max_length_factor=*/3.0);
+  for (size_t i = 0; i < greedy.size(); ++i) {
+    const auto& entry = (*translations_)[i];
+    std::vector<int> expected = entry["greedy_ids"].get<std::vector<int>>();
+    const size_t bound = 3 * entry["source_ids"].size() + 10;
+    if (expected.size() > bound) {
+      expected.resize(bound);
+      ++cut;
+      std::printf("line %d: %zu golden ids cut to %zu\n",
+                  entry["line"].get<int>(),
+                  entry["greedy_ids"].get<std::vector<int>>().size(), bound);
+    } else {
+      largest_share =
+          std::max(largest_share, static_cast<double>(expected.size()) / bound);
+    }
+    EXPECT_EQ(greedy[i].hypotheses.at(0).ids, expected)
+        << "line " << entry["line"];
+  }
+  std::printf(
+      "greedy: %d golden outputs cut; the others at most %.2f of "
+      "the bound\n",
+      cut, largest_share);
+  EXPECT_EQ(cut, 1);
+  const auto beam = TranslateAll(4, 50, /*max_length_factor=*/3.0);
+  const auto unbounded = TranslateAll(4, 50);
+  for (size_t i = 0; i < beam.size(); ++i) {
+    EXPECT_EQ(beam[i].hypotheses.at(0).ids, unbounded[i].hypotheses.at(0).ids)
+        << "line " << (*translations_)[i]["line"];
+  }
+}
+
+// generate's no_repeat_ngram_size and repetition_penalty against the
+// reference (golden/repetition.jsonl, tests/reference/marian_reference.py
+// repetition): per case, its six sources in one batch (each sequence keeps
+// its own history); greedy ids exactly, beam 4 ids and score. The options
+// must change outputs, or the comparison would prove nothing.
+TEST_F(GoldenTest, RepetitionControlsMatchTheReference) {
+  const auto lines = ReadJsonLines(std::string(TS_DEMO_MODEL_DIR) +
+                                   "/golden/repetition.jsonl");
+  ASSERT_EQ(lines.size(), 48u);
+  // (beam_size, no_repeat_ngram_size, repetition_penalty) -> lines.
+  std::map<std::tuple<int, int, float>, std::vector<const nlohmann::json*>>
+      cases;
+  for (const auto& line : lines) {
+    cases[{line["beam_size"].get<int>(),
+           line["no_repeat_ngram_size"].get<int>(),
+           line["repetition_penalty"].get<float>()}]
+        .push_back(&line);
+  }
+  ASSERT_EQ(cases.size(), 8u);
+  Translator translator(*model_);
+  std::map<std::pair<int, std::string>, std::vector<int>> plain;
+  int changed = 0;
+  int matches = 0;
+  for (const auto& [key, entries] : cases) {
+    const auto& [beam_size, ngram, penalty] = key;
+    TranslationOptions options;
+    options.beam_size = beam_size;
+    options.max_length = entries[0]->at("max_length").get<int>();
+    options.no_repeat_ngram_size = ngram;
+    options.repetition_penalty = penalty;
+    auto resolved = model().ResolveOptions(options);
+    ASSERT_TRUE(resolved.ok()) << resolved.status();
+    std::vector<std::vector<int>> sources;
+    for (const nlohmann::json* entry : entries) {
+      sources.push_back((*entry)["source_ids"].get<std::vector<int>>());
+    }
+    auto results = translator.Translate(sources, *resolved);
+    ASSERT_TRUE(results.ok()) << results.status();
+    for (size_t i = 0; i < entries.size(); ++i) {
+      const nlohmann::json& entry = *entries[i];
+      const auto want = entry["ids"].get<std::vector<int>>();
+      const Hypothesis& got = (*results)[i].hypotheses.at(0);
+      const std::string what =
+          absl::StrCat("beam ", beam_size, " ngram ", ngram, " penalty ",
+                       penalty, ": ", entry["source"].get<std::string>());
+      EXPECT_EQ(got.ids, want) << what;
+      matches += got.ids == want;
+      if (beam_size > 1) {
+        EXPECT_NEAR(got.score, entry["score"].get<double>(), 1e-3) << what;
+      }
+      const auto source = std::make_pair(beam_size, entry["source"]);
+      if (ngram == 0 && penalty == 1.0f) {
+        plain[source] = want;
+      } else {
+        changed += plain.at(source) != want;
+      }
+    }
+  }
+  std::printf(
+      "repetition controls: %d/%zu equal to the reference, %d of %zu "
+      "changed by the options\n",
+      matches, lines.size(), changed, lines.size() - 12);
+  EXPECT_GE(changed, 12);
 }
 
 // Reduced precision must keep most greedy outputs of the fp32 reference:

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/decoding/sequence_search.h"
 #include "gtest/gtest.h"
 
 namespace ts::core {
@@ -355,6 +356,28 @@ TEST(SearchTest, RulesBanWordsDelayEosAndForceIt) {
           << "beam " << beam;
     }
   }
+}
+
+// Marian's --max-length-factor: ceil(factor x source tokens) + 10 generated
+// tokens, + 1 for the decoder start, when below max_length.
+TEST(SearchTest, MaxLengthFactorLimitCountsSourceTokens) {
+  TranslationOptions o;
+  o.max_length = 512;
+  EXPECT_EQ(MaxLengthFactorLimit(o, 11), 512) << "factor 0: off";
+  o.max_length_factor = 3.0;
+  EXPECT_EQ(MaxLengthFactorLimit(o, 11), 33 + 10 + 1);
+  EXPECT_EQ(MaxLengthFactorLimit(o, 1), 3 + 10 + 1);
+  EXPECT_EQ(MaxLengthFactorLimit(o, 0), 512) << "no source length: off";
+  EXPECT_EQ(MaxLengthFactorLimit(o, 166), 498 + 10 + 1);
+  EXPECT_EQ(MaxLengthFactorLimit(o, 167), 512) << "501 + 10 + 1: max_length";
+  EXPECT_EQ(MaxLengthFactorLimit(o, 4000), 512);
+  o.max_length_factor = 1.5;
+  EXPECT_EQ(MaxLengthFactorLimit(o, 3), 5 + 10 + 1) << "ceil(4.5)";
+  EXPECT_EQ(MaxLengthFactorLimit(o, 4), 6 + 10 + 1);
+  o.max_length_factor = 0.25;
+  EXPECT_EQ(MaxLengthFactorLimit(o, 9), 3 + 10 + 1) << "ceil(2.25)";
+  o.max_length = 20;
+  EXPECT_EQ(MaxLengthFactorLimit(o, 40), 20) << "20 > max_length";
 }
 
 TEST(SearchTest, BeamHypothesesAreSortedAndScoredFromTheModel) {

@@ -50,8 +50,9 @@ struct GoldenTranslation {
 std::vector<GoldenTranslation> ReadGoldenTranslations();
 
 // transformer-server on 127.0.0.1, a port of its own choosing, no metrics
-// endpoint, no HTTP gateway and the demo model, plus `extra_args` (later
-// flags win). Killed by the destructor if still running.
+// endpoint, no HTTP gateway, the demo model and --max_length_factor=0 (as
+// generate and the golden outputs), plus `extra_args` (later flags win).
+// Killed by the destructor if still running.
 class ServerProcess {
  public:
   ServerProcess() = default;

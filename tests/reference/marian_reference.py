@@ -15,6 +15,14 @@ on checkpoint layouts the demo model does not have.
       Prints the reference's source ids, greedy target ids (max_length from
       config.json, <pad> banned, as MarianMTModel.generate) and the text the
       target ids give through target_vocab.json, one per line.
+  marian_reference.py repetition MODEL_DIR OUT_FILE
+      For each of REPETITION_SOURCES, the ids of greedy and beam search (4 beams)
+      with generate's no_repeat_ngram_size and repetition_penalty
+      (transformers 4.30: greedy_search runs the logits processors on the
+      raw logits, beam_search on their log_softmax; the decoder input_ids
+      they look at start with the decoder start token), max_length 48, one
+      JSON line per case (REPETITION_CASES): models/marian-en-de-multi30k/
+      golden/repetition.jsonl. Float64 takes minutes (no KV cache).
 
 The network follows transformers' modeling_marian.py: post-LayerNorm layers,
 embeddings x sqrt(d_model), sinusoidal positions (sin in the first half of
@@ -136,53 +144,81 @@ def sinusoidal(n, d):
     return table
 
 
-def translate(model_dir, text):
-    config = json.load(open(os.path.join(model_dir, "config.json")))
-    w = read_safetensors(os.path.join(model_dir, "model.safetensors"))
-    d, heads = config["d_model"], config["encoder_attention_heads"]
-    hd = d // heads
-    pos = sinusoidal(config["max_position_embeddings"], d)
+class Reference:
+    """The network of one model folder: encode() a text, logits() of the next
+    token after a decoder prefix (the whole prefix is run again each step)."""
 
-    def lin(x, p):
-        return x @ w[p + ".weight"].T + w[p + ".bias"]
+    def __init__(self, model_dir, target_vocab="target_vocab.json"):
+        self.config = json.load(open(os.path.join(model_dir, "config.json")))
+        self.w = read_safetensors(os.path.join(model_dir, "model.safetensors"))
+        self.d = self.config["d_model"]
+        self.heads = self.config["encoder_attention_heads"]
+        self.pos = sinusoidal(self.config["max_position_embeddings"], self.d)
+        self.vocab = json.load(open(os.path.join(model_dir, "vocab.json"), encoding="utf-8"))
+        self.spm = sentencepiece.SentencePieceProcessor(model_file=os.path.join(model_dir, "source.spm"))
+        target = json.load(open(os.path.join(model_dir, target_vocab), encoding="utf-8"))
+        self.target_pieces = {i: p for p, i in target.items()}
+        self.target_spm = sentencepiece.SentencePieceProcessor(model_file=os.path.join(model_dir, "target.spm"))
 
-    def ln(x, p):
-        return torch.nn.functional.layer_norm(x, (d,), w[p + ".weight"], w[p + ".bias"], 1e-5)
+    def lin(self, x, p):
+        return x @ self.w[p + ".weight"].T + self.w[p + ".bias"]
 
-    def attention(x, mem, p, causal):
-        q = lin(x, p + ".q_proj") * hd ** -0.5
-        k, v = lin(mem, p + ".k_proj"), lin(mem, p + ".v_proj")
-        split = lambda t: t.view(t.shape[0], heads, hd).transpose(0, 1)
+    def ln(self, x, p):
+        return torch.nn.functional.layer_norm(x, (self.d,), self.w[p + ".weight"], self.w[p + ".bias"], 1e-5)
+
+    def attention(self, x, mem, p, causal):
+        hd = self.d // self.heads
+        q = self.lin(x, p + ".q_proj") * hd ** -0.5
+        k, v = self.lin(mem, p + ".k_proj"), self.lin(mem, p + ".v_proj")
+        split = lambda t: t.view(t.shape[0], self.heads, hd).transpose(0, 1)
         scores = split(q) @ split(k).transpose(1, 2)
         if causal:
             scores = scores + torch.triu(torch.full(scores.shape[1:], -math.inf, dtype=torch.float64), 1)
         out = torch.softmax(scores, -1) @ split(v)
-        return lin(out.transpose(0, 1).reshape(x.shape[0], d), p + ".out_proj")
+        return self.lin(out.transpose(0, 1).reshape(x.shape[0], self.d), p + ".out_proj")
 
-    def ffn(x, p):
-        return lin(torch.nn.functional.silu(lin(x, p + ".fc1")), p + ".fc2")
+    def ffn(self, x, p):
+        return self.lin(torch.nn.functional.silu(self.lin(x, p + ".fc1")), p + ".fc2")
 
-    vocab = json.load(open(os.path.join(model_dir, "vocab.json"), encoding="utf-8"))
-    spm = sentencepiece.SentencePieceProcessor(model_file=os.path.join(model_dir, "source.spm"))
-    src = [vocab.get(piece, vocab["<unk>"]) for piece in spm.encode(text, out_type=str)] + [config["eos_token_id"]]
-    scale = math.sqrt(d)
-    h = w["model.encoder.embed_tokens.weight"][src] * scale + pos[:len(src)]
-    for i in range(config["encoder_layers"]):
-        p = f"model.encoder.layers.{i}"
-        h = ln(h + attention(h, h, p + ".self_attn", False), p + ".self_attn_layer_norm")
-        h = ln(h + ffn(h, p), p + ".final_layer_norm")
-    memory = h
+    def source_ids(self, text):
+        pieces = self.spm.encode(text, out_type=str)
+        return [self.vocab.get(piece, self.vocab["<unk>"]) for piece in pieces] + [self.config["eos_token_id"]]
+
+    def encode(self, src):
+        h = self.w["model.encoder.embed_tokens.weight"][src] * math.sqrt(self.d) + self.pos[:len(src)]
+        for i in range(self.config["encoder_layers"]):
+            p = f"model.encoder.layers.{i}"
+            h = self.ln(h + self.attention(h, h, p + ".self_attn", False), p + ".self_attn_layer_norm")
+            h = self.ln(h + self.ffn(h, p), p + ".final_layer_norm")
+        return h
+
+    def logits(self, tokens, memory):
+        """Logits [vocab] after decoder input `tokens` (start token first),
+        <pad> at -inf (MarianMTModel's own adjustment)."""
+        x = self.w["model.decoder.embed_tokens.weight"][tokens] * math.sqrt(self.d) + self.pos[:len(tokens)]
+        for i in range(self.config["decoder_layers"]):
+            p = f"model.decoder.layers.{i}"
+            x = self.ln(x + self.attention(x, x, p + ".self_attn", True), p + ".self_attn_layer_norm")
+            x = self.ln(x + self.attention(x, memory, p + ".encoder_attn", False), p + ".encoder_attn_layer_norm")
+            x = self.ln(x + self.ffn(x, p), p + ".final_layer_norm")
+        logits = x[-1] @ self.w["lm_head.weight"].T + self.w["final_logits_bias"][0]
+        logits[self.config["pad_token_id"]] = -math.inf
+        return logits
+
+    def decode_text(self, ids):
+        drop = (self.config["eos_token_id"], self.config["pad_token_id"])
+        return self.target_spm.decode_pieces([self.target_pieces[i] for i in ids if i not in drop])
+
+
+def translate(model_dir, text):
+    ref = Reference(model_dir)
+    config = ref.config
+    src = ref.source_ids(text)
+    memory = ref.encode(src)
     tokens = [config["decoder_start_token_id"]]
     generated = []
     while len(tokens) < config["max_length"]:
-        x = w["model.decoder.embed_tokens.weight"][tokens] * scale + pos[:len(tokens)]
-        for i in range(config["decoder_layers"]):
-            p = f"model.decoder.layers.{i}"
-            x = ln(x + attention(x, x, p + ".self_attn", True), p + ".self_attn_layer_norm")
-            x = ln(x + attention(x, memory, p + ".encoder_attn", False), p + ".encoder_attn_layer_norm")
-            x = ln(x + ffn(x, p), p + ".final_layer_norm")
-        logits = x[-1] @ w["lm_head.weight"].T + w["final_logits_bias"][0]
-        logits[config["pad_token_id"]] = -math.inf
+        logits = ref.logits(tokens, memory)
         for bad in config.get("bad_words_ids", []):
             logits[bad[0]] = -math.inf
         nxt = int(torch.argmax(logits))
@@ -190,14 +226,140 @@ def translate(model_dir, text):
         tokens.append(nxt)
         if nxt == config["eos_token_id"]:
             break
-    target = json.load(open(os.path.join(model_dir, "target_vocab.json"), encoding="utf-8"))
-    by_id = {i: p for p, i in target.items()}
-    pieces = [by_id[i] for i in generated if i not in (config["eos_token_id"], config["pad_token_id"])]
-    tspm = sentencepiece.SentencePieceProcessor(model_file=os.path.join(model_dir, "target.spm"))
     print(" ".join(map(str, src)))
     print(" ".join(map(str, generated)))
-    print(tspm.decode_pieces(pieces))
+    print(ref.decode_text(generated))
+
+
+# generate's logits processors (transformers 4.30, generation/logits_process.py),
+# in the order _get_logits_processor builds them, on one row of scores whose
+# hypothesis is `tokens` (decoder input_ids: the start token first).
+def repetition_penalty(tokens, scores, penalty):
+    """RepetitionPenaltyLogitsProcessor: gather, then where(score < 0,
+    score * penalty, score / penalty), scattered back (a repeated id once)."""
+    for t in set(tokens):
+        scores[t] = scores[t] * penalty if scores[t] < 0 else scores[t] / penalty
+
+
+def no_repeat_ngram(tokens, scores, n):
+    """NoRepeatNGramLogitsProcessor: the n-grams of tokens; the last n - 1
+    tokens as a prefix ban every token that followed them."""
+    cur_len = len(tokens)
+    if cur_len + 1 < n:
+        return
+    seen = {}
+    for ngram in zip(*[tokens[i:] for i in range(n)]):
+        seen.setdefault(tuple(ngram[:-1]), []).append(ngram[-1])
+    for t in seen.get(tuple(tokens[cur_len + 1 - n:cur_len]), []):
+        scores[t] = -math.inf
+
+
+def process(config, options, tokens, scores):
+    if options["repetition_penalty"] != 1.0:
+        repetition_penalty(tokens, scores, options["repetition_penalty"])
+    if options["no_repeat_ngram_size"] > 0:
+        no_repeat_ngram(tokens, scores, options["no_repeat_ngram_size"])
+    for bad in config.get("bad_words_ids", []):
+        scores[bad[0]] = -math.inf
+    forced = config.get("forced_eos_token_id")
+    if forced is not None and len(tokens) == options["max_length"] - 1:
+        scores[:] = -math.inf
+        scores[forced] = 0
+    return scores
+
+
+def greedy(ref, options, memory):
+    """greedy_search: the processors on the raw logits, then argmax."""
+    tokens = [ref.config["decoder_start_token_id"]]
+    while len(tokens) < options["max_length"]:
+        scores = process(ref.config, options, tokens, ref.logits(tokens, memory))
+        nxt = int(torch.argmax(scores))
+        tokens.append(nxt)
+        if nxt == ref.config["eos_token_id"]:
+            break
+    return tokens[1:], None
+
+
+def beam(ref, options, memory):
+    """beam_search with BeamSearchScorer for one source (length_penalty 1.0,
+    early_stopping False): the processors on log_softmax of the logits."""
+    config, k = ref.config, options["beam_size"]
+    eos = config["eos_token_id"]
+    rows = [[config["decoder_start_token_id"]] for _ in range(k)]
+    beam_scores = torch.tensor([0.0] + [-1e9] * (k - 1), dtype=torch.float64)
+    finished = []  # (score, ids without the start token, eos)
+
+    def add(ids, sum_logprobs, ended):
+        score = sum_logprobs / len(ids) ** 1.0
+        if len(finished) < k or score > min(f[0] for f in finished):
+            finished.append((score, ids[1:] + ([eos] if ended else []), ended))
+            if len(finished) > k:
+                finished.remove(min(finished, key=lambda f: f[0]))
+
+    done = False
+    while True:
+        cur_len = len(rows[0])
+        scores = torch.stack([
+            process(config, options, row, torch.log_softmax(ref.logits(row, memory), -1))
+            for row in rows]) + beam_scores[:, None]
+        vocab = scores.shape[1]
+        top, index = torch.topk(scores.view(-1), 2 * k)
+        next_rows, next_scores = [], []
+        for rank in range(2 * k):
+            b, t, s = int(index[rank]) // vocab, int(index[rank]) % vocab, float(top[rank])
+            if t == eos:
+                if rank < k:
+                    add(rows[b], s, True)
+            else:
+                next_rows.append(rows[b] + [t])
+                next_scores.append(s)
+            if len(next_rows) == k:
+                break
+        if len(finished) >= k and min(f[0] for f in finished) >= float(top[0]) / cur_len ** 1.0:
+            done = True
+        rows, beam_scores = next_rows, torch.tensor(next_scores, dtype=torch.float64)
+        if done or len(rows[0]) >= options["max_length"]:
+            break
+    if not done:
+        for row, s in zip(rows, beam_scores.tolist()):
+            add(row, s, False)
+    best = max(finished, key=lambda f: f[0])
+    return best[1], best[0]
+
+
+# The repetition cases of the golden file: sources whose outputs repeat
+# (golden lines 14, 76, 106, 118, 140 and an upper-case text that runs to
+# max_length), and (search, no_repeat_ngram_size, repetition_penalty), each
+# also without the options; max_length 48.
+REPETITION_SOURCES = ["Three people sit in a cave.",
+                      "Three teenagers in a subway playing around.",
+                      "A man doing handstand on top of a round statue.",
+                      "Man scaling wall with fire in hand",
+                      "A fox terrier leaps after a ball.",
+                      "TWO DOGS PLAY IN THE SNOW."]
+REPETITION_CASES = [("greedy", 0, 1.0), ("greedy", 2, 1.0), ("greedy", 0, 1.5),
+                    ("greedy", 3, 1.2), ("beam4", 0, 1.0), ("beam4", 2, 1.0),
+                    ("beam4", 0, 1.5), ("beam4", 3, 1.2)]
+
+
+def repetition(model_dir, out_file):
+    """One JSON line per source and case: the ids generate gives with
+    no_repeat_ngram_size and repetition_penalty (golden/repetition.jsonl)."""
+    ref = Reference(model_dir, "vocab.json")
+    out = open(out_file, "w", encoding="utf-8")
+    for text in REPETITION_SOURCES:
+        src = ref.source_ids(text)
+        memory = ref.encode(src)
+        for search, ngram, penalty in REPETITION_CASES:
+            options = {"beam_size": 4 if search == "beam4" else 1, "max_length": 48,
+                       "no_repeat_ngram_size": ngram, "repetition_penalty": penalty}
+            ids, score = (beam if search == "beam4" else greedy)(ref, options, memory)
+            line = {"source": text, "source_ids": src, **options, "ids": ids,
+                    "text": ref.decode_text(ids)}
+            if score is not None:
+                line["score"] = score
+            print(json.dumps(line, ensure_ascii=False), file=out, flush=True)
 
 
 if __name__ == "__main__":
-    {"make": make, "translate": translate}[sys.argv[1]](sys.argv[2], sys.argv[3])
+    {"make": make, "translate": translate, "repetition": repetition}[sys.argv[1]](sys.argv[2], sys.argv[3])

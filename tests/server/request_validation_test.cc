@@ -2,6 +2,7 @@
 // every INVALID_ARGUMENT names the limit it enforces.
 #include "server/request_validation.h"
 
+#include <limits>
 #include <memory>
 #include <string>
 
@@ -31,6 +32,8 @@ class RequestValidationTest : public ::testing::Test {
     limits.max_input_tokens = 12;
     limits.max_length_cap = 100;
     limits.max_beam_size = 6;
+    limits.max_text_bytes = 200;
+    limits.max_length_factor = 2.5;
     return limits;
   }
 
@@ -95,6 +98,54 @@ TEST_F(RequestValidationTest, RequestedOptionsAreKept) {
   EXPECT_EQ(work.options.num_hypotheses, 2);
   EXPECT_EQ(work.options.max_length, 40);
   EXPECT_FLOAT_EQ(work.options.length_penalty, 0.5f);
+}
+
+// The byte limit holds for every text before any is tokenized; Encode too.
+TEST_F(RequestValidationTest, TextOverMaxTextBytesNamesIndexBytesAndLimit) {
+  transformer::v1::TranslateRequest request;
+  request.add_texts("A dog.");
+  request.add_texts(std::string(201, 'a'));
+  ExpectInvalid(Translate(request),
+                "texts[1] has 201 bytes, more than max_text_bytes 200");
+  // Checked before UTF-8 and tokens: an invalid first text of 201 bytes is
+  // refused for its size.
+  ExpectInvalid(Translate(OneText(std::string(201, '\xff'))),
+                "texts[0] has 201 bytes, more than max_text_bytes 200");
+  transformer::v1::EncodeRequest encode;
+  encode.add_texts(std::string(300, 'b'));
+  EncodeWork work;
+  ExpectInvalid(validator_.ValidateEncode(encode, &work),
+                "texts[0] has 300 bytes, more than max_text_bytes 200");
+  // At the limit is fine for bytes (and then refused for its tokens).
+  const grpc::Status at_limit = Translate(OneText(std::string(200, 'a')));
+  EXPECT_EQ(at_limit.error_message().find("bytes"), std::string::npos)
+      << at_limit.error_message();
+}
+
+TEST_F(RequestValidationTest, RepetitionControlsAndLengthFactorAreResolved) {
+  transformer::v1::TranslateRequest request = OneText("A dog.");
+  TranslateWork work;
+  ASSERT_TRUE(validator_.ValidateTranslate(request, &work).ok());
+  EXPECT_EQ(work.options.no_repeat_ngram_size, 0);
+  EXPECT_FLOAT_EQ(work.options.repetition_penalty, 1.0f);
+  EXPECT_DOUBLE_EQ(work.options.max_length_factor, 2.5) << "the server's";
+  request.mutable_options()->set_no_repeat_ngram_size(3);
+  request.mutable_options()->set_repetition_penalty(1.25f);
+  ASSERT_TRUE(validator_.ValidateTranslate(request, &work).ok());
+  EXPECT_EQ(work.options.no_repeat_ngram_size, 3);
+  EXPECT_FLOAT_EQ(work.options.repetition_penalty, 1.25f);
+  {
+    auto bad = OneText("A dog.");
+    bad.mutable_options()->set_no_repeat_ngram_size(-1);
+    ExpectInvalid(Translate(bad), "options.no_repeat_ngram_size is -1");
+    ExpectInvalid(Translate(bad), ">= 0");
+  }
+  for (float penalty : {0.0f, -1.0f, std::numeric_limits<float>::infinity()}) {
+    auto bad = OneText("A dog.");
+    bad.mutable_options()->set_repetition_penalty(penalty);
+    ExpectInvalid(Translate(bad), "options.repetition_penalty is");
+    ExpectInvalid(Translate(bad), "> 0");
+  }
 }
 
 TEST_F(RequestValidationTest, NoTexts) {

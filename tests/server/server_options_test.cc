@@ -55,6 +55,28 @@ TEST(ServerOptionsTest, ValidateNamesTheBadOption) {
   EXPECT_NE(options.Validate().message().find("--port"), std::string::npos);
 }
 
+TEST(ServerOptionsTest, LengthFactorAndTextBytesComeFromTheEnvironment) {
+  ASSERT_EQ(setenv("TS_MAX_LENGTH_FACTOR", "1.5", 1), 0);
+  ASSERT_EQ(setenv("TS_MAX_TEXT_BYTES", "5000", 1), 0);
+  ASSERT_TRUE(ApplyEnvironmentToFlags().ok());
+  const ServerOptions options = ServerOptionsFromFlags();
+  unsetenv("TS_MAX_LENGTH_FACTOR");
+  unsetenv("TS_MAX_TEXT_BYTES");
+  EXPECT_DOUBLE_EQ(options.max_length_factor, 1.5);
+  EXPECT_EQ(options.max_text_bytes, 5000);
+  EXPECT_DOUBLE_EQ(ServerOptions().max_length_factor, 3.0);
+  EXPECT_EQ(ServerOptions().max_text_bytes, 100000);
+  ServerOptions bad;
+  bad.max_length_factor = -1.0;
+  EXPECT_NE(bad.Validate().message().find("--max_length_factor"),
+            std::string::npos);
+  bad.max_length_factor = 0.0;  // off
+  EXPECT_TRUE(bad.Validate().ok());
+  bad.max_text_bytes = 0;
+  EXPECT_NE(bad.Validate().message().find("--max_text_bytes"),
+            std::string::npos);
+}
+
 // A request of max_texts_per_request texts must fit in an empty queue.
 TEST(ServerOptionsTest, MoreTextsPerRequestThanQueueSizeIsRefused) {
   ServerOptions options;

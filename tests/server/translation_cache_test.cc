@@ -295,6 +295,18 @@ TEST(TranslationCacheKeyTest, KeysSeparateWhatChangesTheResult) {
   core::TranslationOptions other = greedy;
   other.length_penalty = 1.0000001f;  // prints as 1 with 6 digits
   EXPECT_NE(base, TranslationCacheKey("m|fp32", other, 0, "Hi."));
+  for (auto change :
+       {+[](core::TranslationOptions* o) { o->no_repeat_ngram_size = 3; },
+        +[](core::TranslationOptions* o) {
+          o->repetition_penalty = 1.0000001f;
+        },
+        +[](core::TranslationOptions* o) {
+          o->max_length_factor = 3.0000000001;
+        }}) {
+    core::TranslationOptions changed = greedy;
+    change(&changed);
+    EXPECT_NE(base, TranslationCacheKey("m|fp32", changed, 0, "Hi."));
+  }
   core::TranslationOptions sample = greedy;
   sample.do_sample = true;
   sample.seed = 7;
