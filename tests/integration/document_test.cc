@@ -132,13 +132,15 @@ TEST_F(DocumentTest, GoldenParagraphsKeepTheirGapsGreedyAndBeam4) {
   }
 }
 
-// Every golden source as one document of 200 sentences (over 3,000 tokens):
+// Every golden source as one document of 200 lines (over 3,000 tokens):
 // answered in full and exactly, the sentences batched like separate texts.
 TEST_F(DocumentTest, ADocumentOf200GoldenSentencesIsTranslatedExactly) {
   std::string text;
   std::string expected;
   for (int i = 0; i < 200; ++i) {
-    const char* gap = i == 0 ? "" : (i % 5 == 0 ? "\n\n" : " ");
+    // A line per source: a few golden sources lack final punctuation, and
+    // "street A woman" would rightly stay one sentence.
+    const char* gap = i == 0 ? "" : (i % 5 == 0 ? "\n\n" : "\n");
     text += gap;
     expected += gap;
     text += (*golden_)[i].source;
@@ -283,7 +285,9 @@ TEST_F(DocumentTest, StreamSendsSentencesInOrder) {
     }
   }
   ASSERT_TRUE(reader->Finish().ok());
-  EXPECT_EQ(messages, 8);
+  // One per sentence at most (a slow reader gets several merged).
+  EXPECT_GT(messages, 1);
+  EXPECT_LE(messages, 8);
   EXPECT_EQ(spelled, expected);
   EXPECT_EQ(final_text, expected);
 }
@@ -297,7 +301,8 @@ TEST_F(DocumentTest, HtmlKeepsMarkupAndMovesInlineTags) {
       "<script>if (a < b) { x = \"</div>\"; }</script></head><body>\n"
       "<p class=\"x\">A black <b>dog</b> is running on the grass.</p>\n"
       "<p translate=\"no\">A man is sleeping.</p>\n"
-      "<ul><li>Two men are playing soccer.</li><li>A &amp; B</li></ul>\n"
+      "<ul><li>Two men are playing soccer.</li>"
+      "<li translate=\"no\">Tom &amp; Jerry</li></ul>\n"
       "</body></html>";
   TranslateRequest request = Request(html, 1);
   request.mutable_options()->set_input_format(
@@ -317,9 +322,16 @@ TEST_F(DocumentTest, HtmlKeepsMarkupAndMovesInlineTags) {
   EXPECT_TRUE(absl::StartsWith(out, "<!DOCTYPE html><html><head><title>"))
       << out;
   EXPECT_FALSE(absl::StrContains(out, "A black")) << out;
-  EXPECT_TRUE(absl::StrContains(out, "&amp;")) << out;
-  // Segments name their blocks: the title, the first <p>, the two <li>.
-  EXPECT_GE(response.translations(0).segments_size(), 4);
+  EXPECT_TRUE(
+      absl::StrContains(out, "<li translate=\"no\">Tom &amp; Jerry</li>"))
+      << out;
+  // Segments name their blocks: the title, the first <p>, the first <li>.
+  const auto& segments = response.translations(0).segments();
+  ASSERT_EQ(segments.size(), 3);
+  EXPECT_EQ(segments[0].source(), "A dog.");
+  EXPECT_EQ(segments[1].source(), "A black dog is running on the grass.");
+  EXPECT_LT(segments[0].block(), segments[1].block());
+  EXPECT_LT(segments[1].block(), segments[2].block());
 }
 
 }  // namespace
