@@ -190,6 +190,7 @@ int RunBench(const BenchCommandOptions& options,
                                                  per_request, paragraph)) {
         request.add_texts(std::move(text));
       }
+      request.mutable_options()->set_input_format(options.input_format);
       if (options.beam_size > 0) {
         request.mutable_options()->set_beam_size(options.beam_size);
       }

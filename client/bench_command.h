@@ -11,6 +11,7 @@
 
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
+#include "transformer/v1/transformer_service.pb.h"
 
 namespace ts::client {
 
@@ -18,9 +19,13 @@ struct BenchCommandOptions {
   int concurrency = 8;  // clients, each with one request in flight
   int requests = 0;     // total requests; 0 = run for `duration`
   absl::Duration duration = absl::Seconds(10);
-  int texts_per_request = 1;                  // texts per Translate request
-  int beam_size = 0;                          // 0 = the model's default
-  int max_length = 0;                         // 0 = the model's default
+  int texts_per_request = 1;  // texts per Translate request
+  int beam_size = 0;          // 0 = the model's default
+  int max_length = 0;         // 0 = the model's default
+  // TranslationOptions.input_format of every request (TEXT: a paragraph is
+  // split into its sentences; SENTENCE: it is one long sequence).
+  transformer::v1::InputFormat input_format =
+      transformer::v1::INPUT_FORMAT_TEXT;
   absl::Duration timeout = absl::Minutes(5);  // per request
   std::string report_json;  // write the figures here too, if not empty
   // Share of requests in [0, 1) that repeat an earlier request's texts (a

@@ -42,8 +42,8 @@ const std::map<std::string, CommandSpec>& Commands() {
         "transformer-client translate [flags] [TEXT...]",
         {"beam_size", "max_length", "num_hypotheses", "no_repeat_ngram_size",
          "repetition_penalty", "sample", "top_k", "top_p", "temperature",
-         "seed", "json", "attention", "attention_layer", "heatmap",
-         "concurrency", "stream"}}},
+         "seed", "input_format", "newline_mode", "document", "json",
+         "attention", "attention_layer", "heatmap", "concurrency", "stream"}}},
       {"bench",
        {"Load generator: --concurrency clients each keep one Translate "
         "request in flight (or, with --request_rate, requests arrive at "
@@ -52,9 +52,9 @@ const std::map<std::string, CommandSpec>& Commands() {
         "every status code (JSON); with --stream, TranslateStream calls and "
         "time-to-first-token percentiles too.",
         "transformer-client bench [flags] [TEXT...]",
-        {"beam_size", "max_length", "concurrency", "requests", "duration_s",
-         "repeat_fraction", "paragraph_every", "report_json", "stream",
-         "request_rate"}}},
+        {"beam_size", "max_length", "input_format", "concurrency", "requests",
+         "duration_s", "repeat_fraction", "paragraph_every", "report_json",
+         "stream", "request_rate"}}},
       {"encode",
        {"Encodes texts; prints one JSON line {text, dim, num_tokens, values} "
         "per text, in input order.",

@@ -11,12 +11,15 @@
 #include <cstdint>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/time/time.h"
 #include "client/bench_command.h"
 #include "client/command_line.h"
@@ -85,6 +88,17 @@ ABSL_FLAG(std::optional<uint64_t>, seed, std::nullopt,
           "With --sample: request k of the run uses seed + k (same seed and "
           "--texts_per_request: same samples); unset = the server picks, and "
           "--json prints each text's seed.");
+ABSL_FLAG(std::string, input_format, "",
+          "translate: how the server reads each text: text (split into "
+          "sentences, whitespace kept), sentence (one sequence, as sent) or "
+          "html (markup kept, inline tags carried over). Default: html for a "
+          "--document named .html/.htm, else text.");
+ABSL_FLAG(std::string, newline_mode, "break",
+          "translate: a single newline inside a paragraph ends a sentence "
+          "(break) or is a space (space: wrapped text).");
+ABSL_FLAG(std::string, document, "",
+          "translate: translate this whole file (.txt or .html) as one text "
+          "and write its translation as it is, layout kept.");
 ABSL_FLAG(bool, json, false,
           "Print a JSON line per text (source, translation, token_ids, "
           "score) instead of the plain translation.");
@@ -131,6 +145,30 @@ ABSL_FLAG(bool, normalize, false, "L2-normalize each vector.");
 namespace ts::client {
 namespace {
 
+// --input_format: text, sentence or html; empty: html for a --document
+// named .html/.htm, else text.
+absl::Status ParseInputFormat(std::string name,
+                              const std::string& document_path,
+                              transformer::v1::InputFormat* format) {
+  if (name.empty()) {
+    name = absl::EndsWithIgnoreCase(document_path, ".html") ||
+                   absl::EndsWithIgnoreCase(document_path, ".htm")
+               ? "html"
+               : "text";
+  }
+  if (name == "text") {
+    *format = transformer::v1::INPUT_FORMAT_TEXT;
+  } else if (name == "sentence") {
+    *format = transformer::v1::INPUT_FORMAT_SENTENCE;
+  } else if (name == "html") {
+    *format = transformer::v1::INPUT_FORMAT_HTML;
+  } else {
+    return absl::InvalidArgumentError(
+        "--input_format must be text, sentence or html, got \"" + name + "\"");
+  }
+  return absl::OkStatus();
+}
+
 int Fail(int code, const std::string& message) {
   std::cerr << "transformer-client: " << message << std::endl;
   return code;
@@ -173,8 +211,26 @@ int Run(int argc, char** argv) {
       return Fail(kExitIoError, "cannot read --input \"" + input_path + "\"");
     }
   }
-  const std::vector<std::string> texts = ReadTexts(
-      command_line->texts, input_path.empty() ? std::cin : input_file);
+  const std::string document_path = absl::GetFlag(FLAGS_document);
+  if (!document_path.empty() &&
+      (!input_path.empty() || !command_line->texts.empty() ||
+       command != "translate")) {
+    return Fail(kExitUsageError,
+                "--document is for translate, without TEXT or --input");
+  }
+  std::vector<std::string> texts;
+  if (!document_path.empty()) {
+    std::ifstream document(document_path, std::ios::binary);
+    if (!document) {
+      return Fail(kExitIoError,
+                  "cannot read --document \"" + document_path + "\"");
+    }
+    texts.emplace_back(std::istreambuf_iterator<char>(document),
+                       std::istreambuf_iterator<char>());
+  } else {
+    texts = ReadTexts(command_line->texts,
+                      input_path.empty() ? std::cin : input_file);
+  }
   if (input_file.bad()) {
     return Fail(kExitIoError, "error reading --input \"" + input_path + "\"");
   }
@@ -222,6 +278,11 @@ int Run(int argc, char** argv) {
     if (!(options.repeat_fraction >= 0.0 && options.repeat_fraction < 1.0)) {
       return Fail(kExitUsageError, "--repeat_fraction must be in [0, 1)");
     }
+    if (absl::Status status = ParseInputFormat(
+            absl::GetFlag(FLAGS_input_format), "", &options.input_format);
+        !status.ok()) {
+      return Fail(kExitUsageError, std::string(status.message()));
+    }
     options.paragraph_every = absl::GetFlag(FLAGS_paragraph_every);
     if (options.paragraph_every < 0) {
       return Fail(kExitUsageError, "--paragraph_every must be >= 0");
@@ -251,6 +312,24 @@ int Run(int argc, char** argv) {
     options.top_p = static_cast<float>(absl::GetFlag(FLAGS_top_p));
     options.temperature = static_cast<float>(absl::GetFlag(FLAGS_temperature));
     options.seed = absl::GetFlag(FLAGS_seed);
+    options.document = !document_path.empty();
+    if (absl::Status status =
+            ParseInputFormat(absl::GetFlag(FLAGS_input_format), document_path,
+                             &options.input_format);
+        !status.ok()) {
+      return Fail(kExitUsageError, std::string(status.message()));
+    }
+    const std::string newline_mode = absl::GetFlag(FLAGS_newline_mode);
+    if (newline_mode == "break") {
+      options.newline_mode = transformer::v1::NEWLINE_MODE_BREAK;
+    } else if (newline_mode == "space") {
+      options.newline_mode = transformer::v1::NEWLINE_MODE_SPACE;
+    } else {
+      return Fail(kExitUsageError,
+                  "--newline_mode must be break or space, "
+                  "got \"" +
+                      newline_mode + "\"");
+    }
     options.json = absl::GetFlag(FLAGS_json);
     options.attention = absl::GetFlag(FLAGS_attention);
     options.attention_layer = absl::GetFlag(FLAGS_attention_layer);

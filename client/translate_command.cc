@@ -70,11 +70,13 @@ nlohmann::json HypothesisJson(const transformer::v1::Hypothesis& hypothesis,
 
 void WriteTranslation(const std::string& source,
                       const transformer::v1::Translation& translation,
-                      bool json, bool attention, std::ostream& out) {
+                      bool json, bool attention, bool document,
+                      std::ostream& out) {
   if (!json && !attention) {
-    out << (translation.hypotheses().empty() ? std::string()
-                                             : translation.hypotheses(0).text())
-        << '\n';
+    out << (translation.hypotheses().empty()
+                ? std::string()
+                : translation.hypotheses(0).text());
+    if (!document) out << '\n';
     return;
   }
   nlohmann::json line = {
@@ -92,6 +94,18 @@ void WriteTranslation(const std::string& source,
   if (translation.has_seed()) {
     // As a string: JSON readers may hold numbers in doubles (53 bits).
     line["seed"] = std::to_string(translation.seed());
+  }
+  if (translation.segments_size() > 1) {
+    nlohmann::json segments = nlohmann::json::array();
+    for (const auto& segment : translation.segments()) {
+      segments.push_back({{"source", segment.source()},
+                          {"translation", segment.hypotheses().empty()
+                                              ? std::string()
+                                              : segment.hypotheses(0).text()},
+                          {"source_begin", segment.source_begin()},
+                          {"source_end", segment.source_end()}});
+    }
+    line["segments"] = std::move(segments);
   }
   if (translation.hypotheses_size() > 1) {
     nlohmann::json all = nlohmann::json::array();
@@ -128,6 +142,8 @@ bool WriteHeatmap(const std::string& path,
 void SetRequestOptions(const TranslateCommandOptions& options, size_t request,
                        transformer::v1::TranslationOptions* request_options) {
   request_options->set_beam_size(options.beam_size);
+  request_options->set_input_format(options.input_format);
+  request_options->set_newline_mode(options.newline_mode);
   request_options->set_max_length(options.max_length);
   request_options->set_num_hypotheses(options.num_hypotheses);
   request_options->set_no_repeat_ngram_size(options.no_repeat_ngram_size);
@@ -190,7 +206,7 @@ int RunTranslateStream(const TranslateCommandOptions& options,
           line_started = true;
         }
         if (!done[current]) break;
-        out << '\n';
+        if (!options.document) out << '\n';
         line_started = false;
         progress->Advance(1);
         ++current;
@@ -204,7 +220,7 @@ int RunTranslateStream(const TranslateCommandOptions& options,
       }
     }
     const grpc::Status status = reader->Finish();
-    if (line_started) out << '\n';
+    if (line_started && !options.document) out << '\n';
     if (!status.ok() || current < count) {
       out.flush();
       err << "transformer-client: "
@@ -292,7 +308,7 @@ int RunTranslate(const TranslateCommandOptions& options,
     if (failed) continue;
     for (int i = 0; i < call->response.translations_size(); ++i) {
       WriteTranslation(texts[call->first + i], call->response.translations(i),
-                       options.json, options.attention, out);
+                       options.json, options.attention, options.document, out);
     }
     if (call->first == 0 && !options.heatmap.empty() &&
         call->response.translations_size() > 0 &&

@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "client/progress.h"
 #include "grpcpp/grpcpp.h"
+#include "transformer/v1/transformer_service.pb.h"
 
 namespace ts::client {
 
@@ -29,6 +30,16 @@ struct TranslateCommandOptions {
   // file gives the same samples again for the same seed and
   // texts_per_request; unset: the server picks each request's seed.
   std::optional<uint64_t> seed;
+  // How the server reads each text (TranslationOptions.input_format):
+  // sentences split (TEXT, the default), one sequence (SENTENCE), or HTML.
+  transformer::v1::InputFormat input_format =
+      transformer::v1::INPUT_FORMAT_TEXT;
+  transformer::v1::NewlineMode newline_mode =
+      transformer::v1::NEWLINE_MODE_BREAK;
+  // Each text is a whole document (--document): its translation is written
+  // as the server returns it, with the document's own line breaks and no
+  // newline added.
+  bool document = false;
   bool json = false;  // JSON lines instead of plain text
   // Ask for the cross-attention and print JSON lines with it (implies json):
   // source_tokens, target_tokens, attention [target][source], alignment.
@@ -50,8 +61,10 @@ struct TranslateCommandOptions {
 // to `concurrency` requests in flight, and writes one line per text to `out`
 // in input order, as soon as all earlier lines are written: the best
 // translation (the first sample when sampling), or with `json` an object
-// {source, translation, token_ids, score, hypotheses?, seed?} (seed: the one
-// the text's samples were drawn with), plus with `attention` {source_tokens,
+// {source, translation, token_ids, score, hypotheses?, seed?, segments?}
+// (seed: the one the text's samples were drawn with; segments, for a text of
+// several sentences: [{source, translation, source_begin, source_end}]),
+// plus with `attention` {source_tokens,
 // target_tokens, attention, alignment} per hypothesis. Calls go over
 // `channel`; `progress` counts the lines written. Returns an ExitCode
 // (client/exit_codes.h): 0, RPC error after writing the first failed call to

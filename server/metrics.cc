@@ -155,6 +155,40 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                "(beam search), per text (seconds).")
            .Register(*registry_)
            .Add({}, LatencyBuckets());
+  documents_ = &prometheus::BuildCounter()
+                    .Name("transformer_documents_total")
+                    .Help(
+                        "Translate texts served, by input_format (text, "
+                        "sentence, html).")
+                    .Register(*registry_);
+  for (const char* format : {"text", "sentence", "html"}) {
+    documents_->Add({{"input_format", format}});
+  }
+  sentences_per_text_ =
+      &prometheus::BuildHistogram()
+           .Name("transformer_sentences_per_text")
+           .Help("Sentences (segments) a Translate text was split into.")
+           .Register(*registry_)
+           .Add({}, PowersOfTwo(1024));
+  // Sub-millisecond work: finer buckets than the request latencies.
+  prometheus::Histogram::BucketBoundaries fine;
+  for (double b = 1e-5; b < 20; b *= 4) fine.push_back(b);
+  segmentation_duration_ =
+      &prometheus::BuildHistogram()
+           .Name("transformer_segmentation_duration_seconds")
+           .Help(
+               "Splitting a request's texts into sentences, HTML parsing "
+               "and tokenizing included (seconds).")
+           .Register(*registry_)
+           .Add({}, fine);
+  assembly_duration_ =
+      &prometheus::BuildHistogram()
+           .Name("transformer_assembly_duration_seconds")
+           .Help(
+               "Rebuilding a text's whitespace and markup around its "
+               "sentences' translations (seconds).")
+           .Register(*registry_)
+           .Add({}, fine);
   model_info_ = &prometheus::BuildGauge()
                      .Name("transformer_model_info")
                      .Help("The served model; always 1.")

@@ -107,6 +107,23 @@ class Metrics {
     time_to_first_token_->Observe(absl::ToDoubleSeconds(duration));
   }
 
+  // Documents (issue 22): one Translate text read as `input_format` ("text",
+  // "sentence" or "html"; the label's values are these three) and split
+  // into `sentences`.
+  void RecordText(std::string_view input_format, int sentences) {
+    documents_->Add({{"input_format", std::string(input_format)}}).Increment();
+    sentences_per_text_->Observe(sentences);
+  }
+  // Time spent splitting a request's texts into sentences (and parsing
+  // HTML), and rebuilding a text's layout and markup around its
+  // translations (seconds).
+  void RecordSegmentation(absl::Duration duration) {
+    segmentation_duration_->Observe(absl::ToDoubleSeconds(duration));
+  }
+  void RecordAssembly(absl::Duration duration) {
+    assembly_duration_->Observe(absl::ToDoubleSeconds(duration));
+  }
+
   // The registry in the Prometheus text format (what /metrics serves).
   std::string Serialize() const;
 
@@ -134,6 +151,10 @@ class Metrics {
   prometheus::Counter* decode_steps_;
   prometheus::Counter* admitted_sequences_;
   prometheus::Histogram* time_to_first_token_;
+  prometheus::Family<prometheus::Counter>* documents_;
+  prometheus::Histogram* sentences_per_text_;
+  prometheus::Histogram* segmentation_duration_;
+  prometheus::Histogram* assembly_duration_;
 };
 
 }  // namespace ts::server

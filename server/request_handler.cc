@@ -85,10 +85,19 @@ void RequestHandler::RunTranslate(
     Answer finish) {
   // 1. Validate: limits, options, sentences, tokens.
   TranslateWork work;
+  const absl::Time validation_start = absl::Now();
   if (grpc::Status status = validator_.ValidateTranslate(request, &work);
       !status.ok()) {
     finish(status);
     return;
+  }
+  metrics_->RecordSegmentation(absl::Now() - validation_start);
+  const char* const format_name =
+      work.input_format == transformer::v1::INPUT_FORMAT_HTML       ? "html"
+      : work.input_format == transformer::v1::INPUT_FORMAT_SENTENCE ? "sentence"
+                                                                    : "text";
+  for (const TextWork& text : work.texts) {
+    metrics_->RecordText(format_name, static_cast<int>(text.segments.size()));
   }
   // As the scheduler would answer them: cache hits must not slip past a
   // drain or a deadline that has already passed.
@@ -107,7 +116,7 @@ void RequestHandler::RunTranslate(
                                  request.texts().end());
   auto call = std::make_shared<TranslateCall>(
       std::move(texts), std::move(work), std::move(context), response,
-      std::move(stream), std::move(finish), model_->tokenizer());
+      std::move(stream), std::move(finish), model_->tokenizer(), metrics_);
 
   // 2. Look each sentence up in the cache (a hit settles at once; an
   // identical computation in flight takes this call as one more waiter) or

@@ -79,7 +79,8 @@ ABSL_FLAG(int, max_text_bytes, 100000,
 ABSL_FLAG(int, max_texts_per_request, 256, "Most texts in one request.");
 ABSL_FLAG(int, max_sentences_per_request, 1024,
           "Most sentences (segments) in one Translate request, over all its "
-          "texts, after splitting; at most --max_queue_size.");
+          "texts, after splitting; the smaller of this and --max_queue_size "
+          "applies.");
 ABSL_FLAG(int, max_length_cap, 512,
           "Largest max_length (tokens) a request may ask for; also caps the "
           "model's default.");
@@ -210,12 +211,6 @@ absl::Status ServerOptions::Validate() const {
   if (max_texts_per_request > max_queue_size) {
     return absl::InvalidArgumentError(
         absl::StrCat("--max_texts_per_request (", max_texts_per_request,
-                     ") must not exceed --max_queue_size (", max_queue_size,
-                     "): such a request could never be queued"));
-  }
-  if (max_sentences_per_request > max_queue_size) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--max_sentences_per_request (", max_sentences_per_request,
                      ") must not exceed --max_queue_size (", max_queue_size,
                      "): such a request could never be queued"));
   }

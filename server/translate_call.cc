@@ -20,13 +20,15 @@ TranslateCall::TranslateCall(std::vector<std::string> texts, TranslateWork work,
                              transformer::v1::TranslateResponse* response,
                              std::shared_ptr<TranslateStreamOutput> stream,
                              Answer finish,
-                             const core::MarianTokenizer& tokenizer)
+                             const core::MarianTokenizer& tokenizer,
+                             Metrics* metrics)
     : texts_(std::move(texts)),
       work_(std::move(work)),
       response_(response),
       stream_(std::move(stream)),
       finish_(std::move(finish)),
       tokenizer_(tokenizer),
+      metrics_(metrics),
       context_(std::move(context)) {
   state_.resize(work_.texts.size());
   for (size_t t = 0; t < work_.texts.size(); ++t) {
@@ -130,8 +132,7 @@ void TranslateCall::EmitLocked(int t) {
     }
     state.emitted = 1;
     transformer::v1::Translation translation;
-    AssembleTranslation(texts_[t], text_work, state.results, work_.options,
-                        tokenizer_, &translation);
+    Assemble(t, &translation);
     stream_->Finish(t, std::move(translation));
     return;
   }
@@ -142,8 +143,7 @@ void TranslateCall::EmitLocked(int t) {
     const int s = state.emitted++;
     if (s + 1 == count) {
       transformer::v1::Translation translation;
-      AssembleTranslation(texts_[t], text_work, state.results, work_.options,
-                          tokenizer_, &translation);
+      Assemble(t, &translation);
       stream_->Finish(t, std::move(translation));
       return;
     }
@@ -156,13 +156,18 @@ void TranslateCall::EmitLocked(int t) {
   }
 }
 
+void TranslateCall::Assemble(int t, transformer::v1::Translation* translation) {
+  const absl::Time start = absl::Now();
+  AssembleTranslation(texts_[t], work_.texts[t], state_[t].results,
+                      work_.options, tokenizer_, translation);
+  if (metrics_ != nullptr) metrics_->RecordAssembly(absl::Now() - start);
+}
+
 void TranslateCall::Respond() {
   if (response_ != nullptr) {
     // No other thread touches the results once the call is answered.
     for (size_t t = 0; t < work_.texts.size(); ++t) {
-      AssembleTranslation(texts_[t], work_.texts[t], state_[t].results,
-                          work_.options, tokenizer_,
-                          response_->add_translations());
+      Assemble(static_cast<int>(t), response_->add_translations());
     }
   }
   if (stream_ != nullptr) stream_->Close();

@@ -16,6 +16,7 @@
 #include "core/decoding/options.h"
 #include "core/model/tokenizer.h"
 #include "grpcpp/support/status.h"
+#include "server/metrics.h"
 #include "server/request_validation.h"
 #include "server/shared_translation.h"
 #include "server/translate_stream.h"
@@ -50,12 +51,12 @@ class TranslateCall {
   // `texts`: the request's texts (the gaps come from them); `work`: their
   // segments and the resolved options. Exactly one of `response` (unary:
   // filled before `finish` runs with OK; must outlive it) and `stream` is
-  // set. `tokenizer` must outlive the call.
+  // set. `tokenizer` and `metrics` (assembly time) must outlive the call.
   TranslateCall(std::vector<std::string> texts, TranslateWork work,
                 CallContext context,
                 transformer::v1::TranslateResponse* response,
                 std::shared_ptr<TranslateStreamOutput> stream, Answer finish,
-                const core::MarianTokenizer& tokenizer);
+                const core::MarianTokenizer& tokenizer, Metrics* metrics);
 
   TranslateCall(const TranslateCall&) = delete;
   TranslateCall& operator=(const TranslateCall&) = delete;
@@ -93,6 +94,8 @@ class TranslateCall {
   // Stream: sends the segments of text `t` that are done with every segment
   // before them; the last one with the Translation.
   void EmitLocked(int t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // AssembleTranslation of text `t`, timed.
+  void Assemble(int t, transformer::v1::Translation* translation);
   // Answers OK: fills the response (unary). Called once, without mu_.
   void Respond();
 
@@ -102,6 +105,7 @@ class TranslateCall {
   const std::shared_ptr<TranslateStreamOutput> stream_;
   const Answer finish_;
   const core::MarianTokenizer& tokenizer_;
+  Metrics* const metrics_;
 
   std::mutex mu_;
   CallContext context_ ABSL_GUARDED_BY(mu_);

@@ -582,7 +582,9 @@ TEST_F(IntegrationTest, BenchReportsTheRunsRealSeconds) {
 // paragraphs' p50 (the slower of two) a decode's. The longest call is one of
 // the two kinds.
 TEST_F(IntegrationTest, BenchReportsSentenceAndParagraphLatencyApart) {
-  const std::string options = "--beam_size=1 --max_length=90";
+  // Paragraphs as one sequence each (not split into their sentences).
+  const std::string options =
+      "--beam_size=1 --max_length=90 --input_format=sentence";
   const std::string inputs =
       " \"A dog runs.\" \"Two men sit.\" \"A girl.\" \"A cat sleeps.\"";
   const CommandResult warm =
@@ -639,7 +641,9 @@ TEST_F(IntegrationTest, BenchRequestRateSendsAtThatRate) {
 // joined with a space. The translation cache proves which texts were sent:
 // translating exactly those four texts afterwards hits it four times.
 TEST_F(IntegrationTest, BenchParagraphEveryJoinsFourInputs) {
-  const std::string options = "--beam_size=1 --max_length=96";
+  // Paragraphs as one sequence each (not split into their sentences).
+  const std::string options =
+      "--beam_size=1 --max_length=96 --input_format=sentence";
   const CommandResult result = RunCommand(
       Client("bench --requests=4 --concurrency=1 --texts_per_request=1 "
              "--paragraph_every=2 " +

@@ -177,9 +177,59 @@ TEST_F(RequestValidationTest, TooManyTokensSaysCountAndLimit) {
   auto ids = (*model_)->tokenizer().EncodeSource(text);
   ASSERT_TRUE(ids.ok());
   ASSERT_GT(ids->size(), 12u) << "the test sentence must exceed the limit";
-  ExpectInvalid(Translate(OneText(text)),
+  // INPUT_FORMAT_SENTENCE: the text is one sequence, refused over the limit.
+  auto sentence = OneText(text);
+  sentence.mutable_options()->set_input_format(
+      transformer::v1::INPUT_FORMAT_SENTENCE);
+  ExpectInvalid(Translate(sentence),
                 "has " + std::to_string(ids->size()) +
                     " tokens (</s> included), more than max_input_tokens 12");
+}
+
+// INPUT_FORMAT_TEXT (the default): the same sentence is cut at a word
+// boundary into pieces of at most 12 tokens, which rebuild it in order.
+TEST_F(RequestValidationTest, ALongSentenceIsCutIntoPiecesThatFit) {
+  const std::string text =
+      "A group of people standing in front of an igloo while a man in a red "
+      "jacket watches them.";
+  TranslateWork work;
+  ASSERT_TRUE(validator_.ValidateTranslate(OneText(text), &work).ok());
+  ASSERT_EQ(work.texts.size(), 1u);
+  const std::vector<SegmentWork>& segments = work.texts[0].segments;
+  ASSERT_GT(segments.size(), 1u);
+  int at = 0;
+  for (const SegmentWork& segment : segments) {
+    EXPECT_LE(segment.source_ids.size(), 12u);
+    EXPECT_GE(segment.begin, at);
+    EXPECT_EQ(text.substr(segment.begin, segment.end - segment.begin),
+              segment.source);
+    EXPECT_EQ(segment.source_ids,
+              *(*model_)->tokenizer().EncodeSource(segment.source));
+    at = segment.end;
+  }
+  EXPECT_EQ(segments.back().end, static_cast<int>(text.size()));
+}
+
+// Sentences and paragraphs: spans between the gaps, and an unknown
+// input_format or newline_mode is refused with the known values.
+TEST_F(RequestValidationTest, TextIsSplitIntoSentencesAndEnumsAreChecked) {
+  const std::string text = "  A dog runs.\n\nTwo men sit. A girl\r\n";
+  TranslateWork work;
+  ASSERT_TRUE(validator_.ValidateTranslate(OneText(text), &work).ok());
+  std::vector<std::string> sources;
+  for (const SegmentWork& segment : work.texts[0].segments) {
+    sources.push_back(segment.source);
+  }
+  EXPECT_EQ(sources, (std::vector<std::string>{"A dog runs.", "Two men sit.",
+                                               "A girl"}));
+  auto bad = OneText(text);
+  bad.mutable_options()->set_input_format(
+      static_cast<transformer::v1::InputFormat>(9));
+  ExpectInvalid(Translate(bad), "input_format 9 is not a known InputFormat");
+  bad = OneText(text);
+  bad.mutable_options()->set_newline_mode(
+      static_cast<transformer::v1::NewlineMode>(5));
+  ExpectInvalid(Translate(bad), "newline_mode 5 is not a known NewlineMode");
 }
 
 TEST_F(RequestValidationTest, BadTranslationOptions) {
