@@ -15,7 +15,7 @@ work=$(mktemp -d)
 trap 'stop_server; rm -rf "$work"' EXIT
 write_golden_sources "$work/sources.txt"
 cp "$work/sources.txt" "$work/document.txt"
-print_machine
+print_machine "$work/sources.txt"
 start_server "$work/server.log" --cache_mb=0 --num_workers=2 --intra_threads=1
 client=(build/bin/transformer-client translate --server="127.0.0.1:$SERVER_PORT"
         --beam_size="$BEAM" --max_length=128 --output=/dev/null)

@@ -3,6 +3,7 @@
 // the source's own gaps, byte for byte; long sentences are cut, not refused;
 // HTML keeps its markup. Expectations are the golden translations of the
 // demo model (each golden source is one sentence).
+#include <fstream>
 #include <random>
 #include <string>
 #include <vector>
@@ -332,6 +333,33 @@ TEST_F(DocumentTest, HtmlKeepsMarkupAndMovesInlineTags) {
   EXPECT_EQ(segments[1].source(), "A black dog is running on the grass.");
   EXPECT_LT(segments[0].block(), segments[1].block());
   EXPECT_LT(segments[1].block(), segments[2].block());
+}
+
+// The client's --document: a whole .txt file as one text, written back as
+// the server returns it (no line added), and a .html file read as HTML.
+TEST_F(DocumentTest, ClientTranslatesAWholeFile) {
+  TempDir dir;
+  std::string text;
+  std::string expected;
+  for (int i = 0; i < 5; ++i) {
+    const char* gap = i == 2 ? "\n\n" : (i == 4 ? "\n" : " ");
+    text += (*golden_)[60 + i].source + gap;
+    expected += (*golden_)[60 + i].beam4_text + gap;
+  }
+  {
+    std::ofstream(dir.File("letter.txt"), std::ios::binary) << text;
+    std::ofstream(dir.File("page.html"), std::ios::binary)
+        << "<p>" << (*golden_)[70].source << "</p>\n";
+  }
+  const std::string client =
+      absl::StrCat(TS_CLIENT_BINARY, " translate --server=", server_->target(),
+                   " --beam_size=4 --max_length=128 --document=");
+  const CommandResult txt = RunCommand(client + dir.File("letter.txt"));
+  ASSERT_EQ(txt.exit_code, 0) << txt.err;
+  EXPECT_EQ(txt.out, expected);
+  const CommandResult html = RunCommand(client + dir.File("page.html"));
+  ASSERT_EQ(html.exit_code, 0) << html.err;
+  EXPECT_EQ(html.out, "<p>" + (*golden_)[70].beam4_text + "</p>\n");
 }
 
 }  // namespace
