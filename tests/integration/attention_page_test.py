@@ -6,6 +6,10 @@ the page, types golden sentences of the demo model, waits for the heatmap and
 checks the translation against the golden greedy and beam-4 texts, the cell
 count against source tokens x target tokens of the golden ids, and that
 hovering a cell highlights its row, its column and the aligned source piece.
+Then the Document box: a paragraph of three golden sentences gives a table of
+three sentence pairs whose translations are the golden greedy texts and the
+server's own answer to the same request made from Python; an HTML input with
+a <script> and an <img onerror> is shown as escaped source and runs nothing.
 Keeps a screenshot (--screenshot).
 
   /usr/bin/python3 attention_page_test.py --server build/bin/transformer-server \
@@ -21,10 +25,12 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
+from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
@@ -103,6 +109,102 @@ def translate_on_page(browser, sentence, beam):
     status = browser.find_element(By.ID, "status").text
     heatmap = browser.find_element(By.ID, "heatmap")
     return status, heatmap
+
+
+def post_translate(http_port, body):
+    request = urllib.request.Request(
+        "http://127.0.0.1:%d/v1/translate" % http_port,
+        data=json.dumps(body).encode("utf-8"),
+        headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=120) as response:
+        return json.loads(response.read().decode("utf-8"))
+
+
+def translate_document_on_page(browser, text, format_label):
+    """Types text into the Document box, picks the format, clicks Translate;
+    returns the status, the whole translation and the table's rows as
+    [source, translation] lists."""
+    box = browser.find_element(By.ID, "doc-source")
+    box.clear()
+    # Set the value directly: send_keys would type the markup key by key.
+    browser.execute_script(
+        "arguments[0].value = arguments[1];", box, text)
+    for option in browser.find_elements(By.CSS_SELECTOR, "#doc-format option"):
+        if option.text == format_label:
+            option.click()
+    browser.execute_script(
+        "document.getElementById('doc-segments').dataset.ready = 'false';")
+    browser.find_element(By.ID, "doc-translate").click()
+    WebDriverWait(browser, 120).until(
+        lambda b: b.find_element(By.ID, "doc-segments").get_attribute(
+            "data-ready") == "true")
+    status = browser.find_element(By.ID, "doc-status").text
+    whole = browser.find_element(By.ID, "doc-translation").text
+    rows = [[cell.text for cell in row.find_elements(By.TAG_NAME, "td")][1:]
+            for row in browser.find_elements(By.CSS_SELECTOR,
+                                             "#doc-segments tbody tr")]
+    return status, whole, rows
+
+
+def check_document_box(browser, http_port, golden):
+    # A paragraph of three golden sentences, joined by spaces.
+    rows_in = golden[0:3]
+    paragraph = " ".join(row["source"] for row in rows_in)
+    browser.find_element(By.ID, "doc-beam").clear()
+    browser.find_element(By.ID, "doc-beam").send_keys("1")
+    status, whole, rows = translate_document_on_page(browser, paragraph, "text")
+    check(len(rows) == 3, "document: 3 sentence pairs (%s): %s"
+          % (status, rows))
+    served = post_translate(http_port, {
+        "texts": [paragraph],
+        "options": {"beamSize": 1, "inputFormat": "INPUT_FORMAT_TEXT"}})
+    served = served["translations"][0]
+    served_pairs = [[segment["source"], segment["hypotheses"][0]["text"]]
+                    for segment in served.get("segments", [])]
+    check(rows == served_pairs,
+          "document: the table equals the server's segments for the same "
+          "request from Python")
+    for i, row in enumerate(rows_in):
+        got = rows[i] if i < len(rows) else ["", ""]
+        check(got[0] == row["source"] and got[1] == row["greedy_text"],
+              "document: pair %d %r == golden greedy %r"
+              % (i, got, row["greedy_text"]))
+    check(whole == served["hypotheses"][0]["text"]
+          and whole == " ".join(row["greedy_text"] for row in rows_in),
+          "document: the whole translation %r" % whole)
+
+    # HTML: the translation is shown as source code; nothing runs.
+    browser.execute_script(
+        "window.__alerts = 0; window.alert = function () { ++window.__alerts; };")
+    html = ("<p>%s <b>%s</b></p><script>alert(1)</script>"
+            "<p><img src=\"x\" onerror=\"alert(2)\">%s</p>"
+            % (rows_in[0]["source"], rows_in[1]["source"],
+               rows_in[2]["source"]))
+    status, whole, rows = translate_document_on_page(browser, html, "html")
+    try:
+        browser.switch_to.alert
+        alerted = True
+    except NoAlertPresentException:
+        alerted = False
+    check(not alerted and browser.execute_script("return window.__alerts;")
+          == 0, "html: no alert ran")
+    check("<script>alert(1)</script>" in whole and "onerror=" in whole
+          and whole.startswith("<p>"),
+          "html: the translation is shown as escaped source: %r" % whole)
+    check(len(browser.find_elements(
+        By.CSS_SELECTOR, "#doc-result script, #doc-result img, #doc-result p,"
+        " #doc-pairs script, #doc-pairs img")) == 0,
+        "html: no element of the translation entered the page")
+    served = post_translate(http_port, {
+        "texts": [html],
+        "options": {"beamSize": 1, "inputFormat": "INPUT_FORMAT_HTML"}})
+    served = served["translations"][0]
+    check(whole == served["hypotheses"][0]["text"]
+          and rows == [[segment["source"], segment["hypotheses"][0]["text"]]
+                       for segment in served.get("segments", [])]
+          and len(rows) == 3,
+          "html: the page shows the server's translation and its %d "
+          "sentence pairs (%s)" % (len(rows), status))
 
 
 def main():
@@ -203,6 +305,11 @@ def main():
             box), "long sentence: the heatmap box scrolls")
         long_shot = os.path.splitext(args.screenshot)[0] + "_long.png"
         browser.save_screenshot(long_shot)
+        check_document_box(browser, http_port, golden)
+        browser.execute_script(
+            "document.getElementById('doc-form').scrollIntoView();")
+        browser.save_screenshot(
+            os.path.splitext(args.screenshot)[0] + "_document.png")
     finally:
         if browser is not None:
             browser.quit()
