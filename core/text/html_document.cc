@@ -166,6 +166,8 @@ class Walker {
            Untranslated(node, name);
   }
 
+  // A text, whitespace or CDATA node as a text event of the current run.
+  void AddText(const GumboNode* node);
   void AddInline(const GumboNode* node, int depth);
   void AddAtom(const GumboNode* node, bool show_text);
   void Flush();
@@ -316,6 +318,13 @@ std::string Walker::SubtreeText(const GumboNode* node) const {
   return text;
 }
 
+void Walker::AddText(const GumboNode* node) {
+  Event text;
+  text.text = node->v.text.text != nullptr ? node->v.text.text : "";
+  text.has_bytes = PieceRange(node->v.text.original_text, &text.bytes);
+  run_.push_back(std::move(text));
+}
+
 void Walker::AddAtom(const GumboNode* node, bool show_text) {
   Event event;
   event.type = Event::kAtom;
@@ -337,10 +346,7 @@ void Walker::AddInline(const GumboNode* node, int depth) {
       case GUMBO_NODE_TEXT:
       case GUMBO_NODE_WHITESPACE:
       case GUMBO_NODE_CDATA: {
-        Event text;
-        text.text = child->v.text.text != nullptr ? child->v.text.text : "";
-        text.has_bytes = PieceRange(child->v.text.original_text, &text.bytes);
-        run_.push_back(std::move(text));
+        AddText(child);
         break;
       }
       case GUMBO_NODE_COMMENT:
@@ -510,10 +516,7 @@ void Walker::WalkContainer(const GumboNode* node, int depth) {
       case GUMBO_NODE_TEXT:
       case GUMBO_NODE_WHITESPACE:
       case GUMBO_NODE_CDATA: {
-        Event text;
-        text.text = child->v.text.text != nullptr ? child->v.text.text : "";
-        text.has_bytes = PieceRange(child->v.text.original_text, &text.bytes);
-        run_.push_back(std::move(text));
+        AddText(child);
         break;
       }
       case GUMBO_NODE_COMMENT:

@@ -271,6 +271,32 @@ TEST_F(HttpGatewayTest, TranslateGivesTheGoldenGreedyTexts) {
   EXPECT_EQ(same, 200);
 }
 
+// Documents through HTTP/JSON: inputFormat in the proto3 JSON mapping, the
+// gaps kept and one segment per sentence with its byte range.
+TEST_F(HttpGatewayTest, TranslateSplitsADocumentIntoSegments) {
+  const std::vector<ts::testing::GoldenTranslation> golden =
+      ts::testing::ReadGoldenTranslations();
+  const std::string text =
+      golden[20].source + "\n\n" + golden[21].source + " " + golden[22].source;
+  json request = {{"texts", {text}},
+                  {"options",
+                   {{"beamSize", 1},
+                    {"maxLength", 128},
+                    {"inputFormat", "INPUT_FORMAT_TEXT"}}}};
+  const auto [status, response] = Post("/v1/translate", request.dump());
+  ASSERT_EQ(status, 200) << response.dump();
+  const json& translation = response["translations"][0];
+  EXPECT_EQ(translation["hypotheses"][0]["text"],
+            golden[20].greedy_text + "\n\n" + golden[21].greedy_text + " " +
+                golden[22].greedy_text);
+  ASSERT_EQ(translation["segments"].size(), 3u);
+  EXPECT_EQ(translation["segments"][1]["source"], golden[21].source);
+  EXPECT_EQ(translation["segments"][1]["sourceBegin"],
+            static_cast<int>(golden[20].source.size() + 2));
+  request["options"]["inputFormat"] = "INPUT_FORMAT_NOPE";
+  EXPECT_EQ(Post("/v1/translate", request.dump()).first, 400);
+}
+
 // POST /v1/translate:stream: server-sent events, one per TranslateStream
 // message. Greedy (maxLength 100: not in the cache the test above filled),
 // so tokens stream; each text's deltas and ids join to its golden greedy
