@@ -13,11 +13,6 @@
 
 namespace ts::server {
 
-grpc::Status ToGrpcStatus(const absl::Status& status) {
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
-                      std::string(status.message()));
-}
-
 RequestHandler::RequestHandler(std::shared_ptr<const core::MarianModel> model,
                                const ServerOptions& options,
                                Scheduler* scheduler, Metrics* metrics)

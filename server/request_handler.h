@@ -25,10 +25,6 @@
 
 namespace ts::server {
 
-// Maps an absl status (the scheduler's) to the gRPC status with the same code
-// and message.
-grpc::Status ToGrpcStatus(const absl::Status& status);
-
 // Thread-safe; one per server, shared by the front ends. Translate looks each
 // text up in the translation cache (--cache_mb; sampling requests without a
 // seed skip it), joins identical texts in flight, and sends only the rest to

@@ -6,14 +6,10 @@
 #include "server/translation_assembly.h"
 
 namespace ts::server {
-namespace {
-
-grpc::Status ToGrpc(const absl::Status& status) {
+grpc::Status ToGrpcStatus(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
                       std::string(status.message()));
 }
-
-}  // namespace
 
 TranslateCall::TranslateCall(std::vector<std::string> texts, TranslateWork work,
                              CallContext context,
@@ -89,7 +85,7 @@ void TranslateCall::Settle(int text, int segment, const absl::Status& status,
     answered_ = true;
     lock.unlock();
     if (stream_ != nullptr) stream_->Close();
-    finish_(ToGrpc(status));
+    finish_(ToGrpcStatus(status));
     return;
   }
   Text& state = state_[text];

@@ -41,6 +41,10 @@ struct CallContext {
 // passed in has been filled.
 using Answer = std::function<void(const grpc::Status& status)>;
 
+// Maps an absl status (the scheduler's) to the gRPC status with the same code
+// and message.
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
 // Thread-safe. Each sentence (segment) of each text is one waiter of a
 // SharedTranslation, which may serve other calls too. The call is answered
 // when its last sentence has its result, or at its first error (its own
@@ -62,7 +66,6 @@ class TranslateCall {
   TranslateCall& operator=(const TranslateCall&) = delete;
 
   const TranslateWork& work() const { return work_; }
-  const std::string& text(int index) const { return texts_[index]; }
 
   // The waiter of segment `segment` of text `text`; `call` is this call (the
   // waiter keeps it alive). Streams tokens only for a single-sentence text
