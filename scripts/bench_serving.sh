@@ -41,7 +41,7 @@ head -1 "$OUT/serving_golden.txt" > "$OUT/serving_repeated.txt"
 
 # Time to first token needs TranslateStream and `bench --stream`.
 STREAM=0
-if build/bin/transformer-client bench --help 2>&1 | grep -q -- '--stream'; then
+if grep -q -- '--stream' <<<"$(build/bin/transformer-client bench --help 2>&1)"; then
   STREAM=1
 fi
 

@@ -456,7 +456,7 @@ fi
 t="$(now)"
 server_rc=""
 if stop_server 60; then
-  if [[ "${server_rc}" == 0 ]] && server_log | grep -q 'signal 15, draining'; then
+  if [[ "${server_rc}" == 0 ]] && grep -q 'signal 15, draining' <<<"$(server_log)"; then
     pass "SIGTERM with ${inflight} request in flight: the server drained and exited 0 in $(since "${t}") s"
   else
     server_dump

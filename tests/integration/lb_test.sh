@@ -38,7 +38,10 @@ for line in sys.stdin:
 print(int(total))'
 }
 
-if ! "${client_bin}" translate --help 2>&1 | grep -q -- '--lb_policy'; then
+# The help text is read whole first: with pipefail, grep -q exiting at its
+# first match would let the client die of SIGPIPE and fail the pipeline.
+client_help="$("${client_bin}" translate --help 2>&1)"
+if ! grep -q -- '--lb_policy' <<<"${client_help}"; then
   die "${client_bin} has no --lb_policy flag"
 fi
 
