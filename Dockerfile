@@ -43,7 +43,7 @@ FROM debian:bookworm-slim AS runtime
 # list against ldd + dpkg -S; keep it on one line.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623 libdnnl2 ocl-icd-libopencl1 libgomp1 libsentencepiece0 libicu72 libgumbo1 libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 libcivetweb1 libcpp-httplib0.11 libbrotli1 libc-ares2 libre2-9 libssl3 zlib1g \
+      libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623 libdnnl2 ocl-icd-libopencl1 libgomp1 libsentencepiece0 libicu72 libgumbo1 libcld2-0 libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 libcivetweb1 libcpp-httplib0.11 libbrotli1 libc-ares2 libre2-9 libssl3 zlib1g \
  && rm -rf /var/lib/apt/lists/*
 
 # A fixed non-root user; Kubernetes' runAsNonRoot can verify the numeric id.

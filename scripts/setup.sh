@@ -11,7 +11,7 @@ BUILD_PACKAGES=(
   build-essential cmake pkg-config ccache git
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libdnnl-dev ocl-icd-opencl-dev opencl-headers libabsl-dev prometheus-cpp-dev libsentencepiece-dev nlohmann-json3-dev
-  libcpp-httplib-dev libicu-dev libgumbo-dev
+  libcpp-httplib-dev libicu-dev libgumbo-dev libcld2-dev
   curl procps
 )
 # Tests, sanitizers, fuzzers, benchmarks and the tools the tests call. Add
