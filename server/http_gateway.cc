@@ -26,6 +26,7 @@
 #include "httplib.h"
 #include "nlohmann/json.hpp"
 #include "server/connection_socket.h"
+#include "server/model_status.h"
 #include "server/web/web_page.h"
 #include "transformer/v1/transformer_service.pb.h"
 
@@ -177,6 +178,21 @@ void Unary(RequestHandler& handler, const char* method,
     return;
   }
   WriteMessage(response, http_response);
+}
+
+// Runs `call` (which hands its Answer to the handler), blocks until it is
+// answered, and writes `message` (filled by then) or the error.
+void WriteAnswer(const std::function<void(Answer)>& call,
+                 const google::protobuf::Message& message,
+                 httplib::Response& http_response) {
+  auto answered = std::make_shared<std::promise<grpc::Status>>();
+  std::future<grpc::Status> status = answered->get_future();
+  call([answered](const grpc::Status& s) { answered->set_value(s); });
+  if (grpc::Status result = status.get(); !result.ok()) {
+    WriteError(result, http_response);
+    return;
+  }
+  WriteMessage(message, http_response);
 }
 
 // One TranslateStream call over HTTP: the handler's messages (as
@@ -488,20 +504,86 @@ void HttpGateway::Route() {
           handler->Encode(message, out, std::move(context), std::move(answer));
         });
   });
-  server_->Get("/v1/model", [handler_or_error](const httplib::Request&,
+  // GET /v1/model[?model=NAME]: GetModelInfo (loads the model if needed).
+  server_->Get("/v1/model", [handler_or_error](const httplib::Request& request,
                                                httplib::Response& response) {
     RequestHandler* handler = handler_or_error(response);
     if (handler == nullptr) return;
-    transformer::v1::GetModelInfoResponse info;
-    grpc::Status status;
-    handler->GetModelInfo(&info,
-                          [&status](const grpc::Status& s) { status = s; });
-    if (!status.ok()) {
+    transformer::v1::GetModelInfoRequest message;
+    message.set_model(request.get_param_value("model"));
+    CallContext context;
+    if (grpc::Status status = ReadDeadline(request, &context); !status.ok()) {
       WriteError(status, response);
       return;
     }
-    WriteMessage(info, response);
+    transformer::v1::GetModelInfoResponse info;
+    WriteAnswer(
+        [&](Answer answer) {
+          handler->GetModelInfo(message, &info, std::move(context),
+                                std::move(answer));
+        },
+        info, response);
   });
+  // The model repository, as Triton's repository API and TF Serving's model
+  // status: list, one model, load (answers once READY), unload (at once).
+  server_->Get("/v1/models", [handler_or_error](const httplib::Request&,
+                                                httplib::Response& response) {
+    RequestHandler* handler = handler_or_error(response);
+    if (handler == nullptr) return;
+    transformer::v1::ListModelsResponse list;
+    WriteAnswer([&](Answer answer) { handler->ListModels(&list, answer); },
+                list, response);
+  });
+  server_->Get(R"(/v1/models/([^/:]+))",
+               [handler_or_error](const httplib::Request& request,
+                                  httplib::Response& response) {
+                 RequestHandler* handler = handler_or_error(response);
+                 if (handler == nullptr) return;
+                 absl::StatusOr<ModelInfo> info =
+                     handler->registry().Info(request.matches[1].str());
+                 if (!info.ok()) {
+                   WriteError(ToGrpcStatus(info.status()), response);
+                   return;
+                 }
+                 WriteMessage(ModelStatusProto(*info), response);
+               });
+  server_->Post(R"(/v1/models/([^/:]+):load)",
+                [handler_or_error](const httplib::Request& request,
+                                   httplib::Response& response) {
+                  RequestHandler* handler = handler_or_error(response);
+                  if (handler == nullptr) return;
+                  transformer::v1::LoadModelRequest message;
+                  message.set_name(request.matches[1].str());
+                  CallContext context;
+                  if (grpc::Status status = ReadDeadline(request, &context);
+                      !status.ok()) {
+                    WriteError(status, response);
+                    return;
+                  }
+                  context.is_cancelled = ClientGone(ConnectionSocket(request));
+                  transformer::v1::LoadModelResponse loaded;
+                  WriteAnswer(
+                      [&](Answer answer) {
+                        handler->LoadModel(message, &loaded, std::move(context),
+                                           std::move(answer));
+                      },
+                      loaded, response);
+                });
+  server_->Post(R"(/v1/models/([^/:]+):unload)",
+                [handler_or_error](const httplib::Request& request,
+                                   httplib::Response& response) {
+                  RequestHandler* handler = handler_or_error(response);
+                  if (handler == nullptr) return;
+                  transformer::v1::UnloadModelRequest message;
+                  message.set_name(request.matches[1].str());
+                  transformer::v1::UnloadModelResponse unloaded;
+                  WriteAnswer(
+                      [&](Answer answer) {
+                        handler->UnloadModel(message, &unloaded,
+                                             std::move(answer));
+                      },
+                      unloaded, response);
+                });
   server_->Get("/healthz",
                [](const httplib::Request&, httplib::Response& response) {
                  response.set_content("ok\n", "text/plain");

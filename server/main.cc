@@ -1,4 +1,5 @@
-// transformer-server: serves one MarianMT model over gRPC and HTTP/JSON.
+// transformer-server: serves MarianMT models (one --model_dir, or a
+// --model_repository) over gRPC and HTTP/JSON.
 //
 // Start-up: flags (and TS_* environment variables) -> load the model -> warm
 // up every worker -> listen -> health SERVING. SIGTERM / SIGINT: health
@@ -9,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -24,6 +26,7 @@
 #include "server/http_gateway.h"
 #include "server/metrics.h"
 #include "server/model_check.h"
+#include "server/model_registry.h"
 #include "server/request_handler.h"
 #include "server/request_validation.h"
 #include "server/scheduler.h"
@@ -47,6 +50,15 @@ void SetHealth(grpc::Server& server, bool serving) {
   if (health == nullptr) return;
   health->SetServingStatus("", serving);
   health->SetServingStatus(kServiceName, serving);
+}
+
+// The name a --model_dir model is served under: its folder's name.
+std::string ModelNameOf(const std::string& model_dir) {
+  std::filesystem::path path =
+      std::filesystem::path(model_dir).lexically_normal();
+  if (path.filename().empty()) path = path.parent_path();
+  const std::string name = path.filename().string();
+  return name.empty() || name == "." ? "model" : name;
 }
 
 int Serve(int argc, char** argv) {
@@ -98,23 +110,7 @@ int Serve(int argc, char** argv) {
               << gateway->address() << std::endl;
   }
 
-  // Validate() accepted the name, so parsing cannot fail.
-  const core::ops::ComputeType compute_type =
-      *core::MarianModel::ParseComputeType(options.compute_type);
-  absl::StatusOr<std::shared_ptr<const core::MarianModel>> model =
-      core::MarianModel::Load(options.model_dir, compute_type);
-  if (!model.ok()) {
-    return Fail(absl::StrCat("cannot load model from ", options.model_dir, ": ",
-                             model.status().ToString()));
-  }
-
-  // Memory planning (deploy/README.md): what the weights hold, and what each
-  // decoded token of a row adds.
-  std::cerr << "transformer-server: model " << options.model_dir << "\n"
-            << MemorySummary(**model, options.compute_type) << std::endl;
-
   Metrics metrics;
-  metrics.SetModelInfo((*model)->config());
   if (options.scheduling == "continuous") {
     metrics.SetKvCacheLimitBytes(
         int64_t{options.num_workers} * options.kv_cache_mb << 20);
@@ -127,9 +123,48 @@ int Serve(int argc, char** argv) {
     }
   }
 
+  // The models: a repository, or the one --model_dir (named by its folder).
+  ModelRegistry registry(
+      ModelRegistryOptions{.compute_type = options.compute_type,
+                           .memory_budget_bytes = options.model_memory_mb << 20,
+                           .num_workers = options.num_workers,
+                           .limits = RequestLimitsFromOptions(options),
+                           .default_model = options.default_model,
+                           .pivot_language = options.pivot_language},
+      &metrics);
+  absl::Status added =
+      options.model_repository.empty()
+          ? registry.Add(ModelNameOf(options.model_dir), options.model_dir)
+          : registry.AddRepository(options.model_repository);
+  if (added.ok()) added = registry.CheckDefault();
+  if (!added.ok()) return Fail(std::string(added.message()));
+  if (absl::Status status = registry.LoadAtStart(
+          options.model_repository.empty() ? "all" : options.load_models);
+      !status.ok()) {
+    return Fail(status.ToString());
+  }
+  // Held only until the workers have warmed up: a copy held here could
+  // never be evicted.
+  std::vector<std::shared_ptr<const LoadedModel>> loaded =
+      registry.LoadedModels();
+  // Memory planning (deploy/README.md): what the weights hold, and what each
+  // decoded token of a row adds.
+  for (const std::shared_ptr<const LoadedModel>& model : loaded) {
+    std::cerr << "transformer-server: model " << model->name() << "\n"
+              << MemorySummary(model->model(), options.compute_type)
+              << std::endl;
+    metrics.SetModelInfo(model->model().config());
+  }
+  if (registry.model_count() > 1) {
+    std::cerr << "transformer-server: " << registry.model_count()
+              << " models in " << options.model_repository << ", "
+              << loaded.size() << " loaded; default: \""
+              << registry.default_model() << "\"" << std::endl;
+  }
+
   Scheduler scheduler(options.scheduler_options(),
                       [&metrics](int64_t size) { metrics.SetQueueSize(size); });
-  RequestHandler handler(*model, options, &scheduler, &metrics);
+  RequestHandler handler(&registry, options, &scheduler, &metrics);
   TransformerServiceImpl service(&handler);
 
   WorkerPoolOptions pool_options;
@@ -138,30 +173,14 @@ int Serve(int argc, char** argv) {
   pool_options.continuous = options.scheduling == "continuous";
   pool_options.max_active_sequences = options.max_active_sequences;
   pool_options.kv_cache_bytes = int64_t{options.kv_cache_mb} << 20;
-  // The model's default search (what most requests use) and greedy search,
-  // each short: warm-up pays first-call costs, not a long decode.
-  core::TranslationOptions warmup =
-      handler.validator().DefaultTranslationOptions();
-  warmup.max_length = std::min(warmup.max_length, 16);
-  warmup.min_length = 0;
-  pool_options.warmup_options.push_back(warmup);
-  if (warmup.beam_size != 1) {
-    warmup.beam_size = 1;
-    warmup.num_hypotheses = 1;
-    pool_options.warmup_options.push_back(warmup);
-  }
-  absl::StatusOr<std::vector<int>> warmup_ids =
-      (*model)->tokenizer().EncodeSource("Hello world.");
-  if (!warmup_ids.ok()) {
-    return Fail(absl::StrCat("cannot tokenize the warm-up sentence: ",
-                             warmup_ids.status().ToString()));
-  }
-  pool_options.warmup_source_ids = *std::move(warmup_ids);
-  WorkerPool workers(*model, pool_options, &scheduler, &metrics);
-  if (absl::Status status = workers.Start(); !status.ok()) {
+  WorkerPool workers(pool_options, &scheduler, &metrics);
+  absl::Status warmed_up = workers.Start(loaded);
+  loaded.clear();
+  if (!warmed_up.ok()) {
     scheduler.Shutdown();
+    registry.Shutdown();
     workers.Join();
-    return Fail(std::string(status.message()));
+    return Fail(std::string(warmed_up.message()));
   }
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -177,6 +196,7 @@ int Serve(int argc, char** argv) {
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || bound_port == 0) {
     scheduler.Shutdown();
+    registry.Shutdown();
     workers.Join();
     return Fail(
         absl::StrCat("cannot listen on ", options.host, ":", options.port));
@@ -208,6 +228,8 @@ int Serve(int argc, char** argv) {
   SetHealth(*server, false);
   if (gateway != nullptr) gateway->SetReady(false);
   scheduler.Shutdown();
+  // Requests still waiting for a model load get UNAVAILABLE.
+  registry.Shutdown();
   const absl::Time drain_deadline = absl::Now() + options.drain_timeout;
   if (!scheduler.WaitUntilIdle(drain_deadline)) {
     scheduler.AbortQueued(absl::UnavailableError(

@@ -80,27 +80,23 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   input_tokens_ = &prometheus::BuildCounter()
                        .Name("transformer_input_tokens_total")
                        .Help("Source tokens computed, </s> included.")
-                       .Register(*registry_)
-                       .Add({});
+                       .Register(*registry_);
   output_tokens_ = &prometheus::BuildCounter()
                         .Name("transformer_output_tokens_total")
                         .Help("Target tokens generated, over all hypotheses.")
-                        .Register(*registry_)
-                        .Add({});
+                        .Register(*registry_);
   cache_hits_ = &prometheus::BuildCounter()
                      .Name("transformer_cache_hits_total")
                      .Help(
                          "Texts answered from the translation cache or from an "
                          "identical computation in flight.")
-                     .Register(*registry_)
-                     .Add({});
+                     .Register(*registry_);
   cache_misses_ = &prometheus::BuildCounter()
                        .Name("transformer_cache_misses_total")
                        .Help(
                            "Texts the translation cache did not hold and "
                            "that were computed.")
-                       .Register(*registry_)
-                       .Add({});
+                       .Register(*registry_);
   cache_bytes_ = &prometheus::BuildGauge()
                       .Name("transformer_cache_bytes")
                       .Help(
@@ -189,6 +185,33 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                "sentences' translations (seconds).")
            .Register(*registry_)
            .Add({}, fine);
+  model_loaded_ = &prometheus::BuildGauge()
+                       .Name("transformer_model_loaded")
+                       .Help("1 while the model is in memory, else 0.")
+                       .Register(*registry_);
+  model_weight_bytes_ =
+      &prometheus::BuildGauge()
+           .Name("transformer_model_weight_bytes")
+           .Help(
+               "Weight bytes of the model in its compute type (what counts "
+               "against --model_memory_mb).")
+           .Register(*registry_);
+  model_loads_ = &prometheus::BuildCounter()
+                      .Name("transformer_model_loads_total")
+                      .Help("Loads of the model that succeeded.")
+                      .Register(*registry_);
+  model_evictions_ =
+      &prometheus::BuildCounter()
+           .Name("transformer_model_evictions_total")
+           .Help(
+               "Times the model was taken out of memory to make room for "
+               "another (--model_memory_mb).")
+           .Register(*registry_);
+  model_load_duration_ =
+      &prometheus::BuildHistogram()
+           .Name("transformer_model_load_seconds")
+           .Help("Time to read and prepare a model's weights (seconds).")
+           .Register(*registry_);
   model_info_ = &prometheus::BuildGauge()
                      .Name("transformer_model_info")
                      .Help("The served model; always 1.")
@@ -231,22 +254,59 @@ void Metrics::SetModelInfo(const core::ModelConfig& config) {
 }
 
 void Metrics::RecordRequest(std::string_view method, grpc::StatusCode code,
-                            absl::Duration duration) {
+                            absl::Duration duration, std::string_view model) {
   const std::string method_name(method);
-  requests_->Add({{"method", method_name}, {"code", StatusCodeName(code)}})
+  const std::string model_name(model);
+  requests_
+      ->Add({{"method", method_name},
+             {"code", StatusCodeName(code)},
+             {"model", model_name}})
       .Increment();
-  request_duration_->Add({{"method", method_name}}, LatencyBuckets())
+  request_duration_
+      ->Add({{"method", method_name}, {"model", model_name}}, LatencyBuckets())
       .Observe(absl::ToDoubleSeconds(duration));
 }
 
 void Metrics::RecordBatch(int sentences, int64_t padded_tokens,
                           absl::Duration compute, int64_t input_tokens,
-                          int64_t output_tokens) {
+                          int64_t output_tokens, std::string_view model) {
   batch_size_->Observe(sentences);
   batch_tokens_->Observe(static_cast<double>(padded_tokens));
   compute_duration_->Observe(absl::ToDoubleSeconds(compute));
-  input_tokens_->Increment(static_cast<double>(input_tokens));
-  output_tokens_->Increment(static_cast<double>(output_tokens));
+  const std::string model_name(model);
+  input_tokens_->Add({{"model", model_name}})
+      .Increment(static_cast<double>(input_tokens));
+  output_tokens_->Add({{"model", model_name}})
+      .Increment(static_cast<double>(output_tokens));
+}
+
+void Metrics::SetModelState(std::string_view model, bool loaded,
+                            int64_t weight_bytes) {
+  const std::string name(model);
+  model_loaded_->Add({{"model", name}}).Set(loaded ? 1 : 0);
+  model_weight_bytes_->Add({{"model", name}})
+      .Set(static_cast<double>(weight_bytes));
+  // Zeros from the start, so rate() and alerts see every model.
+  model_loads_->Add({{"model", name}});
+  model_evictions_->Add({{"model", name}});
+  cache_hits_->Add({{"model", name}});
+  cache_misses_->Add({{"model", name}});
+  input_tokens_->Add({{"model", name}});
+  output_tokens_->Add({{"model", name}});
+}
+
+void Metrics::RecordModelLoad(std::string_view model, absl::Duration duration) {
+  const std::string name(model);
+  model_loads_->Add({{"model", name}}).Increment();
+  model_load_duration_
+      ->Add({{"model", name}},
+            prometheus::Histogram::BucketBoundaries{0.05, 0.1, 0.25, 0.5, 1,
+                                                    2.5, 5, 10, 30, 60})
+      .Observe(absl::ToDoubleSeconds(duration));
+}
+
+void Metrics::CountModelEviction(std::string_view model) {
+  model_evictions_->Add({{"model", std::string(model)}}).Increment();
 }
 
 std::string Metrics::Serialize() const {

@@ -41,9 +41,11 @@ class Metrics {
   // transformer_model_info{model, d_model, ...} = 1.
   void SetModelInfo(const core::ModelConfig& config);
 
-  // One finished RPC; `method` is the RPC name ("Translate").
+  // One finished RPC; `method` is the RPC name ("Translate"); `model` the
+  // repository's name of the model it ran on ("" if none: refused before
+  // one was chosen; "a+b" for a pivot through a then b).
   void RecordRequest(std::string_view method, grpc::StatusCode code,
-                     absl::Duration duration);
+                     absl::Duration duration, std::string_view model = "");
   void IncrementInflight() { inflight_->Increment(); }
   void DecrementInflight() { inflight_->Decrement(); }
   void SetQueueSize(int64_t sentences) {
@@ -53,20 +55,37 @@ class Metrics {
   void RecordQueueWait(absl::Duration wait) {
     queue_duration_->Observe(absl::ToDoubleSeconds(wait));
   }
-  // One batch computed by a worker.
+  // One batch of model `model` computed by a worker.
   void RecordBatch(int sentences, int64_t padded_tokens, absl::Duration compute,
-                   int64_t input_tokens, int64_t output_tokens);
-  // Tokens generated for one sentence that left a continuous worker (whose
-  // batches are admissions: RecordBatch counts their input tokens).
-  void AddOutputTokens(int64_t tokens) {
-    output_tokens_->Increment(static_cast<double>(tokens));
+                   int64_t input_tokens, int64_t output_tokens,
+                   std::string_view model = "");
+  // Tokens generated for one sentence of `model` that left a continuous
+  // worker (whose batches are admissions: RecordBatch counts their input
+  // tokens).
+  void AddOutputTokens(int64_t tokens, std::string_view model = "") {
+    output_tokens_->Add({{"model", std::string(model)}})
+        .Increment(static_cast<double>(tokens));
   }
 
   // Translation cache (server/translation_cache.h): one text found or
   // joined to an identical computation in flight (hit), or computed (miss);
   // the bytes it stores.
-  void RecordCacheHit() { cache_hits_->Increment(); }
-  void RecordCacheMiss() { cache_misses_->Increment(); }
+  void RecordCacheHit(std::string_view model = "") {
+    cache_hits_->Add({{"model", std::string(model)}}).Increment();
+  }
+  void RecordCacheMiss(std::string_view model = "") {
+    cache_misses_->Add({{"model", std::string(model)}}).Increment();
+  }
+
+  // Model repository (server/model_registry.h): whether model `model` is
+  // in memory and its weight bytes (transformer_model_loaded,
+  // transformer_model_weight_bytes); one load that took `duration`
+  // (transformer_model_loads_total, transformer_model_load_seconds); one
+  // eviction to make room for another model
+  // (transformer_model_evictions_total).
+  void SetModelState(std::string_view model, bool loaded, int64_t weight_bytes);
+  void RecordModelLoad(std::string_view model, absl::Duration duration);
+  void CountModelEviction(std::string_view model);
   void SetCacheBytes(int64_t bytes) {
     cache_bytes_->Set(static_cast<double>(bytes));
   }
@@ -140,10 +159,15 @@ class Metrics {
   prometheus::Histogram* batch_tokens_;
   prometheus::Gauge* queue_size_;
   prometheus::Gauge* inflight_;
-  prometheus::Counter* input_tokens_;
-  prometheus::Counter* output_tokens_;
-  prometheus::Counter* cache_hits_;
-  prometheus::Counter* cache_misses_;
+  prometheus::Family<prometheus::Counter>* input_tokens_;
+  prometheus::Family<prometheus::Counter>* output_tokens_;
+  prometheus::Family<prometheus::Counter>* cache_hits_;
+  prometheus::Family<prometheus::Counter>* cache_misses_;
+  prometheus::Family<prometheus::Gauge>* model_loaded_;
+  prometheus::Family<prometheus::Gauge>* model_weight_bytes_;
+  prometheus::Family<prometheus::Counter>* model_loads_;
+  prometheus::Family<prometheus::Counter>* model_evictions_;
+  prometheus::Family<prometheus::Histogram>* model_load_duration_;
   prometheus::Gauge* cache_bytes_;
   prometheus::Gauge* active_sequences_;
   prometheus::Gauge* kv_cache_bytes_;

@@ -9,21 +9,44 @@
 #include "nlohmann/json.hpp"
 
 namespace ts::server {
+namespace {
+
+// The JSON object in `model_dir`/`file`, or null if absent or not an object.
+nlohmann::json ReadJsonObject(const std::string& model_dir, const char* file) {
+  std::ifstream in(std::filesystem::path(model_dir) / file);
+  if (!in) return nullptr;
+  nlohmann::json json =
+      nlohmann::json::parse(in, /*cb=*/nullptr, /*allow_exceptions=*/false);
+  return json.is_object() ? json : nullptr;
+}
+
+// Sets `*field` from json[key] if it is empty and json[key] is a non-empty
+// string.
+void Fill(const nlohmann::json& json, const char* key, std::string* field) {
+  if (!field->empty() || !json.is_object()) return;
+  auto it = json.find(key);
+  if (it != json.end() && it->is_string()) *field = it->get<std::string>();
+}
+
+}  // namespace
 
 ModelLanguages ReadModelLanguages(const std::string& model_dir) {
   ModelLanguages languages;
-  std::ifstream in(std::filesystem::path(model_dir) / "tokenizer_config.json");
-  if (in) {
-    const nlohmann::json config =
-        nlohmann::json::parse(in, /*cb=*/nullptr, /*allow_exceptions=*/false);
-    if (config.is_object()) {
-      if (auto it = config.find("source_lang");
-          it != config.end() && it->is_string()) {
-        languages.source = it->get<std::string>();
-      }
-      if (auto it = config.find("target_lang");
-          it != config.end() && it->is_string()) {
-        languages.target = it->get<std::string>();
+  const nlohmann::json tokenizer =
+      ReadJsonObject(model_dir, "tokenizer_config.json");
+  Fill(tokenizer, "source_lang", &languages.source);
+  Fill(tokenizer, "target_lang", &languages.target);
+  const nlohmann::json metadata = ReadJsonObject(model_dir, "metadata.json");
+  Fill(metadata, "src_alpha2", &languages.source);
+  Fill(metadata, "tgt_alpha2", &languages.target);
+  Fill(metadata, "src_alpha3", &languages.source);
+  Fill(metadata, "tgt_alpha3", &languages.target);
+  const nlohmann::json vocab = ReadJsonObject(model_dir, "vocab.json");
+  if (vocab.is_object()) {
+    for (const auto& [token, id] : vocab.items()) {
+      if (token.size() > 4 && absl::StartsWith(token, ">>") &&
+          absl::EndsWith(token, "<<")) {
+        languages.target_tokens.push_back(token);
       }
     }
   }

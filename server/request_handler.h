@@ -11,9 +11,10 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "core/model/marian_model.h"
 #include "grpcpp/support/status.h"
+#include "server/loaded_model.h"
 #include "server/metrics.h"
+#include "server/model_registry.h"
 #include "server/request_validation.h"
 #include "server/scheduler.h"
 #include "server/server_options.h"
@@ -25,20 +26,29 @@
 
 namespace ts::server {
 
-// Thread-safe; one per server, shared by the front ends. Translate looks each
-// text up in the translation cache (--cache_mb; sampling requests without a
-// seed skip it), joins identical texts in flight, and sends only the rest to
-// the scheduler, with their text indices (which name their random streams).
+// The request limits the flags set, for every model's RequestValidator.
+RequestLimits RequestLimitsFromOptions(const ServerOptions& options);
+
+// Thread-safe; one per server, shared by the front ends. Every call first
+// resolves its model (TranslateRequest.model, or its language pair, or the
+// default model; a pivot pair runs two models in turn) and leases it from
+// the registry (loading it if needed, off the caller's thread). Translate
+// then looks each sentence up in the translation cache (--cache_mb;
+// sampling requests without a seed skip it), joins identical sentences in
+// flight, and sends only the rest to the scheduler, with their text indices
+// (which name their random streams).
 class RequestHandler {
  public:
-  // `scheduler` and `metrics` must outlive the handler.
-  RequestHandler(std::shared_ptr<const core::MarianModel> model,
-                 const ServerOptions& options, Scheduler* scheduler,
-                 Metrics* metrics);
+  // `registry`, `scheduler` and `metrics` must outlive the handler.
+  RequestHandler(ModelRegistry* registry, const ServerOptions& options,
+                 Scheduler* scheduler, Metrics* metrics);
 
-  // Translates request.texts; `response` must stay alive until `answer` has
-  // run. Errors: as RequestValidator::ValidateTranslate (INVALID_ARGUMENT),
-  // Scheduler::Submit (UNAVAILABLE), DEADLINE_EXCEEDED, CANCELLED.
+  // Translates request.texts; `request` and `response` must stay alive
+  // until `answer` has run. Errors: NOT_FOUND (unknown model or pair,
+  // naming what is served), RESOURCE_EXHAUSTED (a model larger than
+  // --model_memory_mb), as RequestValidator::ValidateTranslate
+  // (INVALID_ARGUMENT), Scheduler::Submit (UNAVAILABLE), DEADLINE_EXCEEDED,
+  // CANCELLED.
   void Translate(const transformer::v1::TranslateRequest& request,
                  transformer::v1::TranslateResponse* response,
                  CallContext context, Answer answer);
@@ -46,19 +56,36 @@ class RequestHandler {
   // text's messages while it is decoded (greedy and single-sample tokens as
   // they are chosen) and its last message, with the Translation that
   // Translate would return, when it is done (a cache hit at once); then
-  // `answer` gets the status. Errors as Translate, through `answer` (an
-  // invalid request before any message). Records
+  // `answer` gets the status. A pivot translation streams its second
+  // model's tokens. Errors as Translate, through `answer` (an invalid
+  // request before any message). Records
   // transformer_time_to_first_token_seconds per text.
   void TranslateStream(const transformer::v1::TranslateRequest& request,
                        CallContext context, StreamWrite write, Answer answer);
-  // Encoder vectors of request.texts; errors as Translate.
+  // Encoder vectors of request.texts (one model: no pivot); errors as
+  // Translate.
   void Encode(const transformer::v1::EncodeRequest& request,
               transformer::v1::EncodeResponse* response, CallContext context,
               Answer answer);
-  // The model's architecture, the defaults and the server's limits; answers
-  // before returning.
-  void GetModelInfo(transformer::v1::GetModelInfoResponse* response,
-                    Answer answer);
+  // The architecture, defaults and limits of request.model (default: the
+  // default model), loading it if needed. Errors: NOT_FOUND, as Acquire.
+  void GetModelInfo(const transformer::v1::GetModelInfoRequest& request,
+                    transformer::v1::GetModelInfoResponse* response,
+                    CallContext context, Answer answer);
+  // The repository's models (ModelRegistry::List); answers before
+  // returning.
+  void ListModels(transformer::v1::ListModelsResponse* response, Answer answer);
+  // Loads request.name (ModelRegistry::Acquire) and answers with its
+  // status once READY. Errors: NOT_FOUND, RESOURCE_EXHAUSTED,
+  // DEADLINE_EXCEEDED, the load's error.
+  void LoadModel(const transformer::v1::LoadModelRequest& request,
+                 transformer::v1::LoadModelResponse* response,
+                 CallContext context, Answer answer);
+  // Unloads request.name (ModelRegistry::Unload); answers before returning.
+  // Errors: NOT_FOUND.
+  void UnloadModel(const transformer::v1::UnloadModelRequest& request,
+                   transformer::v1::UnloadModelResponse* response,
+                   Answer answer);
 
   // A call that a front end refused before handing it here (the HTTP
   // gateway: a body that is not the request message in JSON, a bad
@@ -69,35 +96,49 @@ class RequestHandler {
   void RecordRefusal(const char* method, grpc::StatusCode code,
                      absl::Duration duration);
 
-  const RequestValidator& validator() const { return validator_; }
-  const core::MarianModel& model() const { return *model_; }
+  ModelRegistry& registry() const { return *registry_; }
+  const RequestLimits& limits() const { return limits_; }
 
  private:
   // Counts the call in flight; the returned Answer records its metrics under
-  // `method` (the RPC name) and then calls `answer`.
-  Answer Track(const char* method, Answer answer);
-  // Translate and TranslateStream: fills `response` (unary), or sends each
-  // text's output through `stream`; `finish` is the tracked answer.
+  // `method` (the RPC name) and `*model` (set once the model is known) and
+  // then calls `answer`.
+  Answer Track(const char* method, std::shared_ptr<std::string> model,
+               Answer answer);
+  // Translate and TranslateStream: resolves the route, then runs it. Unary
+  // fills `response`; a stream sends through `write`.
   void RunTranslate(const transformer::v1::TranslateRequest& request,
                     transformer::v1::TranslateResponse* response,
-                    std::shared_ptr<TranslateStreamOutput> stream,
-                    CallContext context, Answer finish);
+                    StreamWrite write, absl::Time accepted, CallContext context,
+                    std::shared_ptr<std::string> label, Answer finish);
+  // Runs `request` on the leased model of `hop`; `models` is what
+  // Translation.models reports.
+  void TranslateOn(std::shared_ptr<const ModelLease> lease, const RouteHop& hop,
+                   const transformer::v1::TranslateRequest& request,
+                   transformer::v1::TranslateResponse* response,
+                   StreamWrite write, absl::Time accepted, CallContext context,
+                   std::vector<std::string> models, Answer finish);
+  // A pivot: the texts through hops[0] (best hypothesis only), then that
+  // output through hops[1].
+  void RunPivot(const transformer::v1::TranslateRequest& request,
+                transformer::v1::TranslateResponse* response, StreamWrite write,
+                absl::Time accepted, CallContext context,
+                std::vector<RouteHop> hops, Answer finish);
 
   // The scheduler's request for one sentence's shared computation: no
   // deadline of its own, dropped once `computation` is abandoned, and on its
   // end stored in the cache under `cache_key` (unless empty) and completed.
   // `streams`: forward each chosen token to the waiters.
   BatchRequest ComputationRequest(
+      std::shared_ptr<const ModelLease> lease,
       const core::TranslationOptions& options, int text_index,
       std::vector<int> source_ids, std::string cache_key,
       std::shared_ptr<SharedTranslation> computation, bool streams);
 
-  std::shared_ptr<const core::MarianModel> model_;
-  RequestValidator validator_;
+  ModelRegistry* const registry_;
+  const RequestLimits limits_;
   Scheduler* const scheduler_;
   Metrics* const metrics_;
-  // Model folder and compute type: part of every cache key.
-  const std::string model_identity_;
   std::unique_ptr<TranslationCache> cache_;  // null when --cache_mb is 0
 };
 

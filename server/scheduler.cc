@@ -13,6 +13,7 @@ namespace ts::server {
 // at Submit; the rest is guarded by Scheduler::mu_.
 class RequestState {
  public:
+  std::shared_ptr<const ModelLease> model;
   std::vector<std::vector<int>> source_ids;
   uint64_t sample_seed = 0;
   std::vector<int> text_indices;  // empty: the sentence index
@@ -26,6 +27,10 @@ class RequestState {
   int pending = 0;                      // sentences without a result
   bool done = false;                    // on_done was handed out
 };
+
+const std::shared_ptr<const ModelLease>& WorkItem::model() const {
+  return request->model;
+}
 
 const std::vector<int>& WorkItem::source_ids() const {
   return request->source_ids[index];
@@ -148,6 +153,7 @@ absl::Status Scheduler::SubmitAll(std::vector<BatchRequest> requests) {
   for (BatchRequest& request : requests) {
     auto state = std::make_shared<RequestState>();
     const int count = static_cast<int>(request.source_ids.size());
+    state->model = std::move(request.model);
     state->source_ids = std::move(request.source_ids);
     state->sample_seed = request.sample_seed;
     state->text_indices = std::move(request.text_indices);
@@ -286,16 +292,34 @@ std::optional<Batch> Scheduler::NextBatch(absl::Time give_up,
       std::unique_lock lock(mu_);
       const absl::Time now = absl::Now();
       const absl::Time next_expiry = SweepLocked(now, &completions);
+      // The model served longest ago first; within it, the oldest sentence.
       Group* ready = nullptr;
+      uint64_t ready_turn = 0;
       for (Group& group : groups_) {
         if (!GroupReadyLocked(group, now)) continue;
-        if (ready == nullptr || group.items.front().enqueued_at <
-                                    ready->items.front().enqueued_at) {
+        auto turn = model_turns_.find(group.key.model);
+        const uint64_t group_turn =
+            turn == model_turns_.end() ? 0 : turn->second;
+        if (ready == nullptr || group_turn < ready_turn ||
+            (group_turn == ready_turn &&
+             group.items.front().enqueued_at <
+                 ready->items.front().enqueued_at)) {
           ready = &group;
+          ready_turn = group_turn;
         }
       }
       if (ready != nullptr) {
+        model_turns_[ready->key.model] = ++turn_;
         batch = TakeBatchLocked(*ready, now, max_sentences);
+        // Forget models with nothing queued once the table grows.
+        if (model_turns_.size() > groups_.size() + 16) {
+          std::erase_if(model_turns_, [this](const auto& entry) {
+            return std::none_of(groups_.begin(), groups_.end(),
+                                [&entry](const Group& group) {
+                                  return group.key.model == entry.first;
+                                });
+          });
+        }
       } else if ((shutting_down_ && groups_.empty()) || now >= give_up) {
         stop = true;
       } else if (completions.empty()) {

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -20,6 +21,8 @@
 #include "core/decoding/sampling.h"
 
 namespace ts::server {
+
+class ModelLease;  // server/loaded_model.h; the scheduler only holds it
 
 // Queue policy; filled from ServerOptions.
 struct SchedulerOptions {
@@ -35,8 +38,12 @@ struct SchedulerOptions {
 
 enum class Method { kTranslate, kEncode };
 
-// Which sentences may share a batch: same method and same options.
+// Which sentences may share a batch: same model, same method and same
+// options.
 struct BatchKey {
+  // The LoadedModel the sentences run on (identity only; the request's
+  // lease keeps it alive while it is queued). Null: tests without a model.
+  const void* model = nullptr;
   Method method = Method::kTranslate;
   core::TranslationOptions translation;  // used when method == kTranslate
   core::EncodeOptions encode;            // used when method == kEncode
@@ -58,6 +65,9 @@ using SentenceTokenCallback = std::function<void(int index, int token)>;
 
 // One request as handed to Submit.
 struct BatchRequest {
+  // The model its sentences run on, held until the request is answered and
+  // its sentences have left the workers. Set key.model to its LoadedModel.
+  std::shared_ptr<const ModelLease> model;
   BatchKey key;
   std::vector<std::vector<int>> source_ids;  // tokenized, </s> included
   // Sampling: the request's seed (the key's translation.seed stays 0, so
@@ -91,6 +101,8 @@ struct WorkItem {
   core::SampleSource sample_source() const;
   // The request's on_token (may be empty).
   const SentenceTokenCallback& on_token() const;
+  // The request's model (null in tests without one).
+  const std::shared_ptr<const ModelLease>& model() const;
   int length() const { return static_cast<int>(source_ids().size()); }
 };
 
@@ -198,7 +210,12 @@ class Scheduler {
   std::condition_variable work_available_;  // a request arrived, or shutdown
   std::condition_variable request_done_;    // live_requests_ decreased
   std::vector<Group> groups_ ABSL_GUARDED_BY(mu_);
-  int64_t queued_ ABSL_GUARDED_BY(mu_) = 0;         // sentences in groups_
+  int64_t queued_ ABSL_GUARDED_BY(mu_) = 0;  // sentences in groups_
+  // Fairness between models: the turn at which each model (BatchKey::model)
+  // last got a batch. A ready group of the model served longest ago goes
+  // first, so a flood on one model does not hold back another.
+  std::map<const void*, uint64_t> model_turns_ ABSL_GUARDED_BY(mu_);
+  uint64_t turn_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t live_requests_ ABSL_GUARDED_BY(mu_) = 0;  // accepted, unanswered
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
 };

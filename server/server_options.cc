@@ -16,6 +16,24 @@
 ABSL_FLAG(std::string, compute_type, "fp32",
           "Precision of the matmuls: fp32, bf16 or int8 (weights converted "
           "at load).");
+ABSL_FLAG(std::string, model_repository, "",
+          "Folder whose every subfolder is a MarianMT model folder, served "
+          "under the subfolder's name (replaces --model_dir).");
+ABSL_FLAG(std::string, load_models, "",
+          "With --model_repository: the models loaded at start: all, none, or "
+          "names separated by commas. Default: all that fit "
+          "--model_memory_mb, by name; the others load on first use.");
+ABSL_FLAG(std::string, default_model, "",
+          "The model of a request that names neither a model nor languages. "
+          "Default: the only model (several models: such a request is "
+          "refused).");
+ABSL_FLAG(std::string, pivot_language, "en",
+          "A language pair with no model of its own is translated through "
+          "this language when models into and out of it exist; empty: never.");
+ABSL_FLAG(int64_t, model_memory_mb, 0,
+          "Bound (MiB) on the weight bytes of the models in memory (as --check "
+          "prints them); a load evicts idle least-recently-used models to fit. "
+          "0: no bound.");
 ABSL_FLAG(std::string, model_dir, "models/marian-en-de-multi30k",
           "Hugging Face MarianMT model folder to serve.");
 ABSL_FLAG(std::string, host, "0.0.0.0", "Address the gRPC server binds.");
@@ -112,6 +130,11 @@ namespace {
 // Every flag above; each may also come from TS_<NAME>.
 constexpr absl::string_view kFlagNames[] = {
     "model_dir",
+    "model_repository",
+    "load_models",
+    "default_model",
+    "pivot_language",
+    "model_memory_mb",
     "compute_type",
     "host",
     "port",
@@ -165,8 +188,13 @@ SchedulerOptions ServerOptions::scheduler_options() const {
 }
 
 absl::Status ServerOptions::Validate() const {
-  if (model_dir.empty()) {
-    return absl::InvalidArgumentError("--model_dir must not be empty");
+  if (model_dir.empty() && model_repository.empty()) {
+    return absl::InvalidArgumentError(
+        "--model_dir or --model_repository must be set");
+  }
+  if (model_memory_mb < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--model_memory_mb must be >= 0 (0: no bound), got ", model_memory_mb));
   }
   if (compute_type != "fp32" && compute_type != "bf16" &&
       compute_type != "int8") {
@@ -275,6 +303,11 @@ absl::Status ApplyEnvironmentToFlags() {
 ServerOptions ServerOptionsFromFlags() {
   ServerOptions options;
   options.model_dir = absl::GetFlag(FLAGS_model_dir);
+  options.model_repository = absl::GetFlag(FLAGS_model_repository);
+  options.load_models = absl::GetFlag(FLAGS_load_models);
+  options.default_model = absl::GetFlag(FLAGS_default_model);
+  options.pivot_language = absl::GetFlag(FLAGS_pivot_language);
+  options.model_memory_mb = absl::GetFlag(FLAGS_model_memory_mb);
   options.compute_type = absl::GetFlag(FLAGS_compute_type);
   options.host = absl::GetFlag(FLAGS_host);
   options.port = absl::GetFlag(FLAGS_port);

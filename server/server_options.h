@@ -14,6 +14,19 @@ namespace ts::server {
 
 struct ServerOptions {
   std::string model_dir = "models/marian-en-de-multi30k";
+  // Many models (server/model_registry.h): every subfolder of this folder is
+  // a model served under the folder's name; replaces model_dir when set.
+  std::string model_repository;
+  // Which models load at start: "all", "none" or names separated by
+  // commas. Empty: all that fit model_memory_mb, by name.
+  std::string load_models;
+  // The model of a request that names neither model nor languages; empty:
+  // the only model (an error with several).
+  std::string default_model;
+  // Language through which a pair without a direct model is translated.
+  std::string pivot_language = "en";
+  // Bound on the weight bytes of the models in memory (MiB); 0 = none.
+  int64_t model_memory_mb = 0;
   std::string compute_type = "fp32";  // fp32 | bf16 | int8
   std::string host = "0.0.0.0";
   int port = 50051;         // 0: pick a free port

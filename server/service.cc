@@ -157,10 +157,39 @@ grpc::ServerUnaryReactor* TransformerServiceImpl::Encode(
 
 grpc::ServerUnaryReactor* TransformerServiceImpl::GetModelInfo(
     grpc::CallbackServerContext* context,
-    const transformer::v1::GetModelInfoRequest* /*request*/,
+    const transformer::v1::GetModelInfoRequest* request,
     transformer::v1::GetModelInfoResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  handler_->GetModelInfo(response, FinishReactor(reactor));
+  handler_->GetModelInfo(*request, response, MakeCallContext(context),
+                         FinishReactor(reactor));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* TransformerServiceImpl::ListModels(
+    grpc::CallbackServerContext* context,
+    const transformer::v1::ListModelsRequest* /*request*/,
+    transformer::v1::ListModelsResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  handler_->ListModels(response, FinishReactor(reactor));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* TransformerServiceImpl::LoadModel(
+    grpc::CallbackServerContext* context,
+    const transformer::v1::LoadModelRequest* request,
+    transformer::v1::LoadModelResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  handler_->LoadModel(*request, response, MakeCallContext(context),
+                      FinishReactor(reactor));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* TransformerServiceImpl::UnloadModel(
+    grpc::CallbackServerContext* context,
+    const transformer::v1::UnloadModelRequest* request,
+    transformer::v1::UnloadModelResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  handler_->UnloadModel(*request, response, FinishReactor(reactor));
   return reactor;
 }
 

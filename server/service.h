@@ -35,6 +35,18 @@ class TransformerServiceImpl final
       grpc::CallbackServerContext* context,
       const transformer::v1::GetModelInfoRequest* request,
       transformer::v1::GetModelInfoResponse* response) override;
+  grpc::ServerUnaryReactor* ListModels(
+      grpc::CallbackServerContext* context,
+      const transformer::v1::ListModelsRequest* request,
+      transformer::v1::ListModelsResponse* response) override;
+  grpc::ServerUnaryReactor* LoadModel(
+      grpc::CallbackServerContext* context,
+      const transformer::v1::LoadModelRequest* request,
+      transformer::v1::LoadModelResponse* response) override;
+  grpc::ServerUnaryReactor* UnloadModel(
+      grpc::CallbackServerContext* context,
+      const transformer::v1::UnloadModelRequest* request,
+      transformer::v1::UnloadModelResponse* response) override;
 
  private:
   RequestHandler* const handler_;

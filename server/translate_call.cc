@@ -16,14 +16,16 @@ TranslateCall::TranslateCall(std::vector<std::string> texts, TranslateWork work,
                              transformer::v1::TranslateResponse* response,
                              std::shared_ptr<TranslateStreamOutput> stream,
                              Answer finish,
-                             const core::MarianTokenizer& tokenizer,
-                             Metrics* metrics)
+                             std::shared_ptr<const ModelLease> model,
+                             std::vector<std::string> models, Metrics* metrics)
     : texts_(std::move(texts)),
       work_(std::move(work)),
       response_(response),
       stream_(std::move(stream)),
       finish_(std::move(finish)),
-      tokenizer_(tokenizer),
+      model_(std::move(model)),
+      models_(std::move(models)),
+      tokenizer_(model_->loaded().model().tokenizer()),
       metrics_(metrics),
       context_(std::move(context)) {
   state_.resize(work_.texts.size());
@@ -156,6 +158,7 @@ void TranslateCall::Assemble(int t, transformer::v1::Translation* translation) {
   const absl::Time start = absl::Now();
   AssembleTranslation(texts_[t], work_.texts[t], state_[t].results,
                       work_.options, tokenizer_, translation);
+  for (const std::string& name : models_) translation->add_models(name);
   if (metrics_ != nullptr) metrics_->RecordAssembly(absl::Now() - start);
 }
 

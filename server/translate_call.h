@@ -16,6 +16,7 @@
 #include "core/decoding/options.h"
 #include "core/model/tokenizer.h"
 #include "grpcpp/support/status.h"
+#include "server/loaded_model.h"
 #include "server/metrics.h"
 #include "server/request_validation.h"
 #include "server/shared_translation.h"
@@ -55,12 +56,16 @@ class TranslateCall {
   // `texts`: the request's texts (the gaps come from them); `work`: their
   // segments and the resolved options. Exactly one of `response` (unary:
   // filled before `finish` runs with OK; must outlive it) and `stream` is
-  // set. `tokenizer` and `metrics` (assembly time) must outlive the call.
+  // set. `model`: the lease of the model the call runs on (held until the
+  // call ends; its tokenizer rebuilds the texts); `models`: the names that
+  // Translation.models reports. `metrics` (assembly time) must outlive the
+  // call.
   TranslateCall(std::vector<std::string> texts, TranslateWork work,
                 CallContext context,
                 transformer::v1::TranslateResponse* response,
                 std::shared_ptr<TranslateStreamOutput> stream, Answer finish,
-                const core::MarianTokenizer& tokenizer, Metrics* metrics);
+                std::shared_ptr<const ModelLease> model,
+                std::vector<std::string> models, Metrics* metrics);
 
   TranslateCall(const TranslateCall&) = delete;
   TranslateCall& operator=(const TranslateCall&) = delete;
@@ -107,6 +112,8 @@ class TranslateCall {
   transformer::v1::TranslateResponse* const response_;
   const std::shared_ptr<TranslateStreamOutput> stream_;
   const Answer finish_;
+  const std::shared_ptr<const ModelLease> model_;
+  const std::vector<std::string> models_;
   const core::MarianTokenizer& tokenizer_;
   Metrics* const metrics_;
 

@@ -11,6 +11,35 @@
 namespace ts::server {
 namespace {
 
+// One short sentence with the model's default search and with greedy search
+// (first-call costs: primitive creation, allocation).
+absl::Status WarmUp(const LoadedModel& loaded, core::Translator& translator) {
+  core::TranslationOptions options =
+      loaded.validator().DefaultTranslationOptions();
+  options.max_length = std::min(options.max_length, 16);
+  options.min_length = 0;
+  std::vector<core::TranslationOptions> searches = {options};
+  if (options.beam_size != 1) {
+    options.beam_size = 1;
+    options.num_hypotheses = 1;
+    searches.push_back(options);
+  }
+  absl::StatusOr<std::vector<int>> source_ids =
+      loaded.model().tokenizer().EncodeSource("Hello world.");
+  if (!source_ids.ok()) return source_ids.status();
+  for (const core::TranslationOptions& search : searches) {
+    absl::Status status = translator.Translate({*source_ids}, search).status();
+    if (!status.ok()) return status;
+  }
+  return absl::OkStatus();
+}
+
+// The model of `batch` (its sentences share it), or null if it has none.
+std::shared_ptr<const LoadedModel> ModelOf(const Batch& batch) {
+  const std::shared_ptr<const ModelLease>& lease = batch.items.front().model();
+  return lease == nullptr ? nullptr : lease->shared();
+}
+
 absl::Status RunBatch(core::Translator& translator, const Batch& batch,
                       Scheduler& scheduler, int64_t* output_tokens) {
   const std::vector<std::vector<int>> source_ids = batch.source_ids();
@@ -63,19 +92,16 @@ absl::Status RunBatch(core::Translator& translator, const Batch& batch,
 
 }  // namespace
 
-WorkerPool::WorkerPool(std::shared_ptr<const core::MarianModel> model,
-                       WorkerPoolOptions options, Scheduler* scheduler,
+WorkerPool::WorkerPool(WorkerPoolOptions options, Scheduler* scheduler,
                        Metrics* metrics)
-    : model_(std::move(model)),
-      options_(std::move(options)),
-      scheduler_(scheduler),
-      metrics_(metrics) {}
+    : options_(std::move(options)), scheduler_(scheduler), metrics_(metrics) {}
 
 WorkerPool::~WorkerPool() { Join(); }
 
-absl::Status WorkerPool::Start() {
+absl::Status WorkerPool::Start(
+    const std::vector<std::shared_ptr<const LoadedModel>>& warm_models) {
   for (int i = 0; i < options_.num_workers; ++i) {
-    threads_.emplace_back(&WorkerPool::Run, this, i);
+    threads_.emplace_back(&WorkerPool::Run, this, i, warm_models);
   }
   std::unique_lock lock(mu_);
   warmed_up_changed_.wait(
@@ -90,17 +116,22 @@ void WorkerPool::Join() {
   threads_.clear();
 }
 
-void WorkerPool::Run(int worker_index) {
-  // Built here so its scratch memory is first touched by this thread.
-  core::Translator translator(model_, options_.intra_threads);
+void WorkerPool::Run(
+    int worker_index,
+    std::vector<std::shared_ptr<const LoadedModel>> warm_models) {
   absl::Status warmup = absl::OkStatus();
-  if (!options_.warmup_source_ids.empty()) {
-    for (const core::TranslationOptions& options : options_.warmup_options) {
-      warmup =
-          translator.Translate({options_.warmup_source_ids}, options).status();
-      if (!warmup.ok()) break;
+  for (const std::shared_ptr<const LoadedModel>& loaded : warm_models) {
+    // Built here so its scratch memory is first touched by this thread.
+    warmup = WarmUp(
+        *loaded, loaded->TranslatorFor(worker_index, options_.intra_threads));
+    if (!warmup.ok()) {
+      warmup = absl::Status(
+          warmup.code(),
+          absl::StrCat("model ", loaded->name(), ": ", warmup.message()));
+      break;
     }
   }
+  warm_models.clear();
   {
     std::lock_guard lock(mu_);
     if (!warmup.ok() && warmup_status_.ok()) {
@@ -113,10 +144,17 @@ void WorkerPool::Run(int worker_index) {
   }
 
   if (options_.continuous) {
-    RunContinuous(translator);
+    RunContinuous(worker_index);
     return;
   }
   while (std::optional<Batch> batch = scheduler_->NextBatch()) {
+    const std::shared_ptr<const LoadedModel> loaded = ModelOf(*batch);
+    if (loaded == nullptr) {
+      for (const WorkItem& item : batch->items) {
+        scheduler_->Fail(item, absl::InternalError("batch without a model"));
+      }
+      continue;
+    }
     if (metrics_ != nullptr) {
       for (const WorkItem& item : batch->items) {
         metrics_->RecordQueueWait(batch->formed_at - item.enqueued_at);
@@ -127,7 +165,8 @@ void WorkerPool::Run(int worker_index) {
     int64_t output_tokens = 0;
     const absl::Time start = absl::Now();
     absl::Status status =
-        RunBatch(translator, *batch, *scheduler_, &output_tokens);
+        RunBatch(loaded->TranslatorFor(worker_index, options_.intra_threads),
+                 *batch, *scheduler_, &output_tokens);
     const absl::Duration compute = absl::Now() - start;
     if (!status.ok()) {
       // Sentences already delivered are ignored once their request fails.
@@ -136,40 +175,93 @@ void WorkerPool::Run(int worker_index) {
     if (metrics_ != nullptr) {
       metrics_->RecordBatch(static_cast<int>(batch->items.size()),
                             batch->padded_tokens(), compute, input_tokens,
-                            output_tokens);
+                            output_tokens, loaded->name());
     }
   }
 }
 
-void WorkerPool::RunContinuous(core::Translator& translator) {
-  core::Generator generator(&translator);
-  std::map<int64_t, WorkItem> decoding;  // by sequence id
+namespace {
+
+// What a continuous worker decodes of one model: the model (held while any
+// of its sentences decodes), the generator on this worker's Translator of
+// it, and the sentences by sequence id.
+struct ModelSlot {
+  std::shared_ptr<const LoadedModel> loaded;
+  std::unique_ptr<core::Generator> generator;
+  std::map<int64_t, WorkItem> decoding;
   int64_t reported_kv_bytes = 0;
-  auto report_kv = [&] {
-    const int64_t bytes = generator.kv_bytes();
-    if (metrics_ != nullptr)
-      metrics_->AddKvCacheBytes(bytes - reported_kv_bytes);
-    reported_kv_bytes = bytes;
+};
+
+}  // namespace
+
+void WorkerPool::RunContinuous(int worker_index) {
+  // By model; a slot leaves once it has no sentence and its model was
+  // unloaded, or when the worker idles (so an unloaded model is freed).
+  std::map<const LoadedModel*, ModelSlot> slots;
+  auto report_kv = [&](ModelSlot& slot) {
+    const int64_t bytes =
+        slot.generator == nullptr ? 0 : slot.generator->kv_bytes();
+    if (metrics_ != nullptr) {
+      metrics_->AddKvCacheBytes(bytes - slot.reported_kv_bytes);
+    }
+    slot.reported_kv_bytes = bytes;
   };
-  auto drop = [&](std::map<int64_t, WorkItem>::iterator it) {
-    generator.Cancel(it->first);
+  auto decoding_count = [&] {
+    int count = 0;
+    for (auto& [model, slot] : slots) {
+      count += static_cast<int>(slot.decoding.size());
+    }
+    return count;
+  };
+  auto kv_bytes = [&] {
+    int64_t bytes = 0;
+    for (auto& [model, slot] : slots) bytes += slot.generator->kv_bytes();
+    return bytes;
+  };
+  // Removes the slots without sentences: all of them, or those of unloaded
+  // models.
+  auto release_slots = [&](bool all) {
+    for (auto it = slots.begin(); it != slots.end();) {
+      if (it->second.decoding.empty() &&
+          (all || it->second.loaded->retired())) {
+        it->second.generator.reset();
+        report_kv(it->second);
+        it = slots.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  };
+  auto drop = [&](ModelSlot& slot, std::map<int64_t, WorkItem>::iterator it) {
+    slot.generator->Cancel(it->first);
     if (metrics_ != nullptr) metrics_->AddActiveSequences(-1);
-    return decoding.erase(it);
+    return slot.decoding.erase(it);
   };
   while (true) {
-    // Admit ready batches while there is room; wait for one only when idle.
-    while (static_cast<int>(decoding.size()) < options_.max_active_sequences &&
-           generator.kv_bytes() < options_.kv_cache_bytes) {
-      const bool idle = decoding.empty();
+    // Admit ready batches while there is room; wait for one only when idle
+    // (in short waits, so the slots of unloaded models are let go).
+    while (decoding_count() < options_.max_active_sequences &&
+           kv_bytes() < options_.kv_cache_bytes) {
+      const bool idle = decoding_count() == 0;
+      if (idle) release_slots(/*all=*/false);
       std::optional<Batch> batch = scheduler_->NextBatch(
-          idle ? absl::InfiniteFuture() : absl::Now(),
-          options_.max_active_sequences - static_cast<int>(decoding.size()));
+          idle ? absl::Now() + absl::Milliseconds(200) : absl::Now(),
+          options_.max_active_sequences - decoding_count());
       if (!batch.has_value()) {
-        if (idle) {  // shut down and drained
-          report_kv();
+        if (idle && !scheduler_->accepting() &&
+            scheduler_->queued_sentences() == 0) {  // shut down and drained
+          release_slots(/*all=*/true);
           return;
         }
+        if (idle) continue;
         break;
+      }
+      const std::shared_ptr<const LoadedModel> loaded = ModelOf(*batch);
+      if (loaded == nullptr) {
+        for (const WorkItem& item : batch->items) {
+          scheduler_->Fail(item, absl::InternalError("batch without a model"));
+        }
+        continue;
       }
       if (metrics_ != nullptr) {
         for (const WorkItem& item : batch->items) {
@@ -179,6 +271,8 @@ void WorkerPool::RunContinuous(core::Translator& translator) {
       const absl::Time start = absl::Now();
       int64_t input_tokens = 0;
       for (const WorkItem& item : batch->items) input_tokens += item.length();
+      core::Translator& translator =
+          loaded->TranslatorFor(worker_index, options_.intra_threads);
       if (batch->key.method == Method::kEncode) {
         int64_t output_tokens = 0;
         absl::Status status =
@@ -191,9 +285,14 @@ void WorkerPool::RunContinuous(core::Translator& translator) {
         if (metrics_ != nullptr) {
           metrics_->RecordBatch(static_cast<int>(batch->items.size()),
                                 batch->padded_tokens(), absl::Now() - start,
-                                input_tokens, output_tokens);
+                                input_tokens, output_tokens, loaded->name());
         }
         continue;
+      }
+      ModelSlot& slot = slots[loaded.get()];
+      if (slot.generator == nullptr) {
+        slot.loaded = loaded;
+        slot.generator = std::make_unique<core::Generator>(&translator);
       }
       std::vector<core::SampleSource> sample_sources;
       if (batch->key.translation.do_sample) {
@@ -201,7 +300,7 @@ void WorkerPool::RunContinuous(core::Translator& translator) {
           sample_sources.push_back(item.sample_source());
         }
       }
-      absl::StatusOr<std::vector<int64_t>> ids = generator.Admit(
+      absl::StatusOr<std::vector<int64_t>> ids = slot.generator->Admit(
           batch->source_ids(), batch->key.translation, sample_sources);
       if (!ids.ok()) {
         for (const WorkItem& item : batch->items) {
@@ -210,7 +309,7 @@ void WorkerPool::RunContinuous(core::Translator& translator) {
         continue;
       }
       for (size_t i = 0; i < ids->size(); ++i) {
-        decoding.emplace((*ids)[i], batch->items[i]);
+        slot.decoding.emplace((*ids)[i], batch->items[i]);
       }
       if (metrics_ != nullptr) {
         metrics_->CountAdmitted(static_cast<int64_t>(ids->size()));
@@ -219,38 +318,44 @@ void WorkerPool::RunContinuous(core::Translator& translator) {
         // the encoder pass and the cross-attention keys/values.
         metrics_->RecordBatch(static_cast<int>(batch->items.size()),
                               batch->padded_tokens(), absl::Now() - start,
-                              input_tokens, /*output_tokens=*/0);
+                              input_tokens, /*output_tokens=*/0,
+                              loaded->name());
       }
     }
-    // Sentences whose request no longer wants them leave before the step,
-    // so a cancelled client frees its rows within one step.
-    for (auto it = decoding.begin(); it != decoding.end();) {
-      it = scheduler_->StillWanted(it->second) ? std::next(it) : drop(it);
-    }
-    if (decoding.empty()) {
-      report_kv();
-      continue;
-    }
-    generator.Step();
-    if (metrics_ != nullptr) metrics_->CountDecodeSteps(1);
-    report_kv();
-    for (const auto& [id, token] : generator.streamed()) {
-      const WorkItem& item = decoding.at(id);
-      if (item.on_token()) item.on_token()(item.index, token);
-    }
-    for (auto& [id, result] : generator.TakeFinished()) {
-      auto it = decoding.find(id);
-      int64_t output_tokens = 0;
-      for (const core::Hypothesis& hypothesis : result.hypotheses) {
-        output_tokens += static_cast<int64_t>(hypothesis.ids.size());
+    // One step of each model's generator in turn. Sentences whose request
+    // no longer wants them leave before the step, so a cancelled client
+    // frees its rows within one step.
+    for (auto& [model, slot] : slots) {
+      for (auto it = slot.decoding.begin(); it != slot.decoding.end();) {
+        it = scheduler_->StillWanted(it->second) ? std::next(it)
+                                                 : drop(slot, it);
       }
-      scheduler_->Deliver(it->second, std::move(result));
-      decoding.erase(it);
-      if (metrics_ != nullptr) {
-        metrics_->AddActiveSequences(-1);
-        metrics_->AddOutputTokens(output_tokens);
+      if (slot.decoding.empty()) {
+        report_kv(slot);
+        continue;
+      }
+      slot.generator->Step();
+      if (metrics_ != nullptr) metrics_->CountDecodeSteps(1);
+      report_kv(slot);
+      for (const auto& [id, token] : slot.generator->streamed()) {
+        const WorkItem& item = slot.decoding.at(id);
+        if (item.on_token()) item.on_token()(item.index, token);
+      }
+      for (auto& [id, result] : slot.generator->TakeFinished()) {
+        auto it = slot.decoding.find(id);
+        int64_t output_tokens = 0;
+        for (const core::Hypothesis& hypothesis : result.hypotheses) {
+          output_tokens += static_cast<int64_t>(hypothesis.ids.size());
+        }
+        scheduler_->Deliver(it->second, std::move(result));
+        slot.decoding.erase(it);
+        if (metrics_ != nullptr) {
+          metrics_->AddActiveSequences(-1);
+          metrics_->AddOutputTokens(output_tokens, slot.loaded->name());
+        }
       }
     }
+    release_slots(/*all=*/false);
   }
 }
 

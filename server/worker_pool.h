@@ -10,8 +10,8 @@
 
 #include "absl/status/status.h"
 #include "core/decoding/options.h"
-#include "core/model/marian_model.h"
 #include "core/translator.h"
+#include "server/loaded_model.h"
 #include "server/metrics.h"
 #include "server/scheduler.h"
 
@@ -25,27 +25,26 @@ struct WorkerPoolOptions {
   // max_active_sequences and while its KV blocks stay under kv_cache_bytes.
   bool continuous = true;
   int max_active_sequences = 16;
+  // Over every model a worker decodes at once: the KV budget is shared.
   int64_t kv_cache_bytes = int64_t{256} << 20;
-  // One sentence each worker translates with each of `warmup_options`
-  // before it serves, so first-call costs (primitive creation, allocation)
-  // are not paid by a request.
-  std::vector<int> warmup_source_ids;
-  std::vector<core::TranslationOptions> warmup_options;
 };
 
-// num_workers threads sharing the model's weights; each owns a
-// core::Translator (its scratch memory, KV block pool and primitive cache),
-// built on that thread. Static scheduling loops: Scheduler::NextBatch ->
-// Translate or Encode -> Deliver (or Fail) every sentence -> metrics.
-// Continuous scheduling loops: admit ready batches (without waiting while
-// sentences are decoding) -> drop sentences whose request was cancelled,
-// failed or timed out -> one decoder step -> stream tokens -> Deliver the
-// sentences that ended.
+// num_workers threads serving every model: a batch holds one model's
+// sentences (BatchKey::model), and each worker runs it on its own
+// core::Translator of that model (LoadedModel::TranslatorFor: scratch
+// memory, KV block pool and primitive cache, built on the worker's thread).
+// Static scheduling loops: Scheduler::NextBatch -> Translate or Encode ->
+// Deliver (or Fail) every sentence -> metrics. Continuous scheduling loops:
+// admit ready batches (without waiting while sentences are decoding) into
+// the generator of their model -> drop sentences whose request was
+// cancelled, failed or timed out -> one decoder step of each model's
+// generator in turn -> stream tokens -> Deliver the sentences that ended. A
+// worker holds a model only while it decodes its sentences, so an unloaded
+// model is freed once its last sentence ends.
 class WorkerPool {
  public:
   // `scheduler` and `metrics` (may be null) must outlive the pool.
-  WorkerPool(std::shared_ptr<const core::MarianModel> model,
-             WorkerPoolOptions options, Scheduler* scheduler, Metrics* metrics);
+  WorkerPool(WorkerPoolOptions options, Scheduler* scheduler, Metrics* metrics);
   // Joins the threads; the scheduler must be shut down first, else this
   // waits for that.
   ~WorkerPool();
@@ -53,21 +52,25 @@ class WorkerPool {
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
 
-  // Starts the threads and returns once every worker has run its warm-up
-  // translation; then they serve. Errors: the first warm-up failure (the
-  // threads then still serve, so Join after Scheduler::Shutdown).
-  absl::Status Start();
+  // Starts the threads and returns once every worker has built its
+  // Translator of each of `warm_models` and translated one short sentence
+  // with the model's default search and greedy search, so first-call costs
+  // (primitive creation, allocation) are not paid by a request; then they
+  // serve. Errors: the first warm-up failure (the threads then still serve,
+  // so Join after Scheduler::Shutdown).
+  absl::Status Start(
+      const std::vector<std::shared_ptr<const LoadedModel>>& warm_models);
   // Waits for the threads to exit (after Scheduler::Shutdown drained the
   // queue).
   void Join();
 
  private:
-  void Run(int worker_index);
+  void Run(int worker_index,
+           std::vector<std::shared_ptr<const LoadedModel>> warm_models);
   // The continuous loop of one worker; returns when the scheduler is shut
   // down and drained.
-  void RunContinuous(core::Translator& translator);
+  void RunContinuous(int worker_index);
 
-  const std::shared_ptr<const core::MarianModel> model_;
   const WorkerPoolOptions options_;
   Scheduler* const scheduler_;
   Metrics* const metrics_;

@@ -37,20 +37,17 @@ constexpr int kMaxMessageBytes = 64 * 1024;
 // The value of transformer_requests_total{method, code} in a /metrics text.
 double RequestsTotal(const std::string& metrics, const std::string& method,
                      const std::string& code) {
-  const std::string labels = absl::StrCat("transformer_requests_total{code=\"",
-                                          code, "\",method=\"", method, "\"} ");
-  const size_t at = metrics.find(labels);
-  if (at == std::string::npos) return 0;
-  return std::stod(metrics.substr(at + labels.size()));
+  return ts::testing::SumSeries(
+      metrics,
+      absl::StrCat("transformer_requests_total{code=\"", code, "\",method=\"",
+                   method, "\"}"),
+      0);
 }
 
 // The value of a metric without labels (a gauge or a counter) in a /metrics
 // text; -1 if absent.
 double MetricValue(const std::string& metrics, const std::string& name) {
-  const std::string line = absl::StrCat("\n", name, " ");
-  const size_t at = metrics.find(line);
-  if (at == std::string::npos) return -1;
-  return std::stod(metrics.substr(at + line.size()));
+  return ts::testing::SumSeries(metrics, name, -1);
 }
 
 // One HTTP request written on a raw loopback socket, whose answer is never

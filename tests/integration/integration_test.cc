@@ -148,13 +148,9 @@ class IntegrationTest : public ::testing::Test {
         absl::StrCat("curl -sf http://127.0.0.1:", metrics_port_, "/metrics"),
         "");
     EXPECT_EQ(result.exit_code, 0) << result.err;
-    for (const std::string& line : Lines(result.out)) {
-      if (line.rfind(name + " ", 0) == 0) {
-        return std::stod(line.substr(line.rfind(' ') + 1));
-      }
-    }
-    ADD_FAILURE() << name << " not in /metrics";
-    return -1.0;
+    const double value = ts::testing::SumSeries(result.out, name, -1.0);
+    if (value < 0) ADD_FAILURE() << name << " not in /metrics";
+    return value;
   }
 
   static std::vector<json>* golden_;

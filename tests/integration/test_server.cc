@@ -183,18 +183,45 @@ std::string ServerProcess::target() const {
   return absl::StrCat("127.0.0.1:", port_);
 }
 
+double SumSeries(const std::string& metrics, const std::string& series,
+                 double if_absent) {
+  const size_t brace = series.find('{');
+  const std::string name = series.substr(0, brace);
+  std::vector<std::string> labels;
+  if (brace != std::string::npos) {
+    labels = absl::StrSplit(
+        absl::string_view(series).substr(brace + 1, series.size() - brace - 2),
+        ',', absl::SkipEmpty());
+  }
+  double sum = 0.0;
+  bool found = false;
+  for (absl::string_view line : absl::StrSplit(metrics, '\n')) {
+    if (line.empty() || line[0] == '#') continue;
+    const size_t end = line.find_first_of("{ ");
+    if (end == absl::string_view::npos || line.substr(0, end) != name) {
+      continue;
+    }
+    const size_t space = line.rfind(' ');
+    const absl::string_view line_labels =
+        line[end] == '{' ? line.substr(end, space - end) : "";
+    bool matches = true;
+    for (const std::string& label : labels) {
+      if (!absl::StrContains(line_labels, label)) matches = false;
+    }
+    double value = 0.0;
+    if (matches && absl::SimpleAtod(line.substr(space + 1), &value)) {
+      sum += value;
+      found = true;
+    }
+  }
+  return found ? sum : if_absent;
+}
+
 double ScrapeMetric(int metrics_port, const std::string& series) {
   const CommandResult result = RunCommand(
       absl::StrCat("curl -sf http://127.0.0.1:", metrics_port, "/metrics"));
   if (result.exit_code != 0) return -1.0;
-  for (absl::string_view line : absl::StrSplit(result.out, '\n')) {
-    if (!absl::StartsWith(line, absl::StrCat(series, " "))) continue;
-    double value = 0.0;
-    if (absl::SimpleAtod(line.substr(line.rfind(' ') + 1), &value)) {
-      return value;
-    }
-  }
-  return -1.0;
+  return SumSeries(result.out, series, -1.0);
 }
 
 int64_t ResidentSetBytes(pid_t pid) {

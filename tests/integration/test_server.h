@@ -81,9 +81,16 @@ class ServerProcess {
   int port_ = 0;
 };
 
-// The value of the series `series` (name and labels as printed, e.g.
-// `transformer_active_sequences` or `x_total{code="OK"}`) on
-// http://127.0.0.1:`metrics_port`/metrics; -1 if absent or unreachable.
+// The sum of the series that `series` selects in a /metrics text: a name
+// (`transformer_active_sequences`) selects every series of that metric, a
+// name with labels (`x_total{code="OK",method="Translate"}`) every series
+// that has at least those labels (so a test need not name the `model`
+// label); `if_absent` when none does.
+double SumSeries(const std::string& metrics, const std::string& series,
+                 double if_absent);
+
+// SumSeries of http://127.0.0.1:`metrics_port`/metrics; -1 if absent or
+// unreachable.
 double ScrapeMetric(int metrics_port, const std::string& series);
 
 // VmRSS of process `pid` in bytes (from /proc/PID/status); -1 if unknown.

@@ -149,10 +149,7 @@ TEST_F(TlsTest, HttpGatewayServesHttpsWithTheSameCertificates) {
 // The value of an unlabelled metric, or of transformer_requests_total with
 // `labels` (`{code="...",method="..."}`), in a /metrics text; 0 if absent.
 double MetricValue(const std::string& metrics, const std::string& name) {
-  const std::string line = absl::StrCat("\n", name, " ");
-  const size_t at = metrics.find(line);
-  return at == std::string::npos ? 0
-                                 : std::stod(metrics.substr(at + line.size()));
+  return ts::testing::SumSeries(metrics, name, 0);
 }
 
 // Issue 24 over HTTPS: curl gives up on a long translation after 1 s (it
