@@ -26,6 +26,7 @@
 #include "httplib.h"
 #include "nlohmann/json.hpp"
 #include "server/connection_socket.h"
+#include "server/libretranslate_api.h"
 #include "server/model_status.h"
 #include "server/web/web_page.h"
 #include "transformer/v1/transformer_service.pb.h"
@@ -584,6 +585,7 @@ void HttpGateway::Route() {
                       },
                       unloaded, response);
                 });
+  RouteLibreTranslate(*server_, handler_or_error, options_.max_beam_size);
   server_->Get("/healthz",
                [](const httplib::Request&, httplib::Response& response) {
                  response.set_content("ok\n", "text/plain");

@@ -91,10 +91,9 @@ absl::Status ModelRegistry::Add(std::string name, std::string directory) {
   const ModelLanguages languages = ReadModelLanguages(entry->directory);
   entry->source = CanonicalLanguage(languages.source);
   if (languages.target_tokens.size() > 1) {
-    for (const std::string& token : languages.target_tokens) {
-      const std::string code =
-          CanonicalLanguage(token.substr(2, token.size() - 4));
-      if (!code.empty()) entry->targets.emplace_back(code, token);
+    for (const TargetLanguageToken& target :
+         MultiTargetLanguages(languages.target_tokens)) {
+      entry->targets.emplace_back(target.language, target.token);
     }
   } else {
     const std::string target = CanonicalLanguage(languages.target);
