@@ -19,7 +19,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "core/model/marian_model.h"
-#include "core/model/synthetic_weights.h"
+#include "tests/support/synthetic_weights.h"
 #include "core/ops/kernels.h"
 #include "core/translator.h"
 #include "nlohmann/json.hpp"

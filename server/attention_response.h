@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "core/decoding/options.h"
-#include "core/model/tokenizer.h"
+#include "core/text/tokenizer.h"
 #include "transformer/v1/transformer_service.pb.h"
 
 namespace ts::server {

@@ -14,7 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "core/decoding/options.h"
-#include "core/model/tokenizer.h"
+#include "core/text/tokenizer.h"
 #include "grpcpp/support/status.h"
 #include "server/loaded_model.h"
 #include "server/metrics.h"

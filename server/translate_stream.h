@@ -13,8 +13,8 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/time/time.h"
-#include "core/model/incremental_detokenizer.h"
-#include "core/model/tokenizer.h"
+#include "core/text/incremental_detokenizer.h"
+#include "core/text/tokenizer.h"
 #include "server/metrics.h"
 #include "transformer/v1/transformer_service.pb.h"
 

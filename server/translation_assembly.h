@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "core/decoding/options.h"
-#include "core/model/tokenizer.h"
+#include "core/text/tokenizer.h"
 #include "server/request_validation.h"
 #include "transformer/v1/transformer_service.pb.h"
 

@@ -13,7 +13,7 @@
 #include "core/decoding/options.h"
 #include "core/model/config.h"
 #include "core/model/marian_network.h"
-#include "core/model/tokenizer.h"
+#include "core/text/tokenizer.h"
 #include "core/model/weights.h"
 
 namespace ts::core {

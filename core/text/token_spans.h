@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "absl/types/span.h"
-#include "core/model/tokenizer.h"
+#include "core/text/tokenizer.h"
 
 namespace ts::core::text {
 

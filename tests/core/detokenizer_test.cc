@@ -1,4 +1,4 @@
-// IncrementalDetokenizer (core/model/incremental_detokenizer.h): the deltas
+// IncrementalDetokenizer (core/text/incremental_detokenizer.h): the deltas
 // joined equal MarianTokenizer::DecodeTarget byte for byte, every delta is
 // valid UTF-8 and never changes afterwards. Checked on the demo model's golden
 // greedy outputs and, for byte-fallback pieces (which the demo vocabulary
@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "core/model/incremental_detokenizer.h"
+#include "core/text/incremental_detokenizer.h"
 #include "core/model/marian_model.h"
 #include "core/translator.h"
 #include "gtest/gtest.h"

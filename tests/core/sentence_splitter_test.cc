@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include "core/model/tokenizer.h"
+#include "core/text/tokenizer.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/core/json_lines.h"

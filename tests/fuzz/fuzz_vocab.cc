@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "core/model/tokenizer.h"
+#include "core/text/tokenizer.h"
 #include "tests/fuzz/fuzz_util.h"
 
 namespace {

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "core/model/config.h"
-#include "core/model/synthetic_weights.h"
+#include "tests/support/synthetic_weights.h"
 
 int main(int argc, char** argv) {
   namespace fs = std::filesystem;

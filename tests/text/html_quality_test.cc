@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "core/model/marian_model.h"
-#include "core/model/tokenizer.h"
+#include "core/text/tokenizer.h"
 #include "core/text/html_document.h"
 #include "core/text/token_spans.h"
 #include "core/translator.h"

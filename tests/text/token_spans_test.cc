@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "core/model/tokenizer.h"
+#include "core/text/tokenizer.h"
 #include "gtest/gtest.h"
 
 namespace ts::core::text {

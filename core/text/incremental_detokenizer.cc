@@ -1,4 +1,4 @@
-#include "core/model/incremental_detokenizer.h"
+#include "core/text/incremental_detokenizer.h"
 
 #include <string_view>
 

@@ -1,4 +1,4 @@
-#include "core/model/synthetic_weights.h"
+#include "tests/support/synthetic_weights.h"
 
 #include <fstream>
 #include <random>

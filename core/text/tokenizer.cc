@@ -1,4 +1,4 @@
-#include "core/model/tokenizer.h"
+#include "core/text/tokenizer.h"
 
 #include <filesystem>
 #include <fstream>

@@ -1,8 +1,8 @@
 // A SentencePiece model behind an interface free of absl types: the
 // sentencepiece 0.1.97 header declares its own absl::string_view, which
 // clashes with abseil's, so only sentencepiece_model.cc includes it.
-#ifndef TRANSFORMER_SERVING_CORE_MODEL_SENTENCEPIECE_MODEL_H_
-#define TRANSFORMER_SERVING_CORE_MODEL_SENTENCEPIECE_MODEL_H_
+#ifndef TRANSFORMER_SERVING_CORE_TEXT_SENTENCEPIECE_MODEL_H_
+#define TRANSFORMER_SERVING_CORE_TEXT_SENTENCEPIECE_MODEL_H_
 
 #include <memory>
 #include <string>
@@ -47,4 +47,4 @@ class SentencePieceModel {
 
 }  // namespace ts::core
 
-#endif  // TRANSFORMER_SERVING_CORE_MODEL_SENTENCEPIECE_MODEL_H_
+#endif  // TRANSFORMER_SERVING_CORE_TEXT_SENTENCEPIECE_MODEL_H_

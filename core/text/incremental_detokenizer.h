@@ -1,12 +1,12 @@
 // Incremental detokenization of target ids, for token streaming.
-#ifndef TRANSFORMER_SERVING_CORE_MODEL_INCREMENTAL_DETOKENIZER_H_
-#define TRANSFORMER_SERVING_CORE_MODEL_INCREMENTAL_DETOKENIZER_H_
+#ifndef TRANSFORMER_SERVING_CORE_TEXT_INCREMENTAL_DETOKENIZER_H_
+#define TRANSFORMER_SERVING_CORE_TEXT_INCREMENTAL_DETOKENIZER_H_
 
 #include <cstddef>
 #include <string>
 #include <vector>
 
-#include "core/model/tokenizer.h"
+#include "core/text/tokenizer.h"
 
 namespace ts::core {
 
@@ -74,4 +74,4 @@ size_t StableTextLength(const std::string& text);
 
 }  // namespace ts::core
 
-#endif  // TRANSFORMER_SERVING_CORE_MODEL_INCREMENTAL_DETOKENIZER_H_
+#endif  // TRANSFORMER_SERVING_CORE_TEXT_INCREMENTAL_DETOKENIZER_H_

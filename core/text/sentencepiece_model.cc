@@ -1,4 +1,4 @@
-#include "core/model/sentencepiece_model.h"
+#include "core/text/sentencepiece_model.h"
 
 #include "sentencepiece_processor.h"
 

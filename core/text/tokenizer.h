@@ -1,6 +1,6 @@
 // MarianTokenizer: SentencePiece pieces mapped to ids through vocab.json.
-#ifndef TRANSFORMER_SERVING_CORE_MODEL_TOKENIZER_H_
-#define TRANSFORMER_SERVING_CORE_MODEL_TOKENIZER_H_
+#ifndef TRANSFORMER_SERVING_CORE_TEXT_TOKENIZER_H_
+#define TRANSFORMER_SERVING_CORE_TEXT_TOKENIZER_H_
 
 #include <cstddef>
 #include <memory>
@@ -11,7 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
-#include "core/model/sentencepiece_model.h"
+#include "core/text/sentencepiece_model.h"
 
 namespace ts::core {
 
@@ -113,4 +113,4 @@ class MarianTokenizer {
 
 }  // namespace ts::core
 
-#endif  // TRANSFORMER_SERVING_CORE_MODEL_TOKENIZER_H_
+#endif  // TRANSFORMER_SERVING_CORE_TEXT_TOKENIZER_H_

@@ -1,7 +1,7 @@
 // Seeded random weights for a MarianMT config, for benchmarks and tests of
 // model shapes whose real checkpoints are not available here.
-#ifndef TRANSFORMER_SERVING_CORE_MODEL_SYNTHETIC_WEIGHTS_H_
-#define TRANSFORMER_SERVING_CORE_MODEL_SYNTHETIC_WEIGHTS_H_
+#ifndef TRANSFORMER_SERVING_TESTS_SUPPORT_SYNTHETIC_WEIGHTS_H_
+#define TRANSFORMER_SERVING_TESTS_SUPPORT_SYNTHETIC_WEIGHTS_H_
 
 #include <cstdint>
 #include <string>
@@ -27,4 +27,4 @@ absl::Status WriteSyntheticSafetensors(const ModelConfig& config, uint32_t seed,
 
 }  // namespace ts::core
 
-#endif  // TRANSFORMER_SERVING_CORE_MODEL_SYNTHETIC_WEIGHTS_H_
+#endif  // TRANSFORMER_SERVING_TESTS_SUPPORT_SYNTHETIC_WEIGHTS_H_
