@@ -391,6 +391,11 @@ absl::StatusOr<std::shared_ptr<const ModelLease>> ModelRegistry::AcquireLocked(
   }
   if (entry.wanting++ == 0) entry.wanted_since = absl::Now();
   const int64_t failures_at_start = entry.load_failures;
+  // A copy loaded (or retired) since this request began to wait: the load
+  // was for it and the requests waiting with it, so they lease it even when
+  // another model's load has it draining already (else each load would
+  // serve one request: a load per request when two models alternate).
+  const int64_t generation_at_start = entry.generation;
   absl::StatusOr<std::shared_ptr<const ModelLease>> result =
       absl::UnknownError("unset");
   while (true) {
@@ -399,7 +404,8 @@ absl::StatusOr<std::shared_ptr<const ModelLease>> ModelRegistry::AcquireLocked(
           absl::UnavailableError("server is shutting down and loads no model");
       break;
     }
-    if (entry.loaded != nullptr && !entry.draining) {
+    if (entry.loaded != nullptr &&
+        (!entry.draining || entry.generation != generation_at_start)) {
       result = LeaseLocked(entry);
       break;
     }
