@@ -69,7 +69,11 @@ for m in json.load(sys.stdin)["models"]:
 minus() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.9g\n", a - b}'; }
 
 ROWS="$OUT/models_runs.jsonl"
-[[ -n "${SUMMARY_ONLY:-}" ]] && REPS=0 || : > "$ROWS"
+if [[ -n "${SUMMARY_ONLY:-}" ]]; then
+  REPS=0
+else
+  : > "$ROWS"
+fi
 # row KIND REP JSON-FILE [key=value...]: a bench report as one row.
 row() {
   /usr/bin/python3 -c '
@@ -114,11 +118,11 @@ for rep in $(seq "$REPS"); do
       t0=$(date +%s.%N)
       client models load "$DE_EN" > /dev/null
       t1=$(date +%s.%N)
-      echo "{\"kind\": \"load\", \"load\": $load, \"seconds\": $(minus $t1 $t0)}" >> "$ROWS"
+      echo "{\"kind\": \"load\", \"load\": $load, \"seconds\": $(minus "$t1" "$t0")}" >> "$ROWS"
     done
     sum1=$(metric transformer_model_load_seconds_sum)
     count1=$(metric transformer_model_load_seconds_count)
-    echo "{\"kind\": \"load_metric\", \"loads\": $(minus $count1 $count0), \"seconds_sum\": $(minus $sum1 $sum0)}" >> "$ROWS"
+    echo "{\"kind\": \"load_metric\", \"loads\": $(minus "$count1" "$count0"), \"seconds_sum\": $(minus "$sum1" "$sum0")}" >> "$ROWS"
   fi
   stop_server
 
@@ -131,8 +135,8 @@ for rep in $(seq "$REPS"); do
   evictions1=$(metric transformer_model_evictions_total)
   loads1=$(metric transformer_model_loads_total)
   row thrash "$rep" "$OUT/models_thrash.json" \
-    "evictions=$(minus $evictions1 $evictions0)" \
-    "loads=$(minus $loads1 $loads0)"
+    "evictions=$(minus "$evictions1" "$evictions0")" \
+    "loads=$(minus "$loads1" "$loads0")"
   stop_server
 done
 
