@@ -149,6 +149,9 @@ int RunBench(const BenchCommandOptions& options,
   // With `stream`: seconds to the first message, OK calls; guarded by mu.
   std::vector<double> first_message_latencies;
   std::map<std::string, int64_t> codes;  // guarded by mu
+  // With `models`: per RoutingKey, OK latencies and codes; guarded by mu.
+  std::map<std::string, std::vector<double>> model_latencies;
+  std::map<std::string, std::map<std::string, int64_t>> model_codes;
   const absl::Time start = absl::Now();
   const absl::Time end = start + options.duration;
   const int per_request = std::max(1, options.texts_per_request);
@@ -199,6 +202,16 @@ int RunBench(const BenchCommandOptions& options,
       }
       grpc::ClientContext context;
       context.set_deadline(absl::ToChronoTime(absl::Now() + options.timeout));
+      std::string model_key;
+      if (!options.models.empty()) {
+        const ModelSelection& model = options.models[static_cast<size_t>(
+            index % static_cast<int64_t>(options.models.size()))];
+        SetModelFields(model, &request);
+        model_key = model.RoutingKey();
+        if (!model_key.empty()) {
+          context.AddMetadata(kModelMetadataKey, model_key);
+        }
+      }
       const absl::Time sent = open_loop ? arrival : absl::Now();
       grpc::Status status;
       absl::Time first_message = absl::InfiniteFuture();
@@ -218,6 +231,10 @@ int RunBench(const BenchCommandOptions& options,
       const double seconds = absl::ToDoubleSeconds(absl::Now() - sent);
       absl::MutexLock lock(&mu);
       ++codes[CodeName(status.error_code())];
+      if (!options.models.empty()) {
+        ++model_codes[model_key][CodeName(status.error_code())];
+        if (status.ok()) model_latencies[model_key].push_back(seconds);
+      }
       if (status.ok()) {
         latencies.push_back(seconds);
         (paragraph ? paragraph_latencies : sentence_latencies)
@@ -292,6 +309,20 @@ int RunBench(const BenchCommandOptions& options,
       report[absl::StrCat(kind, "_latency_max_s")] =
           sorted->empty() ? 0.0 : sorted->back();
     }
+  }
+  if (!options.models.empty()) {
+    nlohmann::json models = nlohmann::json::object();
+    for (auto& [key, model_code_counts] : model_codes) {
+      std::vector<double>& sorted = model_latencies[key];
+      std::sort(sorted.begin(), sorted.end());
+      int64_t requests = 0;
+      for (const auto& [code, count] : model_code_counts) requests += count;
+      models[key] = {{"requests", requests},
+                     {"latency_p50_s", Percentile(sorted, 0.50)},
+                     {"latency_p99_s", Percentile(sorted, 0.99)},
+                     {"codes", model_code_counts}};
+    }
+    report["models"] = std::move(models);
   }
   report["request_rate"] = options.request_rate;
   if (open_loop) {

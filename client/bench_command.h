@@ -10,12 +10,17 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "client/connection.h"
 #include "grpcpp/grpcpp.h"
 #include "transformer/v1/transformer_service.pb.h"
 
 namespace ts::client {
 
 struct BenchCommandOptions {
+  // The models the requests go to: request i (counting from 0) asks for
+  // models[i % size] (so with two, consecutive requests alternate) and
+  // carries its x-model metadata; empty = the server's default model.
+  std::vector<ModelSelection> models;
   int concurrency = 8;  // clients, each with one request in flight
   int requests = 0;     // total requests; 0 = run for `duration`
   absl::Duration duration = absl::Seconds(10);
@@ -76,8 +81,10 @@ std::vector<std::string> BenchRequestTexts(
 // time from sending a request to its first message, over OK calls
 // (time_to_first_token_{p50,p90,p99,max}_s); with request_rate, the rate and
 // the latest any request was sent after its scheduled arrival
-// (max_send_delay_s). Returns an ExitCode: 0 if every
-// call was OK, else kExitRpcError (the figures are printed either way).
+// (max_send_delay_s); with `models`, per model (keyed by its RoutingKey)
+// {requests, latency_p50_s, latency_p99_s, codes} under "models". Returns an
+// ExitCode: 0 if every call was OK, else kExitRpcError (the figures are printed
+// either way).
 int RunBench(const BenchCommandOptions& options,
              const std::shared_ptr<grpc::Channel>& channel,
              const std::vector<std::string>& texts, std::ostream& out,

@@ -40,10 +40,28 @@ const std::map<std::string, CommandSpec>& Commands() {
        {"Translates texts; prints one translation (or JSON line) per text, "
         "in input order.",
         "transformer-client translate [flags] [TEXT...]",
-        {"beam_size", "max_length", "num_hypotheses", "no_repeat_ngram_size",
-         "repetition_penalty", "sample", "top_k", "top_p", "temperature",
-         "seed", "input_format", "newline_mode", "document", "json",
-         "attention", "attention_layer", "heatmap", "concurrency", "stream"}}},
+        {"beam_size",
+         "max_length",
+         "num_hypotheses",
+         "no_repeat_ngram_size",
+         "repetition_penalty",
+         "sample",
+         "top_k",
+         "top_p",
+         "temperature",
+         "seed",
+         "input_format",
+         "newline_mode",
+         "document",
+         "json",
+         "attention",
+         "attention_layer",
+         "heatmap",
+         "concurrency",
+         "stream",
+         "model",
+         "source_language",
+         "target_language"}}},
       {"bench",
        {"Load generator: --concurrency clients each keep one Translate "
         "request in flight (or, with --request_rate, requests arrive at "
@@ -54,15 +72,28 @@ const std::map<std::string, CommandSpec>& Commands() {
         "transformer-client bench [flags] [TEXT...]",
         {"beam_size", "max_length", "input_format", "concurrency", "requests",
          "duration_s", "repeat_fraction", "paragraph_every", "report_json",
-         "stream", "request_rate"}}},
+         "stream", "request_rate", "model", "models", "source_language",
+         "target_language"}}},
       {"encode",
        {"Encodes texts; prints one JSON line {text, dim, num_tokens, values} "
         "per text, in input order.",
         "transformer-client encode [flags] [TEXT...]",
-        {"pooling", "normalize"}}},
+        {"pooling", "normalize", "model", "source_language",
+         "target_language"}}},
+      {"models",
+       {"Lists the server's models (ListModels) as a table: name (* = the "
+        "default), languages, state, weight MiB, requests in flight, last "
+        "use; or, with --json, as JSON. 'models load NAME' and 'models "
+        "unload NAME' load or unload one (LoadModel answers once it is "
+        "READY; UnloadModel at once) and print its status.",
+        "transformer-client models [--json] | models load NAME | models "
+        "unload NAME",
+        {"json"}}},
   };
   return *commands;
 }
+
+constexpr char kCommandNames[] = "translate, encode, bench or models";
 
 constexpr char kExitCodes[] =
     "Exit codes: 0 ok, 1 RPC error (status on stderr), 2 usage error, "
@@ -176,11 +207,12 @@ absl::StatusOr<CommandLine> ParseCommandLine(int argc,
   }
   if (!result.command.empty() && Commands().count(result.command) == 0) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "unknown command \"", result.command, "\" (translate or encode)"));
+        "unknown command \"", result.command, "\" (", kCommandNames, ")"));
   }
   if (result.help) return result;
   if (result.command.empty()) {
-    return absl::InvalidArgumentError("missing command (translate or encode)");
+    return absl::InvalidArgumentError(
+        absl::StrCat("missing command (", kCommandNames, ")"));
   }
   for (const FlagArg& flag : flags) {
     if (absl::Status status = ApplyFlag(result.command, flag); !status.ok()) {
@@ -207,9 +239,9 @@ std::string Usage(const std::string& command) {
     return usage;
   }
   const CommandSpec& spec = it->second;
-  return absl::StrCat(spec.summary, "\nUsage: ", spec.synopsis, "\n", kTexts,
-                      kExitCodes, "Flags:\n", FlagLines(spec.flags),
-                      FlagLines(CommonFlags()));
+  return absl::StrCat(spec.summary, "\nUsage: ", spec.synopsis, "\n",
+                      command == "models" ? "" : kTexts, kExitCodes, "Flags:\n",
+                      FlagLines(spec.flags), FlagLines(CommonFlags()));
 }
 
 }  // namespace ts::client

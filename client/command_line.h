@@ -15,9 +15,11 @@
 namespace ts::client {
 
 struct CommandLine {
-  std::string command;             // "translate", "encode"; "" with --help
-  std::vector<std::string> texts;  // the arguments after the command
-  bool help = false;               // --help / -h: print Usage(command)
+  // "translate", "encode", "bench", "models"; "" with --help.
+  std::string command;
+  // The arguments after the command (for models: its subcommand and NAME).
+  std::vector<std::string> texts;
+  bool help = false;  // --help / -h: print Usage(command)
 };
 
 // Sets the absl flags named on the command line (--name=value, --name value,

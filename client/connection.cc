@@ -90,10 +90,31 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(
   return grpc::CreateCustomChannel(options.target, *credentials, arguments);
 }
 
-std::unique_ptr<grpc::ClientContext> MakeContext(absl::Duration timeout) {
+std::string ModelSelection::RoutingKey() const {
+  if (!model.empty()) return model;
+  if (!source_language.empty() && !target_language.empty()) {
+    return absl::StrCat(source_language, "-", target_language);
+  }
+  return "";
+}
+
+absl::Status ValidateModelSelection(const ModelSelection& selection) {
+  if (selection.source_language.empty() != selection.target_language.empty()) {
+    return absl::InvalidArgumentError(
+        "--source_language and --target_language go together (both or "
+        "neither)");
+  }
+  return absl::OkStatus();
+}
+
+std::unique_ptr<grpc::ClientContext> MakeContext(
+    absl::Duration timeout, const std::string& routing_key) {
   auto context = std::make_unique<grpc::ClientContext>();
   if (timeout != absl::InfiniteDuration()) {
     context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  }
+  if (!routing_key.empty()) {
+    context->AddMetadata(kModelMetadataKey, routing_key);
   }
   return context;
 }

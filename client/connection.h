@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
@@ -53,8 +54,42 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(
 // x2, max_backoff) and jitter. No retry policy when max_attempts is 1.
 std::string RetryServiceConfig(const ConnectionOptions& options);
 
-// A context for one call that gives up after `timeout`.
-std::unique_ptr<grpc::ClientContext> MakeContext(absl::Duration timeout);
+// Which model of the server a request asks for (TranslateRequest and
+// EncodeRequest .model, .source_language, .target_language): a model by
+// name, or a source and target language (ISO 639-1 or 639-3 codes, both or
+// neither); all empty = the server's default model.
+struct ModelSelection {
+  std::string model;
+  std::string source_language;
+  std::string target_language;
+
+  // The value of the kModelMetadataKey header: `model`, else
+  // "SOURCE-TARGET" (e.g. "en-fr"), else "" (no header).
+  std::string RoutingKey() const;
+};
+
+// Sets `request`'s model, source_language and target_language (a
+// TranslateRequest or an EncodeRequest) from `selection`.
+template <typename Request>
+void SetModelFields(const ModelSelection& selection, Request* request) {
+  request->set_model(selection.model);
+  request->set_source_language(selection.source_language);
+  request->set_target_language(selection.target_language);
+}
+
+// gRPC metadata the client sends with every call for a model (the
+// RoutingKey), so that a proxy can hash on it and keep each model on the
+// same pods (Envoy RING_HASH with a hash_policy on this header).
+inline constexpr char kModelMetadataKey[] = "x-model";
+
+// InvalidArgument naming the flags unless source_language and
+// target_language are both set or both empty.
+absl::Status ValidateModelSelection(const ModelSelection& selection);
+
+// A context for one call that gives up after `timeout`; with a non-empty
+// `routing_key`, the call carries it as kModelMetadataKey metadata.
+std::unique_ptr<grpc::ClientContext> MakeContext(
+    absl::Duration timeout, const std::string& routing_key = "");
 
 // "<method> failed: <CODE_NAME>: <message>", e.g.
 // "Translate failed: INVALID_ARGUMENT: texts[0] is empty".

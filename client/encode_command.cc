@@ -35,8 +35,9 @@ int RunEncode(const EncodeCommandOptions& options,
     for (size_t i = first; i < last; ++i) request.add_texts(texts[i]);
     request.set_pooling(pooling);
     request.set_normalize(options.normalize);
+    SetModelFields(options.model, &request);
     transformer::v1::EncodeResponse response;
-    auto context = MakeContext(options.timeout);
+    auto context = MakeContext(options.timeout, options.model.RoutingKey());
     const grpc::Status status = stub->Encode(context.get(), request, &response);
     if (!status.ok()) {
       err << "transformer-client: " << DescribeRpcError("Encode", status)

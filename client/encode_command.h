@@ -8,12 +8,16 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "client/connection.h"
 #include "client/progress.h"
 #include "grpcpp/grpcpp.h"
 
 namespace ts::client {
 
 struct EncodeCommandOptions {
+  // The model of every request (and its x-model metadata); empty = the
+  // server's default.
+  ModelSelection model;
   std::string pooling = "mean";  // mean | first | tokens
   bool normalize = false;        // L2-normalize each vector
   int texts_per_request = 32;

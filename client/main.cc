@@ -2,6 +2,8 @@
 //
 //   transformer-client translate --server=HOST:PORT [TEXT...]
 //   transformer-client encode --server=HOST:PORT [--pooling=mean] [TEXT...]
+//   transformer-client bench --server=HOST:PORT [--models=A,B] [TEXT...]
+//   transformer-client models [--json] | models load NAME | models unload NAME
 //   transformer-client [COMMAND] --help
 //
 // Without TEXT arguments, texts are read from --input (or stdin), one per
@@ -15,17 +17,20 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "client/bench_command.h"
 #include "client/command_line.h"
 #include "client/connection.h"
 #include "client/encode_command.h"
 #include "client/exit_codes.h"
+#include "client/models_command.h"
 #include "client/progress.h"
 #include "client/text_input.h"
 #include "client/translate_command.h"
@@ -57,6 +62,22 @@ ABSL_FLAG(int, texts_per_request, 32, "Most texts sent in one request.");
 ABSL_FLAG(std::string, input, "",
           "File with one text per line (instead of TEXT arguments or stdin).");
 ABSL_FLAG(std::string, output, "", "File to write instead of stdout.");
+// translate, encode, bench
+ABSL_FLAG(std::string, model, "",
+          "The server's model to use (its folder name in the server's "
+          "--model_repository; transformer-client models lists them); empty "
+          "= routed by --source_language/--target_language, else the "
+          "server's default model. Every call also carries the model as gRPC "
+          "metadata x-model (this name, or SRC-TGT when routed by languages), "
+          "so a proxy can keep each model on the same pods (Envoy RING_HASH "
+          "with a hash_policy on the x-model header).");
+ABSL_FLAG(std::string, source_language, "",
+          "With --target_language: the server picks the model that "
+          "translates this pair (ISO 639-1 or 639-3 codes: en = eng), or "
+          "pivots through its --pivot_language; sent as x-model SRC-TGT "
+          "metadata too.");
+ABSL_FLAG(std::string, target_language, "",
+          "With --source_language: the language to translate into.");
 // translate
 ABSL_FLAG(int, beam_size, 0,
           "Beam width, 1 = greedy; 0 = the model's default.");
@@ -100,8 +121,9 @@ ABSL_FLAG(std::string, document, "",
           "translate: translate this whole file (.txt or .html) as one text "
           "and write its translation as it is, layout kept.");
 ABSL_FLAG(bool, json, false,
-          "Print a JSON line per text (source, translation, token_ids, "
-          "score) instead of the plain translation.");
+          "translate: print a JSON line per text (source, translation, "
+          "token_ids, score) instead of the plain translation. models: print "
+          "the response as one JSON line instead of a table.");
 ABSL_FLAG(bool, attention, false,
           "Ask for the cross-attention and print a JSON line per text with "
           "source_tokens, target_tokens, attention (rows [target][source], "
@@ -137,6 +159,11 @@ ABSL_FLAG(double, request_rate, 0.0,
           "Poisson, seeded) whether or not earlier ones were answered; "
           "latency counts from each arrival; --concurrency threads send "
           "(give more than rate x latency). 0 = closed loop.");
+ABSL_FLAG(std::string, models, "",
+          "bench: comma-separated model names; request i goes to the "
+          "(i mod N)-th (two models: consecutive requests alternate), with "
+          "its x-model metadata, and the report gives each model's requests, "
+          "p50 and p99 under \"models\". Instead of --model.");
 // encode
 ABSL_FLAG(std::string, pooling, "mean",
           "mean | first | tokens (every token's vector).");
@@ -187,6 +214,18 @@ ConnectionOptions ConnectionOptionsFromFlags() {
   return options;
 }
 
+// --model, --source_language, --target_language.
+absl::StatusOr<ModelSelection> ModelSelectionFromFlags() {
+  ModelSelection selection{
+      .model = absl::GetFlag(FLAGS_model),
+      .source_language = absl::GetFlag(FLAGS_source_language),
+      .target_language = absl::GetFlag(FLAGS_target_language)};
+  if (absl::Status status = ValidateModelSelection(selection); !status.ok()) {
+    return status;
+  }
+  return selection;
+}
+
 int Run(int argc, char** argv) {
   absl::StatusOr<CommandLine> command_line = ParseCommandLine(argc, argv);
   if (!command_line.ok()) {
@@ -199,6 +238,37 @@ int Run(int argc, char** argv) {
     return kExitOk;
   }
   const std::string& command = command_line->command;
+
+  if (command == "models") {
+    if (!absl::GetFlag(FLAGS_input).empty()) {
+      return Fail(kExitUsageError, "models reads no --input");
+    }
+    const std::string output_path = absl::GetFlag(FLAGS_output);
+    std::ofstream output_file;
+    if (!output_path.empty()) {
+      output_file.open(output_path, std::ios::binary | std::ios::trunc);
+      if (!output_file) {
+        return Fail(kExitIoError,
+                    "cannot write --output \"" + output_path + "\"");
+      }
+    }
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+        Connect(ConnectionOptionsFromFlags());
+    if (!channel.ok()) {
+      return Fail(
+          absl::IsNotFound(channel.status()) ? kExitIoError : kExitUsageError,
+          std::string(channel.status().message()));
+    }
+    ModelsCommandOptions options;
+    options.json = absl::GetFlag(FLAGS_json);
+    options.timeout = absl::Seconds(absl::GetFlag(FLAGS_timeout_s));
+    return RunModels(options, *channel, command_line->texts,
+                     output_path.empty() ? std::cout : output_file, std::cerr);
+  }
+  absl::StatusOr<ModelSelection> model = ModelSelectionFromFlags();
+  if (!model.ok()) {
+    return Fail(kExitUsageError, std::string(model.status().message()));
+  }
 
   const std::string input_path = absl::GetFlag(FLAGS_input);
   if (!input_path.empty() && !command_line->texts.empty()) {
@@ -275,6 +345,22 @@ int Run(int argc, char** argv) {
     options.report_json = absl::GetFlag(FLAGS_report_json);
     options.repeat_fraction = absl::GetFlag(FLAGS_repeat_fraction);
     options.stream = absl::GetFlag(FLAGS_stream);
+    const std::string models = absl::GetFlag(FLAGS_models);
+    if (!models.empty()) {
+      if (!model->model.empty() || !model->source_language.empty()) {
+        return Fail(kExitUsageError,
+                    "give --models, or --model / --source_language and "
+                    "--target_language, not both");
+      }
+      for (absl::string_view name :
+           absl::StrSplit(models, ',', absl::SkipWhitespace())) {
+        ModelSelection selection;
+        selection.model = std::string(name);
+        options.models.push_back(std::move(selection));
+      }
+    } else if (!model->RoutingKey().empty()) {
+      options.models.push_back(*model);
+    }
     if (!(options.repeat_fraction >= 0.0 && options.repeat_fraction < 1.0)) {
       return Fail(kExitUsageError, "--repeat_fraction must be in [0, 1)");
     }
@@ -298,6 +384,7 @@ int Run(int argc, char** argv) {
     exit_code = RunBench(options, *channel, texts, out, std::cerr);
   } else if (command == "translate") {
     TranslateCommandOptions options;
+    options.model = *model;
     options.beam_size = absl::GetFlag(FLAGS_beam_size);
     options.max_length = absl::GetFlag(FLAGS_max_length);
     options.num_hypotheses = absl::GetFlag(FLAGS_num_hypotheses);
@@ -348,6 +435,7 @@ int Run(int argc, char** argv) {
         RunTranslate(options, *channel, texts, out, std::cerr, &progress);
   } else {
     EncodeCommandOptions options;
+    options.model = *model;
     options.pooling = absl::GetFlag(FLAGS_pooling);
     options.normalize = absl::GetFlag(FLAGS_normalize);
     options.texts_per_request = absl::GetFlag(FLAGS_texts_per_request);

@@ -185,7 +185,9 @@ int RunTranslateStream(const TranslateCommandOptions& options,
       call_request.add_texts(texts[i]);
     }
     SetRequestOptions(options, request, call_request.mutable_options());
-    std::unique_ptr<grpc::ClientContext> context = MakeContext(options.timeout);
+    SetModelFields(options.model, &call_request);
+    std::unique_ptr<grpc::ClientContext> context =
+        MakeContext(options.timeout, options.model.RoutingKey());
     std::unique_ptr<
         grpc::ClientReader<transformer::v1::TranslateStreamResponse>>
         reader = stub->TranslateStream(context.get(), call_request);
@@ -274,7 +276,8 @@ int RunTranslate(const TranslateCommandOptions& options,
         call->request.add_texts(texts[i]);
       }
       SetRequestOptions(options, next_to_send, call->request.mutable_options());
-      call->context = MakeContext(options.timeout);
+      SetModelFields(options.model, &call->request);
+      call->context = MakeContext(options.timeout, options.model.RoutingKey());
       Call* raw = call.get();
       calls[next_to_send++] = std::move(call);
       stub->async()->Translate(raw->context.get(), &raw->request,

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "client/connection.h"
 #include "client/progress.h"
 #include "grpcpp/grpcpp.h"
 #include "transformer/v1/transformer_service.pb.h"
@@ -16,6 +17,9 @@
 namespace ts::client {
 
 struct TranslateCommandOptions {
+  // The model of every request (and its x-model metadata); empty = the
+  // server's default.
+  ModelSelection model;
   int beam_size = 0;             // 0 = the model's default
   int max_length = 0;            // tokens; 0 = the model's default
   int num_hypotheses = 0;        // 0 = 1; with `sample`, samples per text

@@ -36,6 +36,15 @@ def main():
                         "0 = the model's default")
     parser.add_argument("--json", action="store_true",
                         help="print every message as a JSON line")
+    parser.add_argument("--model", default="",
+                        help="the server's model (its folder name in "
+                        "--model_repository); empty = routed by the "
+                        "languages, else the server's default model")
+    parser.add_argument("--source_language", default="",
+                        help="with --target_language: the server picks the "
+                        "model for this pair (ISO 639-1 or 639-3 codes)")
+    parser.add_argument("--target_language", default="",
+                        help="with --source_language: the target language")
     parser.add_argument("--timeout", type=float, default=60.0,
                         help="seconds per call")
     parser.add_argument("--stubs_dir", default=None,
@@ -45,17 +54,24 @@ def main():
     parser.add_argument("texts", nargs="*", metavar="TEXT")
     args = parser.parse_args()
 
+    if bool(args.source_language) != bool(args.target_language):
+        parser.error("--source_language and --target_language go together")
     pb2, pb2_grpc = ts_stubs.load(args.stubs_dir)
+    model = dict(model=args.model, source_language=args.source_language,
+                 target_language=args.target_language)
+    metadata = ts_stubs.model_metadata(**model)
     texts = args.texts or [line.rstrip("\n") for line in sys.stdin]
     options = pb2.TranslationOptions(beam_size=args.beam_size,
                                      max_length=args.max_length)
     with grpc.insecure_channel(args.server) as channel:
         stub = pb2_grpc.TransformerServiceStub(channel)
         for text in texts:
-            request = pb2.TranslateRequest(texts=[text], options=options)
+            request = pb2.TranslateRequest(texts=[text], options=options,
+                                           **model)
             try:
                 for message in stub.TranslateStream(request,
-                                                    timeout=args.timeout):
+                                                    timeout=args.timeout,
+                                                    metadata=metadata):
                     if args.json:
                         print(json.dumps(message_json(message),
                                          ensure_ascii=False), flush=True)

@@ -61,3 +61,17 @@ def load(stubs_dir=None):
     pb2_grpc = importlib.import_module(
         "transformer.v1.transformer_service_pb2_grpc")
     return pb2, pb2_grpc
+
+
+# gRPC metadata naming the model of a call, so that a proxy can keep each
+# model on the same pods (Envoy RING_HASH with a hash_policy on this header);
+# transformer-client sends the same.
+MODEL_METADATA_KEY = "x-model"
+
+
+def model_metadata(model="", source_language="", target_language=""):
+    """The call metadata for a request's model: (("x-model", model),), or
+    "SOURCE-TARGET" when routed by languages; () for the default model."""
+    key = model or (f"{source_language}-{target_language}"
+                    if source_language and target_language else "")
+    return ((MODEL_METADATA_KEY, key),) if key else ()

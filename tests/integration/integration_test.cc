@@ -720,7 +720,7 @@ TEST_F(IntegrationTest, ClientUsageAndExitCodes) {
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_NE(help.out.find("Exit codes: 0 ok, 1 RPC error"), std::string::npos)
       << help.out;
-  for (const std::string command : {"translate", "encode"}) {
+  for (const std::string command : {"translate", "encode", "bench", "models"}) {
     const CommandResult usage = RunCommand(Client(command + " --help"), "");
     EXPECT_EQ(usage.exit_code, 0);
     EXPECT_NE(usage.out.find("transformer-client " + command),

@@ -196,6 +196,40 @@ def test_translate_py_example(server, stubs_dir):
     assert result.stdout.splitlines() == [row["greedy_text"] for row in rows]
 
 
+@pytest.mark.parametrize("model_flags", [
+    ["--model=marian-en-de-multi30k"],
+    ["--source_language=en", "--target_language=de"],
+    ["--source_language=eng", "--target_language=deu"]])
+def test_translate_py_names_the_model(server, stubs_dir, model_flags):
+    rows = golden(2)
+    result = subprocess.run(
+        [sys.executable, os.path.join(CLIENT_DIR, "translate.py"),
+         f"--server={server}", "--beam_size=1", "--max_length=128",
+         f"--stubs_dir={stubs_dir}"] + model_flags +
+        [row["source"] for row in rows],
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [row["greedy_text"] for row in rows]
+
+
+def test_translate_py_unknown_model_is_not_found(server, stubs_dir):
+    result = subprocess.run(
+        [sys.executable, os.path.join(CLIENT_DIR, "translate.py"),
+         f"--server={server}", f"--stubs_dir={stubs_dir}",
+         "--source_language=en", "--target_language=ja", "A dog."],
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "NOT_FOUND" in result.stderr
+    assert "marian-en-de-multi30k" in result.stderr
+
+
+def test_model_metadata():
+    assert ts_stubs.model_metadata(model="m") == (("x-model", "m"),)
+    assert ts_stubs.model_metadata(source_language="en",
+                                   target_language="fr") == (("x-model", "en-fr"),)
+    assert ts_stubs.model_metadata() == ()
+
+
 def test_translate_py_reports_errors(server, stubs_dir):
     result = subprocess.run(
         [sys.executable, os.path.join(CLIENT_DIR, "translate.py"),
