@@ -68,7 +68,8 @@ transformer_output_tokens_total transformer_model_info transformer_build_info
 transformer_cache_hits_total transformer_cache_misses_total transformer_cache_bytes
 transformer_active_sequences transformer_kv_cache_bytes transformer_kv_cache_limit_bytes
 transformer_decode_steps_total transformer_admitted_sequences_total
-transformer_time_to_first_token_seconds"
+transformer_time_to_first_token_seconds transformer_model_loaded transformer_model_weight_bytes
+transformer_model_loads_total transformer_model_evictions_total transformer_model_load_seconds"
 export METRICS
 
 ############################################################################
@@ -96,10 +97,29 @@ for needle in ("transformer_requests_total", "transformer_request_duration_secon
                "transformer_output_tokens_total", "transformer_input_tokens_total",
                "transformer_time_to_first_token_seconds_bucket", "transformer_active_sequences",
                "transformer_kv_cache_bytes", "transformer_kv_cache_limit_bytes",
-               "transformer_decode_steps_total", "transformer_admitted_sequences_total"):
+               "transformer_decode_steps_total", "transformer_admitted_sequences_total",
+               "transformer_model_loaded", "transformer_model_weight_bytes",
+               "transformer_model_loads_total", "transformer_model_evictions_total",
+               "transformer_model_load_seconds_bucket"):
     assert any(needle in e for e in exprs), "no panel queries " + needle
 ids = [p["id"] for p in panels]
 assert len(ids) == len(set(ids)), "duplicate panel ids"
+# The "Models" row: per-model requests and latency quantiles, by the model label.
+rows = [p["title"] for p in panels if p["type"] == "row"]
+assert "Models" in rows, "no Models row: %s" % rows
+for needle in ("sum by (model) (rate(transformer_requests_total",
+               "sum by (le, model) (rate(transformer_request_duration_seconds_bucket"):
+    assert any(needle in e for e in exprs), "no panel queries " + needle
+assert "model" in [v["name"] for v in d["templating"]["list"]], "no model variable"
+# No two panels overlap on the 24-column grid.
+cells = {}
+for p in panels:
+    g = p["gridPos"]
+    assert g["x"] + g["w"] <= 24, "panel %d wider than the grid" % p["id"]
+    for x in range(g["x"], g["x"] + g["w"]):
+        for y in range(g["y"], g["y"] + g["h"]):
+            assert (x, y) not in cells, "panels %d and %d overlap" % (cells[(x, y)], p["id"])
+            cells[(x, y)] = p["id"]
 ' "$DEPLOY/grafana/dashboard.json"
 
 check "deploy/ uses only the service's metric names" "$PY" -c '
