@@ -11,7 +11,13 @@
 #   (e) `kubectl kustomize deploy` builds (if kubectl is installed);
 #   (f) a real server started with the deployment's settings serves /metrics
 #       with every metric the dashboard and the alerts use (if python3 can
-#       reach it on loopback).
+#       reach it on loopback);
+#   (g) the model-repository component (deploy/components/model-repository):
+#       kustomize builds deploy/ with it, the volume is mounted at
+#       TS_MODEL_REPOSITORY, the memory limit covers the budget, KV pools,
+#       cache and process; envoy.yaml hashes on x-model over the headless
+#       Service; a real server with its settings serves the checkout's
+#       models/ as the repository.
 #
 # Usage: check_deploy.sh [path/to/transformer-server] [source dir]
 # Prints one line per check and ends with "N passed, M failed".
@@ -68,7 +74,8 @@ transformer_output_tokens_total transformer_model_info transformer_build_info
 transformer_cache_hits_total transformer_cache_misses_total transformer_cache_bytes
 transformer_active_sequences transformer_kv_cache_bytes transformer_kv_cache_limit_bytes
 transformer_decode_steps_total transformer_admitted_sequences_total
-transformer_time_to_first_token_seconds"
+transformer_time_to_first_token_seconds transformer_model_loaded transformer_model_weight_bytes
+transformer_model_loads_total transformer_model_evictions_total transformer_model_load_seconds"
 export METRICS
 
 ############################################################################
@@ -96,10 +103,29 @@ for needle in ("transformer_requests_total", "transformer_request_duration_secon
                "transformer_output_tokens_total", "transformer_input_tokens_total",
                "transformer_time_to_first_token_seconds_bucket", "transformer_active_sequences",
                "transformer_kv_cache_bytes", "transformer_kv_cache_limit_bytes",
-               "transformer_decode_steps_total", "transformer_admitted_sequences_total"):
+               "transformer_decode_steps_total", "transformer_admitted_sequences_total",
+               "transformer_model_loaded", "transformer_model_weight_bytes",
+               "transformer_model_loads_total", "transformer_model_evictions_total",
+               "transformer_model_load_seconds_bucket"):
     assert any(needle in e for e in exprs), "no panel queries " + needle
 ids = [p["id"] for p in panels]
 assert len(ids) == len(set(ids)), "duplicate panel ids"
+# The "Models" row: per-model requests and latency quantiles, by the model label.
+rows = [p["title"] for p in panels if p["type"] == "row"]
+assert "Models" in rows, "no Models row: %s" % rows
+for needle in ("sum by (model) (rate(transformer_requests_total",
+               "sum by (le, model) (rate(transformer_request_duration_seconds_bucket"):
+    assert any(needle in e for e in exprs), "no panel queries " + needle
+assert "model" in [v["name"] for v in d["templating"]["list"]], "no model variable"
+# No two panels overlap on the 24-column grid.
+cells = {}
+for p in panels:
+    g = p["gridPos"]
+    assert g["x"] + g["w"] <= 24, "panel %d wider than the grid" % p["id"]
+    for x in range(g["x"], g["x"] + g["w"]):
+        for y in range(g["y"], g["y"] + g["h"]):
+            assert (x, y) not in cells, "panels %d and %d overlap" % (cells[(x, y)], p["id"])
+            cells[(x, y)] = p["id"]
 ' "$DEPLOY/grafana/dashboard.json"
 
 check "deploy/ uses only the service's metric names" "$PY" -c '
@@ -509,6 +535,207 @@ finally:
 EOF
 else
   skip "(f) needs transformer-server, transformer-client and models/marian-en-de-multi30k"
+fi
+
+############################################################################
+echo "== (g) model-repository component and Envoy sharding"
+############################################################################
+COMPONENT="$DEPLOY/components/model-repository"
+check "components/model-repository: a Component patching the Deployment; envoy.yaml: RING_HASH on x-model over the headless Service" \
+  "$PY" - "$DEPLOY" "$COMPONENT" <<'EOF'
+import os, sys, yaml
+d, comp = sys.argv[1], sys.argv[2]
+load = lambda f: yaml.safe_load(open(f))
+errors = []
+def need(cond, msg):
+    if not cond:
+        errors.append(msg)
+k = load(os.path.join(comp, "kustomization.yaml"))
+dep = load(os.path.join(d, "deployment.yaml"))
+need(k.get("kind") == "Component", "kustomization.yaml of the component is not kind: Component")
+need(all(os.path.exists(os.path.join(comp, r)) for r in k.get("resources", [])), "component resources missing")
+targets = [p.get("target", {}) for p in k.get("patches", [])]
+need({"kind": "Deployment", "name": dep["metadata"]["name"]} in targets, "no patch targets the Deployment")
+need("components/model-repository" in open(os.path.join(d, "kustomization.yaml")).read(),
+     "deploy/kustomization.yaml does not show how to add the component")
+env = load(os.path.join(comp, "envoy.yaml"))
+hcm = env["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+routes = [r for vh in hcm["route_config"]["virtual_hosts"] for r in vh["routes"]]
+need(routes, "no routes in envoy.yaml")
+need(all({"header": {"header_name": "x-model"}} in r["route"].get("hash_policy", []) for r in routes),
+     "a route does not hash on the x-model header")
+need(all(r["route"].get("timeout") == "0s" for r in routes), "route timeout is not 0s (streams would end at 15 s)")
+clusters = {c["name"]: c for c in env["static_resources"]["clusters"]}
+headless = load(os.path.join(d, "service-headless.yaml"))
+port = {p["name"]: p["port"] for p in headless["spec"]["ports"]}["grpc"]
+for r in routes:
+    c = clusters.get(r["route"]["cluster"])
+    need(c is not None, "route to unknown cluster %s" % r["route"]["cluster"])
+    if c is None:
+        continue
+    need(c.get("lb_policy") == "RING_HASH", "cluster lb_policy is not RING_HASH")
+    need(c.get("type") in ("STRICT_DNS", "EDS"), "cluster type is not STRICT_DNS/EDS")
+    f = c.get("common_lb_config", {}).get("consistent_hashing_lb_config", {}).get("hash_balance_factor", 0)
+    need(f >= 100, "hash_balance_factor %s < 100 (or unset)" % f)
+    opts = c.get("typed_extension_protocol_options", {}).get("envoy.extensions.upstreams.http.v3.HttpProtocolOptions", {})
+    need("http2_protocol_options" in opts.get("explicit_http_config", {}), "upstream is not HTTP/2 (gRPC)")
+    need(any("grpc_health_check" in h for h in c.get("health_checks", [])), "no gRPC health check")
+    for e in c["load_assignment"]["endpoints"][0]["lb_endpoints"]:
+        a = e["endpoint"]["address"]["socket_address"]
+        need(a["address"].startswith(headless["metadata"]["name"] + "."), "endpoint %s is not the headless Service" % a["address"])
+        need(a["port_value"] == port, "endpoint port %s != headless grpc port %s" % (a["port_value"], port))
+if errors:
+    sys.exit("\n".join(errors))
+EOF
+
+COMP_ENV=""
+if command -v kubectl >/dev/null; then
+  COMP_TMP="$(mktemp -d)"
+  trap 'rm -rf "$COMP_TMP"' EXIT
+  # What a user does: deploy/ with the component added to its kustomization.
+  cp -r "$DEPLOY" "$COMP_TMP/deploy"
+  printf '\ncomponents:\n  - components/model-repository\n' >>"$COMP_TMP/deploy/kustomization.yaml"
+  kubectl kustomize "$COMP_TMP/deploy" >"$COMP_TMP/built.yaml" 2>"$COMP_TMP/kustomize.err" || true
+  check "kubectl kustomize deploy + components/model-repository: PVC mounted at TS_MODEL_REPOSITORY, memory limit covers budget + KV + cache" \
+    "$PY" - "$COMP_TMP/built.yaml" "$COMP_TMP/kustomize.err" <<'EOF'
+import sys, yaml
+docs = [x for x in yaml.safe_load_all(open(sys.argv[1])) if x]
+if not docs:
+    sys.exit("kustomize built nothing:\n" + open(sys.argv[2]).read())
+kinds = sorted(x["kind"] for x in docs)
+want = sorted(["Deployment", "HorizontalPodAutoscaler", "PersistentVolumeClaim", "PodDisruptionBudget",
+               "Service", "Service", "ServiceMonitor"])
+errors = []
+if kinds != want:
+    errors.append("kinds %s, want %s" % (kinds, want))
+dep = next(x for x in docs if x["kind"] == "Deployment")
+pvcs = {x["metadata"]["name"] for x in docs if x["kind"] == "PersistentVolumeClaim"}
+pod = dep["spec"]["template"]["spec"]
+c = pod["containers"][0]
+env = {e["name"]: e.get("value") for e in c["env"]}
+names = [e["name"] for e in c["env"]]
+if len(names) != len(set(names)):
+    errors.append("duplicate env entries")
+repo = env.get("TS_MODEL_REPOSITORY")
+mounts = {m["mountPath"]: m for m in c.get("volumeMounts", [])}
+vols = {v["name"]: v for v in pod.get("volumes", [])}
+m = mounts.get(repo)
+if not repo or m is None:
+    errors.append("TS_MODEL_REPOSITORY %r is no volumeMount" % repo)
+else:
+    if not m.get("readOnly"):
+        errors.append("the repository mount is not readOnly")
+    claim = vols.get(m["name"], {}).get("persistentVolumeClaim", {}).get("claimName")
+    if claim not in pvcs:
+        errors.append("volume %s: claim %s is not the PVC built (%s)" % (m["name"], claim, sorted(pvcs)))
+if not env.get("TS_DEFAULT_MODEL"):
+    errors.append("TS_DEFAULT_MODEL not set")
+def mib(q):
+    units = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024}
+    return float(q[:-2]) * units[q[-2:]] if q[-2:] in units else float(q) / 2**20
+res = c["resources"]
+if res["requests"]["memory"] != res["limits"]["memory"]:
+    errors.append("memory requests != limits")
+budget = int(env.get("TS_MODEL_MEMORY_MB", 0))
+floor = budget + int(env["TS_NUM_WORKERS"]) * int(env["TS_KV_CACHE_MB"]) + int(env["TS_CACHE_MB"]) + 32
+if budget <= 0 or mib(res["limits"]["memory"]) < floor:
+    errors.append("limits.memory %s < TS_MODEL_MEMORY_MB + workers x TS_KV_CACHE_MB + TS_CACHE_MB + 32 MiB = %d MiB"
+                  % (res["limits"]["memory"], floor))
+if errors:
+    sys.exit("\n".join(errors))
+with open(sys.argv[1] + ".env", "w") as out:
+    for e in c["env"]:
+        if e["name"].startswith("TS_"):
+            out.write("%s=%s\n" % (e["name"], e["value"]))
+EOF
+  COMP_ENV="$(cat "$COMP_TMP/built.yaml.env" 2>/dev/null || true)"
+else
+  skip "kubectl not installed (no kustomize build of the component)"
+fi
+
+if [[ -n "$COMP_ENV" && -x "$SERVER" && -d "$SRC/models" ]]; then
+  check "server with the component's env serves models/ as the repository: default model, every model loaded and labelled in /metrics" \
+    "$PY" - "$SERVER" "$SRC/models" "$COMP_ENV" <<'EOF'
+import json, os, signal, socket, subprocess, sys, time, urllib.request
+server, repo, comp_env = sys.argv[1:4]
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+env = dict(os.environ)
+for line in comp_env.splitlines():
+    k, _, v = line.partition("=")
+    env[k] = v
+want_default, budget_mb = env["TS_DEFAULT_MODEL"], int(env["TS_MODEL_MEMORY_MB"])
+port, mport, hport = free_port(), free_port(), free_port()
+# The component's settings, on loopback ports of our own and the checkout's models/.
+env.update(TS_MODEL_REPOSITORY=repo, TS_HOST="127.0.0.1", TS_PORT=str(port), TS_METRICS_PORT=str(mport),
+           TS_HTTP_PORT=str(hport), TS_HTTP_ADDRESS="127.0.0.1", TS_DRAIN_TIMEOUT_S="10")
+proc = subprocess.Popen([server], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def die(msg):
+    if proc.poll() is None:
+        proc.kill()
+    out = proc.communicate()[0]
+    sys.exit("%s\nserver output:\n%s" % (msg, out[-3000:]))
+def http(path, body=None):
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (hport, path), data=body,
+                                 headers={"Content-Type": "application/json"})
+    return json.loads(urllib.request.urlopen(req, timeout=60).read())
+try:
+    deadline = time.time() + 180
+    while True:
+        if proc.poll() is not None:
+            die("server exited with %s" % proc.returncode)
+        if time.time() > deadline:
+            die("gRPC port %d not listening after 180 s" % port)
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.5)
+    served = sorted(n for n in os.listdir(repo) if os.path.isdir(os.path.join(repo, n)))
+    models = {m["name"]: m for m in http("/v1/models")["models"]}
+    if sorted(models) != served:
+        die("GET /v1/models lists %s, models/ holds %s" % (sorted(models), served))
+    defaults = [n for n, m in models.items() if m.get("isDefault")]
+    if defaults != [want_default]:
+        die("default model %s, TS_DEFAULT_MODEL %s" % (defaults, want_default))
+    text = "A man is riding a bicycle."
+    plain = http("/v1/translate", json.dumps({"texts": [text]}).encode())
+    named = http("/v1/translate", json.dumps({"texts": [text], "model": want_default}).encode())
+    if plain["translations"] != named["translations"]:
+        die("a request without a model did not go to %s" % want_default)
+    metrics = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mport, timeout=10).read().decode()
+    loaded, weights = {}, 0.0
+    for line in metrics.splitlines():
+        for name in served:
+            if line.startswith('transformer_model_loaded{model="%s"}' % name):
+                loaded[name] = float(line.split()[-1])
+            if line.startswith('transformer_model_weight_bytes{model="%s"}' % name):
+                weights += float(line.split()[-1])
+    # The component's budget is sized for the demo models: all of them fit.
+    if loaded != {n: 1.0 for n in served}:
+        die("transformer_model_loaded: %s, want every model loaded" % loaded)
+    if weights > budget_mb * 2**20:
+        die("weights %d B exceed TS_MODEL_MEMORY_MB %d" % (weights, budget_mb))
+    if not any(l.startswith("transformer_requests_total{") and 'model="%s"' % want_default in l
+               for l in metrics.splitlines()):
+        die("no transformer_requests_total series with model=%s" % want_default)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        rc = proc.wait(timeout=40)
+    except subprocess.TimeoutExpired:
+        die("server still running 40 s after SIGTERM")
+    if rc != 0:
+        die("server exited %d after SIGTERM" % rc)
+    print("models %s, default %s, weights %.1f MiB of %d MiB" % (served, want_default, weights / 2**20, budget_mb))
+finally:
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+EOF
+else
+  skip "(g) the server run needs the component built (kubectl), transformer-server and models/"
 fi
 
 echo "($skipped skipped)"
