@@ -122,7 +122,9 @@ class ModelRegistry {
   // thread if it is now, else from a registry thread after it is loaded
   // (evicting idle least-recently-used models until it fits the budget,
   // waiting for busy ones to go idle; models chosen to make room take no new
-  // lease meanwhile, so a load never starves behind steady traffic).
+  // lease meanwhile, so a load never starves behind steady traffic; the
+  // exception: requests that were already waiting when a copy was published
+  // lease it even while it drains, else each load would serve one request).
   // Errors: NotFound (unknown name), ResourceExhausted (its weights exceed
   // the whole budget, naming both), DeadlineExceeded at `deadline`,
   // Cancelled when `is_cancelled` (polled every 50 ms; may be empty) says
