@@ -13,11 +13,11 @@ struct Generator::Active {
   std::unique_ptr<SequenceSearch> search;
 };
 
-Generator::Generator(Translator* translator)
-    : translator_(translator),
-      decoder_(translator->model_->network(), translator->model_->config(),
-               translator->state_->ctx, &translator->state_->decoder) {
-  const ModelConfig& config = translator->model_->config();
+Generator::Generator(TranslatorState* state)
+    : state_(state),
+      decoder_(state->model->network(), state->model->config(), state->ctx,
+               &state->decoder) {
+  const ModelConfig& config = state->model->config();
   rules_.vocab_size = config.decoder_vocab_size;
   rules_.eos_id = config.eos_token_id;
   rules_.pad_id = config.pad_token_id;
@@ -33,15 +33,15 @@ absl::StatusOr<std::vector<int64_t>> Generator::Admit(
     const TranslationOptions& options,
     const std::vector<SampleSource>& sample_sources) {
   absl::Status status =
-      translator_->CheckTranslate(source_ids, options, sample_sources);
+      state_->CheckTranslate(source_ids, options, sample_sources);
   if (!status.ok()) return status;
   std::vector<int64_t> ids;
   if (source_ids.empty()) return ids;
   std::vector<int> lengths;
-  const int src_len = translator_->RunEncoder(source_ids, &lengths);
+  const int src_len = state_->RunEncoder(source_ids, &lengths);
   const std::vector<int> sources = decoder_.AddSources(
-      translator_->state_->encoder_hidden.data(),
-      static_cast<int>(source_ids.size()), src_len, lengths);
+      state_->encoder_hidden.data(), static_cast<int>(source_ids.size()),
+      src_len, lengths);
   for (size_t b = 0; b < source_ids.size(); ++b) {
     auto active = std::make_unique<Active>();
     active->id = next_id_++;
@@ -73,7 +73,7 @@ void Generator::Step() {
   finished_.clear();
   streamed_.clear();
   if (active_.empty()) return;
-  const int num_layers = translator_->model_->config().decoder_layers;
+  const int num_layers = state_->model->config().decoder_layers;
   std::vector<bool> layers(num_layers);
   bool record = false;
   std::vector<SequenceSearch*> sequences;

@@ -15,20 +15,22 @@
 #include "core/decoding/sampling.h"
 #include "core/decoding/search.h"
 #include "core/model/marian_decoder.h"
-#include "core/translator.h"
 
 namespace ts::core {
 
 class SequenceSearch;
+struct TranslatorState;
 
 // Decodes any number of sequences together, one decoder step per Step call;
 // a sequence gives the same hypotheses whenever it joins (rows are computed
-// independently). Uses its Translator's scratch memory and KV block pool:
-// while a Generator exists, call no Translator method but Encode (whose
-// encoder scratch Admit uses only while it runs). Not thread-safe.
+// independently). Made by Translator::NewGenerator; uses that translator's
+// scratch memory and KV block pool: while a Generator exists, call no
+// Translator method but Encode (whose encoder scratch Admit uses only while
+// it runs). Not thread-safe.
 class Generator {
  public:
-  explicit Generator(Translator* translator);
+  // `state` (a Translator's) must outlive the generator.
+  explicit Generator(TranslatorState* state);
   ~Generator();
 
   Generator(const Generator&) = delete;
@@ -75,7 +77,7 @@ class Generator {
  private:
   struct Active;
 
-  Translator* translator_;
+  TranslatorState* state_;
   SearchRules rules_;
   MarianDecoder decoder_;
   std::vector<std::unique_ptr<Active>> active_;  // in decoder row order

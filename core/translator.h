@@ -13,6 +13,7 @@
 
 namespace ts::core {
 
+class Generator;
 struct TranslatorState;
 
 // Runs a MarianModel on the CPU through oneDNN. One Translator per worker
@@ -27,7 +28,12 @@ class Translator {
                       int intra_threads = 0);
   ~Translator();
 
-  const MarianModel& model() const { return *model_; }
+  const MarianModel& model() const;
+
+  // A Generator (continuous batching) on this translator's model and
+  // scratch memory: while it exists, call no method of this translator but
+  // Encode between its calls. The translator must outlive it.
+  std::unique_ptr<Generator> NewGenerator();
 
   // Translates `source_ids` (each from MarianTokenizer::EncodeSource, </s>
   // included) with greedy search (beam_size 1), sampling (do_sample) or beam
@@ -70,20 +76,7 @@ class Translator {
       const std::vector<std::vector<int>>& source_ids);
 
  private:
-  friend class Generator;
-
-  // The checks of Translate (see there), without running anything.
-  absl::Status CheckTranslate(
-      const std::vector<std::vector<int>>& source_ids,
-      const TranslationOptions& options,
-      const std::vector<SampleSource>& sample_sources) const;
-  // Runs the encoder on right-padded sources into the state's buffer;
-  // returns the padded length and the real lengths.
-  int RunEncoder(const std::vector<std::vector<int>>& sources,
-                 std::vector<int>* lengths);
-
-  std::shared_ptr<const MarianModel> model_;
-  int intra_threads_;
+  // The model, intra_threads and scratch memory (shared with Generators).
   std::unique_ptr<TranslatorState> state_;
 };
 

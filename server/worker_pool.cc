@@ -292,7 +292,7 @@ void WorkerPool::RunContinuous(int worker_index) {
       ModelSlot& slot = slots[loaded.get()];
       if (slot.generator == nullptr) {
         slot.loaded = loaded;
-        slot.generator = std::make_unique<core::Generator>(&translator);
+        slot.generator = translator.NewGenerator();
       }
       std::vector<core::SampleSource> sample_sources;
       if (batch->key.translation.do_sample) {

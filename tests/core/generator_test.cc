@@ -96,7 +96,8 @@ TEST_F(GeneratorTest, JoiningAtAnyStepGivesTheSameHypotheses) {
     for (int join_step : {0, 5, 50}) {
       const std::string what = "beam " + std::to_string(beam_size) +
                                ", joining at step " + std::to_string(join_step);
-      Generator generator(&translator);
+      auto owned_generator = translator.NewGenerator();
+      Generator& generator = *owned_generator;
       ASSERT_TRUE(generator.Admit(background, other).ok());
       for (int step = 0; step < join_step; ++step) generator.Step();
       // The batch is still decoding.
@@ -124,7 +125,8 @@ TEST_F(GeneratorTest, JoiningAtAnyStepGivesTheSameHypotheses) {
 // stream nothing.
 TEST_F(GeneratorTest, StreamedTokensAreTheFinalIds) {
   Translator translator(*model_);
-  Generator generator(&translator);
+  auto owned_generator = translator.NewGenerator();
+  Generator& generator = *owned_generator;
   auto greedy = generator.Admit({(*sources_)[5], (*sources_)[6]}, Options(1));
   auto beam = generator.Admit({(*sources_)[7]}, Options(4));
   ASSERT_TRUE(greedy.ok() && beam.ok());
@@ -154,7 +156,8 @@ TEST_F(GeneratorTest, CancelFreesRowsAndKeepsOthersIntact) {
       (*sources_)[20], Paragraph(30, 4), (*sources_)[21]};
   auto alone = translator.Translate(sources, Options(4));
   ASSERT_TRUE(alone.ok());
-  Generator generator(&translator);
+  auto owned_generator = translator.NewGenerator();
+  Generator& generator = *owned_generator;
   auto ids = generator.Admit(sources, Options(4));
   ASSERT_TRUE(ids.ok());
   for (int step = 0; step < 3; ++step) generator.Step();
@@ -188,7 +191,8 @@ TEST_F(GeneratorTest, KvMemoryDoesNotDependOnMaxLength) {
   std::vector<int64_t> bytes[2];
   int index = 0;
   for (int max_length : {64, 512}) {
-    Generator generator(&translator);
+    auto owned_generator = translator.NewGenerator();
+    Generator& generator = *owned_generator;
     const int64_t expected = generator.AdmissionBytes(sources);
     ASSERT_TRUE(generator.Admit(sources, Options(4, max_length)).ok());
     // Cross-attention blocks now; the first self-attention block comes with
