@@ -25,8 +25,9 @@ struct ModelRegistry::Entry {
   int64_t weight_bytes = 0;
   // The copy new leases get; null while unloaded, loading or failed.
   std::shared_ptr<const LoadedModel> loaded;
-  int64_t generation = 0;  // of `loaded`: leases of older copies are retired
-  int in_flight = 0;       // leases of `loaded`
+  int64_t generation = 0;     // of `loaded`: leases of older copies are retired
+  int in_flight = 0;          // leases of `loaded`
+  int retired_in_flight = 0;  // leases of older copies (UNLOADING)
   // Weight bytes of every copy still in memory: `loaded`, and older copies
   // that leases or workers still hold (UNLOADING).
   int64_t alive_bytes = 0;
@@ -294,7 +295,11 @@ std::shared_ptr<const ModelLease> ModelRegistry::LeaseLocked(Entry& entry) {
         std::vector<std::shared_ptr<const LoadedModel>> released;
         {
           std::lock_guard lock(mu_);
-          if (target->generation == generation) --target->in_flight;
+          if (target->generation == generation) {
+            --target->in_flight;
+          } else {
+            --target->retired_in_flight;
+          }
           target->last_used = absl::Now();
           RebalanceLocked(&released);
           changed_.notify_all();
@@ -308,6 +313,7 @@ void ModelRegistry::RetireLocked(
   entry.loaded->Retire();
   released->push_back(std::move(entry.loaded));
   entry.loaded = nullptr;
+  entry.retired_in_flight += entry.in_flight;
   entry.in_flight = 0;
   entry.draining = false;
   ++entry.generation;
@@ -545,7 +551,7 @@ ModelInfo ModelRegistry::InfoLocked(const Entry& entry) const {
   info.weight_bytes = entry.weight_bytes;
   info.compute_type = options_.compute_type;
   info.last_used = entry.last_used;
-  info.in_flight = entry.in_flight;
+  info.in_flight = entry.in_flight + entry.retired_in_flight;
   info.is_default =
       entry.name == (options_.default_model.empty() && entries_.size() == 1
                          ? entries_.begin()->first

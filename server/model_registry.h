@@ -61,7 +61,7 @@ struct ModelInfo {
   int64_t weight_bytes = 0;  // core::WeightBytes of the compute type
   std::string compute_type;
   absl::Time last_used = absl::InfinitePast();  // never: InfinitePast
-  int in_flight = 0;                            // leases of the loaded copy
+  int in_flight = 0;  // leases held now, of every copy (UNLOADING ones too)
   bool is_default = false;
 };
 

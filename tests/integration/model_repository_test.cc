@@ -435,6 +435,7 @@ TEST_F(ModelRepositoryTest, ListLoadAndUnloadOverGrpcAndHttp) {
   EXPECT_EQ(server_->Status(kEnDe).state(), transformer::v1::MODEL_STATE_READY);
   EXPECT_EQ(server_->List().resident_weight_bytes(), all_weights - en_fr_bytes);
   EXPECT_EQ(server_->Metric(Labelled("transformer_model_loaded", kEnFr)), 0);
+  EXPECT_EQ(server_->Status(kEnFr).in_flight(), 0);
   EXPECT_EQ(server_->Metric(Labelled("transformer_model_loaded", kEnDe)), 1);
   const double en_fr_loads =
       server_->Metric(Labelled("transformer_model_loads_total", kEnFr));
@@ -555,6 +556,8 @@ TEST_F(ModelRepositoryTest, UnloadDuringALongRequestWaitsForIt) {
   }
   const absl::Duration unload_took = absl::Now() - unload_start;
   EXPECT_EQ(unloaded.model().state(), transformer::v1::MODEL_STATE_UNLOADING);
+  // The request's lease still counts against the unloading copy.
+  EXPECT_EQ(unloaded.model().in_flight(), 1);
   // "At once": long before the request's seconds of decoding end.
   EXPECT_LT(unload_took, absl::Seconds(2));
   // Past an idle worker's 200 ms hold: still UNLOADING, because the request
