@@ -207,42 +207,18 @@ void RequestHandler::TranslateOn(
     absl::Time accepted, CallContext context, std::vector<std::string> models,
     Answer finish) {
   const LoadedModel& loaded = lease->loaded();
-  // 3. Validate and segment: limits, options, sentences, tokens.
+  // 3. Validate and segment.
   TranslateWork work;
-  const absl::Time validation_start = absl::Now();
-  if (grpc::Status status =
-          loaded.validator().ValidateTranslate(request, &work);
+  if (grpc::Status status = ValidateAndSegment(loaded, hop, request, &work);
       !status.ok()) {
     finish(status);
     return;
   }
-  if (grpc::Status status = PrefixTargetToken(loaded.model().tokenizer(),
-                                              hop.target_token, &work);
+  if (grpc::Status status = CheckStillServable(context.deadline);
       !status.ok()) {
     finish(status);
     return;
   }
-  metrics_->RecordSegmentation(absl::Now() - validation_start);
-  const char* const format_name =
-      work.input_format == transformer::v1::INPUT_FORMAT_HTML       ? "html"
-      : work.input_format == transformer::v1::INPUT_FORMAT_SENTENCE ? "sentence"
-                                                                    : "text";
-  for (const TextWork& text : work.texts) {
-    metrics_->RecordText(format_name, static_cast<int>(text.segments.size()));
-  }
-  // As the scheduler would answer them: cache hits must not slip past a
-  // drain or a deadline that has already passed.
-  if (!scheduler_->accepting()) {
-    finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                        "server is shutting down and accepts no new requests"));
-    return;
-  }
-  if (context.deadline <= absl::Now()) {
-    finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                        "deadline passed before the call was served"));
-    return;
-  }
-  const core::TranslationOptions options = work.options;
   std::vector<std::string> texts(request.texts().begin(),
                                  request.texts().end());
   std::shared_ptr<TranslateStreamOutput> stream;
@@ -250,24 +226,74 @@ void RequestHandler::TranslateOn(
     stream = std::make_shared<TranslateStreamOutput>(
         std::move(write), loaded.model().tokenizer(), metrics_, accepted);
   }
-  // The cache keys a result by model folder, compute type and target token.
-  const std::string identity =
-      absl::StrCat(loaded.cache_identity(), "|", hop.target_token);
   auto call = std::make_shared<TranslateCall>(
       std::move(texts), std::move(work), std::move(context), response,
       std::move(stream), std::move(finish), lease, std::move(models), metrics_);
+  // 4. Look up the cache; 5. queue what it lacks; 6. assemble: the last
+  // sentence's outcome answers the call.
+  Queue(LookUpCache(call, lease, hop, request.options().has_seed()));
+  call->SetUpDone();
+}
 
-  // 4. Look each sentence up in the cache (a hit settles at once; an
-  // identical computation in flight takes this call as one more waiter) or
-  // start its computation. Sampling without a seed gets a fresh one: its
-  // result can never repeat. Attention weights are not cached (large, and
-  // rarely asked twice).
+grpc::Status RequestHandler::ValidateAndSegment(
+    const LoadedModel& loaded, const RouteHop& hop,
+    const transformer::v1::TranslateRequest& request,
+    TranslateWork* work) const {
+  const absl::Time start = absl::Now();
+  if (grpc::Status status = loaded.validator().ValidateTranslate(request, work);
+      !status.ok()) {
+    return status;
+  }
+  if (grpc::Status status =
+          PrefixTargetToken(loaded.model().tokenizer(), hop.target_token, work);
+      !status.ok()) {
+    return status;
+  }
+  metrics_->RecordSegmentation(absl::Now() - start);
+  const char* const format_name =
+      work->input_format == transformer::v1::INPUT_FORMAT_HTML ? "html"
+      : work->input_format == transformer::v1::INPUT_FORMAT_SENTENCE
+          ? "sentence"
+          : "text";
+  for (const TextWork& text : work->texts) {
+    metrics_->RecordText(format_name, static_cast<int>(text.segments.size()));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status RequestHandler::CheckStillServable(absl::Time deadline) const {
+  // As the scheduler would answer them: cache hits must not slip past a
+  // drain or a deadline that has already passed.
+  if (!scheduler_->accepting()) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                        "server is shutting down and accepts no new requests");
+  }
+  if (deadline <= absl::Now()) {
+    return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                        "deadline passed before the call was served");
+  }
+  return grpc::Status::OK;
+}
+
+std::vector<BatchRequest> RequestHandler::LookUpCache(
+    const std::shared_ptr<TranslateCall>& call,
+    const std::shared_ptr<const ModelLease>& lease, const RouteHop& hop,
+    bool has_seed) {
+  const LoadedModel& loaded = lease->loaded();
+  const core::TranslationOptions& options = call->work().options;
+  // The cache keys a result by model folder, compute type and target token.
+  const std::string identity =
+      absl::StrCat(loaded.cache_identity(), "|", hop.target_token);
+  // A hit settles at once; an identical computation in flight takes this
+  // call as one more waiter; else a computation starts. Sampling without a
+  // seed gets a fresh one: its result can never repeat. Attention weights
+  // are not cached (large, and rarely asked twice).
   const bool use_cache = cache_ != nullptr && !options.return_attention &&
-                         (!options.do_sample || request.options().has_seed());
+                         (!options.do_sample || has_seed);
   // Greedy search and one sample stream their tokens; beam search and
   // several samples send each text's last message only.
   const bool streams = options.beam_size <= 1 && options.num_hypotheses <= 1;
-  std::vector<BatchRequest> batch_requests;
+  std::vector<BatchRequest> computations;
   for (int t = 0; t < static_cast<int>(call->work().texts.size()); ++t) {
     const std::vector<SegmentWork>& segments = call->work().texts[t].segments;
     for (int s = 0; s < static_cast<int>(segments.size()); ++s) {
@@ -306,28 +332,26 @@ void RequestHandler::TranslateOn(
         computation = std::make_shared<SharedTranslation>();
         computation->Attach(std::move(waiter));
       }
-      batch_requests.push_back(
+      computations.push_back(
           ComputationRequest(lease, segment_options, t, segment.source_ids,
                              std::move(key), std::move(computation), streams));
     }
   }
+  return computations;
+}
 
-  // 5. Queue the new computations, all or none; a refusal ends them, for
-  // every waiter they have.
-  if (!batch_requests.empty()) {
-    std::vector<CompletionCallback> ends;
-    ends.reserve(batch_requests.size());
-    for (const BatchRequest& batch_request : batch_requests) {
-      ends.push_back(batch_request.on_done);
-    }
-    if (absl::Status submitted =
-            scheduler_->SubmitAll(std::move(batch_requests));
-        !submitted.ok()) {
-      for (CompletionCallback& end : ends) end(submitted, {});
-    }
+void RequestHandler::Queue(std::vector<BatchRequest> computations) {
+  if (computations.empty()) return;
+  // All or none; a refusal ends them, for every waiter they have.
+  std::vector<CompletionCallback> ends;
+  ends.reserve(computations.size());
+  for (const BatchRequest& computation : computations) {
+    ends.push_back(computation.on_done);
   }
-  // 6. Assemble: the last sentence's outcome answers the call.
-  call->SetUpDone();
+  if (absl::Status submitted = scheduler_->SubmitAll(std::move(computations));
+      !submitted.ok()) {
+    for (CompletionCallback& end : ends) end(submitted, {});
+  }
 }
 
 BatchRequest RequestHandler::ComputationRequest(

@@ -118,6 +118,26 @@ class RequestHandler {
                    transformer::v1::TranslateResponse* response,
                    StreamWrite write, absl::Time accepted, CallContext context,
                    std::vector<std::string> models, Answer finish);
+  // The steps of TranslateOn. Validates `request` against the model's
+  // limits, splits its texts into sentences and tokenizes them into `work`
+  // (with hop's >>xxx<< token). Errors: INVALID_ARGUMENT naming the limit.
+  grpc::Status ValidateAndSegment(
+      const LoadedModel& loaded, const RouteHop& hop,
+      const transformer::v1::TranslateRequest& request,
+      TranslateWork* work) const;
+  // UNAVAILABLE while draining, DEADLINE_EXCEEDED past `deadline`.
+  grpc::Status CheckStillServable(absl::Time deadline) const;
+  // Looks each sentence of `call` up in the translation cache: hits settle
+  // at once, identical computations in flight get `call` as a waiter.
+  // Returns the computations to start. `has_seed`: the request gave a
+  // sampling seed (unseeded samples are never cached).
+  std::vector<BatchRequest> LookUpCache(
+      const std::shared_ptr<TranslateCall>& call,
+      const std::shared_ptr<const ModelLease>& lease, const RouteHop& hop,
+      bool has_seed);
+  // Submits `computations` to the scheduler, all or none; a refusal ends
+  // each of them with its status.
+  void Queue(std::vector<BatchRequest> computations);
   // A pivot: the texts through hops[0] (best hypothesis only), then that
   // output through hops[1].
   void RunPivot(const transformer::v1::TranslateRequest& request,
