@@ -49,8 +49,14 @@ std::string RenderHtml(const TextWork& work,
         tokenizer.EncodeSourceWithRanges(segment.source);
     const int source_len = static_cast<int>(segment.source_ids.size());
     if (!source.ok() || hypothesis.attention.empty()) continue;
-    const std::vector<int> argmax =
-        AlignmentOf(hypothesis.attention, source_len);
+    std::vector<int> argmax = AlignmentOf(hypothesis.attention, source_len);
+    // A multi-target model's >>xxx<< token leads source_ids (the server adds
+    // it), but the ranges are the sentence's alone: shift the indices, and a
+    // token that attended most to the language token stays unaligned.
+    const int prefix = source_len - static_cast<int>(source->ids.size());
+    if (prefix > 0) {
+      for (int& index : argmax) index -= prefix;
+    }
     for (core::text::TokenAlignment alignment :
          core::text::AlignTokens(source->ranges, target.ranges, argmax)) {
       alignment.target_begin += target_offset;
