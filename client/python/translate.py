@@ -30,30 +30,14 @@ def main():
                         "0 = the model's default")
     parser.add_argument("--num_hypotheses", type=int, default=0,
                         help="hypotheses per text (printed tab-separated)")
-    parser.add_argument("--model", default="",
-                        help="the server's model (its folder name in "
-                        "--model_repository); empty = routed by the "
-                        "languages, else the server's default model")
-    parser.add_argument("--source_language", default="",
-                        help="with --target_language: the server picks the "
-                        "model for this pair (ISO 639-1 or 639-3 codes)")
-    parser.add_argument("--target_language", default="",
-                        help="with --source_language: the target language")
     parser.add_argument("--timeout", type=float, default=60.0,
                         help="seconds per call")
-    parser.add_argument("--stubs_dir", default=None,
-                        help="where the generated stubs are (generated there "
-                        "if missing); default $TS_PYTHON_STUBS or "
-                        "build/python")
+    ts_stubs.add_model_arguments(parser)
     parser.add_argument("texts", nargs="*", metavar="TEXT")
     args = parser.parse_args()
 
-    if bool(args.source_language) != bool(args.target_language):
-        parser.error("--source_language and --target_language go together")
+    model, metadata = ts_stubs.model_from_arguments(parser, args)
     pb2, pb2_grpc = ts_stubs.load(args.stubs_dir)
-    model = dict(model=args.model, source_language=args.source_language,
-                 target_language=args.target_language)
-    metadata = ts_stubs.model_metadata(**model)
     texts = args.texts or [line.rstrip("\n") for line in sys.stdin]
     if not texts:
         return 0

@@ -75,3 +75,32 @@ def model_metadata(model="", source_language="", target_language=""):
     key = model or (f"{source_language}-{target_language}"
                     if source_language and target_language else "")
     return ((MODEL_METADATA_KEY, key),) if key else ()
+
+
+def add_model_arguments(parser):
+    """--model, --source_language, --target_language and --stubs_dir, as both
+    command-line scripts take them."""
+    parser.add_argument("--model", default="",
+                        help="the server's model (its folder name in "
+                        "--model_repository); empty = routed by the "
+                        "languages, else the server's default model")
+    parser.add_argument("--source_language", default="",
+                        help="with --target_language: the server picks the "
+                        "model for this pair (ISO 639-1 or 639-3 codes)")
+    parser.add_argument("--target_language", default="",
+                        help="with --source_language: the target language")
+    parser.add_argument("--stubs_dir", default=None,
+                        help="where the generated stubs are (generated there "
+                        "if missing); default $TS_PYTHON_STUBS or "
+                        "build/python")
+
+
+def model_from_arguments(parser, args):
+    """The request fields naming the model (a dict for TranslateRequest) and
+    the call metadata for them; exits through parser.error when only one
+    language is given."""
+    if bool(args.source_language) != bool(args.target_language):
+        parser.error("--source_language and --target_language go together")
+    model = dict(model=args.model, source_language=args.source_language,
+                 target_language=args.target_language)
+    return model, model_metadata(**model)
