@@ -464,40 +464,17 @@ echo "== (f) a real server with the deployment's settings: metrics, one request,
 CLIENT="$(dirname "$SERVER")/transformer-client"
 if [[ -x "$SERVER" && -x "$CLIENT" && -d "$SRC/models/marian-en-de-multi30k" ]]; then
   check "server runs with deployment.yaml's env, answers a Translate (gRPC and HTTP), /metrics has every metric, SIGTERM exits 0" \
-    "$PY" - "$SERVER" "$CLIENT" "$SRC/models/marian-en-de-multi30k" "${DEP_ENV:-}" <<'EOF'
-import json, os, signal, socket, subprocess, sys, time, urllib.request
-server, client, model, dep_env = sys.argv[1:5]
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-env = dict(os.environ)
-for line in dep_env.splitlines():
-    k, _, v = line.partition("=")
-    env[k] = v
-port, mport, hport = free_port(), free_port(), free_port()
+    "$PY" - "$SERVER" "$CLIENT" "$SRC/models/marian-en-de-multi30k" "${DEP_ENV:-}" "$SRC/tests/deploy" <<'EOF'
+import json, os, sys, urllib.request, subprocess
+server, client, model, dep_env, helpers = sys.argv[1:6]
+sys.dont_write_bytecode = True
+sys.path.insert(0, helpers)
+from deploy_server import DeployServer
 # The deployment's settings, on loopback ports of our own and the checkout's model.
-env.update(TS_MODEL_DIR=model, TS_HOST="127.0.0.1", TS_PORT=str(port), TS_METRICS_PORT=str(mport),
-           TS_HTTP_PORT=str(hport), TS_HTTP_ADDRESS="127.0.0.1", TS_DRAIN_TIMEOUT_S="10")
-proc = subprocess.Popen([server], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-def die(msg):
-    if proc.poll() is None:
-        proc.kill()
-    out = proc.communicate()[0]
-    sys.exit("%s\nserver output:\n%s" % (msg, out[-3000:]))
+srv = DeployServer(server, dep_env, TS_MODEL_DIR=model)
+port, mport, hport, die = srv.port, srv.mport, srv.hport, srv.die
 try:
-    # The gRPC port listens once the model is loaded and warmed up.
-    deadline = time.time() + 180
-    while True:
-        if proc.poll() is not None:
-            die("server exited with %s" % proc.returncode)
-        if time.time() > deadline:
-            die("gRPC port %d not listening after 180 s" % port)
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.5)
+    srv.wait_listening()
     r = subprocess.run([client, "translate", "--server=127.0.0.1:%d" % port, "--timeout_s=60",
                         "A man is riding a bicycle."], capture_output=True, text=True, timeout=120)
     if r.returncode != 0 or not r.stdout.strip():
@@ -520,18 +497,10 @@ try:
     http_text = json.loads(urllib.request.urlopen(req, timeout=60).read())["translations"][0]["hypotheses"][0]["text"]
     if http_text != r.stdout.strip():
         die("HTTP /v1/translate gave %r, gRPC %r" % (http_text, r.stdout.strip()))
-    proc.send_signal(signal.SIGTERM)
-    try:
-        rc = proc.wait(timeout=40)
-    except subprocess.TimeoutExpired:
-        die("server still running 40 s after SIGTERM")
-    if rc != 0:
-        die("server exited %d after SIGTERM" % rc)
+    srv.drain()
     print("translated: %s" % r.stdout.strip())
 finally:
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
+    srv.close()
 EOF
 else
   skip "(f) needs transformer-server, transformer-client and models/marian-en-de-multi30k"
@@ -655,44 +624,22 @@ fi
 
 if [[ -n "$COMP_ENV" && -x "$SERVER" && -d "$SRC/models" ]]; then
   check "server with the component's env serves models/ as the repository: default model, every model loaded and labelled in /metrics" \
-    "$PY" - "$SERVER" "$SRC/models" "$COMP_ENV" <<'EOF'
-import json, os, signal, socket, subprocess, sys, time, urllib.request
-server, repo, comp_env = sys.argv[1:4]
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-env = dict(os.environ)
-for line in comp_env.splitlines():
-    k, _, v = line.partition("=")
-    env[k] = v
-want_default, budget_mb = env["TS_DEFAULT_MODEL"], int(env["TS_MODEL_MEMORY_MB"])
-port, mport, hport = free_port(), free_port(), free_port()
+    "$PY" - "$SERVER" "$SRC/models" "$COMP_ENV" "$SRC/tests/deploy" <<'EOF'
+import json, os, sys, urllib.request
+server, repo, comp_env, helpers = sys.argv[1:5]
+sys.dont_write_bytecode = True
+sys.path.insert(0, helpers)
+from deploy_server import DeployServer
 # The component's settings, on loopback ports of our own and the checkout's models/.
-env.update(TS_MODEL_REPOSITORY=repo, TS_HOST="127.0.0.1", TS_PORT=str(port), TS_METRICS_PORT=str(mport),
-           TS_HTTP_PORT=str(hport), TS_HTTP_ADDRESS="127.0.0.1", TS_DRAIN_TIMEOUT_S="10")
-proc = subprocess.Popen([server], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-def die(msg):
-    if proc.poll() is None:
-        proc.kill()
-    out = proc.communicate()[0]
-    sys.exit("%s\nserver output:\n%s" % (msg, out[-3000:]))
+srv = DeployServer(server, comp_env, TS_MODEL_REPOSITORY=repo)
+port, mport, hport, die = srv.port, srv.mport, srv.hport, srv.die
+want_default, budget_mb = srv.env["TS_DEFAULT_MODEL"], int(srv.env["TS_MODEL_MEMORY_MB"])
 def http(path, body=None):
     req = urllib.request.Request("http://127.0.0.1:%d%s" % (hport, path), data=body,
                                  headers={"Content-Type": "application/json"})
     return json.loads(urllib.request.urlopen(req, timeout=60).read())
 try:
-    deadline = time.time() + 180
-    while True:
-        if proc.poll() is not None:
-            die("server exited with %s" % proc.returncode)
-        if time.time() > deadline:
-            die("gRPC port %d not listening after 180 s" % port)
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.5)
+    srv.wait_listening()
     served = sorted(n for n in os.listdir(repo) if os.path.isdir(os.path.join(repo, n)))
     models = {m["name"]: m for m in http("/v1/models")["models"]}
     if sorted(models) != served:
@@ -721,18 +668,10 @@ try:
     if not any(l.startswith("transformer_requests_total{") and 'model="%s"' % want_default in l
                for l in metrics.splitlines()):
         die("no transformer_requests_total series with model=%s" % want_default)
-    proc.send_signal(signal.SIGTERM)
-    try:
-        rc = proc.wait(timeout=40)
-    except subprocess.TimeoutExpired:
-        die("server still running 40 s after SIGTERM")
-    if rc != 0:
-        die("server exited %d after SIGTERM" % rc)
+    srv.drain()
     print("models %s, default %s, weights %.1f MiB of %d MiB" % (served, want_default, weights / 2**20, budget_mb))
 finally:
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
+    srv.close()
 EOF
 else
   skip "(g) the server run needs the component built (kubectl), transformer-server and models/"
