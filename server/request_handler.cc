@@ -240,7 +240,10 @@ grpc::Status RequestHandler::ValidateAndSegment(
     const transformer::v1::TranslateRequest& request,
     TranslateWork* work) const {
   const absl::Time start = absl::Now();
-  if (grpc::Status status = loaded.validator().ValidateTranslate(request, work);
+  // A multi-target model's >>xxx<< token takes one of the sentence's tokens.
+  const int reserved_tokens = hop.target_token.empty() ? 0 : 1;
+  if (grpc::Status status =
+          loaded.validator().ValidateTranslate(request, work, reserved_tokens);
       !status.ok()) {
     return status;
   }

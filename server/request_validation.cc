@@ -177,16 +177,30 @@ grpc::Status RequestValidator::CheckSentenceCount(
   return grpc::Status::OK;
 }
 
+RequestValidator::TokenLimit RequestValidator::SourceTokenLimit(
+    int reserved_tokens) const {
+  // The encoder has positions for max_position_embeddings tokens only.
+  const int limit = std::min(limits_.max_input_tokens,
+                             model_->config().max_position_embeddings);
+  TokenLimit token_limit;
+  token_limit.max_tokens = limit - reserved_tokens;
+  token_limit.name = absl::StrCat(limit == limits_.max_input_tokens
+                                      ? "max_input_tokens "
+                                      : "max_position_embeddings ",
+                                  limit);
+  if (reserved_tokens > 0) {
+    absl::StrAppend(&token_limit.name, " less ", reserved_tokens,
+                    " for the target language token");
+  }
+  return token_limit;
+}
+
 grpc::Status RequestValidator::TokenizeTexts(
     const google::protobuf::RepeatedPtrField<std::string>& texts,
-    std::vector<std::vector<int>>* source_ids) const {
+    int reserved_tokens, std::vector<std::vector<int>>* source_ids) const {
   if (grpc::Status status = CheckTexts(texts); !status.ok()) return status;
-  // The encoder has positions for max_position_embeddings tokens only.
-  const int max_tokens = std::min(limits_.max_input_tokens,
-                                  model_->config().max_position_embeddings);
-  const char* const token_limit_name = max_tokens == limits_.max_input_tokens
-                                           ? "max_input_tokens"
-                                           : "max_position_embeddings";
+  const TokenLimit limit = SourceTokenLimit(reserved_tokens);
+  const int max_tokens = limit.max_tokens;
   source_ids->clear();
   source_ids->reserve(texts.size());
   for (int i = 0; i < texts.size(); ++i) {
@@ -199,7 +213,7 @@ grpc::Status RequestValidator::TokenizeTexts(
     if (static_cast<int>(ids->size()) > max_tokens) {
       return Invalid(absl::StrCat("texts[", i, "] has ", ids->size(),
                                   " tokens (</s> included), more than ",
-                                  token_limit_name, " ", max_tokens));
+                                  limit.name));
     }
     source_ids->push_back(*std::move(ids));
   }
@@ -308,9 +322,8 @@ grpc::Status RequestValidator::ResolveTranslationOptions(
 
 grpc::Status RequestValidator::SegmentPlainText(
     int index, std::string_view text, int block, core::text::NewlineMode mode,
-    std::vector<SegmentWork>* segments) const {
-  const int max_tokens = std::min(limits_.max_input_tokens,
-                                  model_->config().max_position_embeddings);
+    const TokenLimit& limit, std::vector<SegmentWork>* segments) const {
+  const int max_tokens = limit.max_tokens;
   const core::MarianTokenizer& tokenizer = model_->tokenizer();
   auto add = [&](core::text::SentenceSpan span) -> grpc::Status {
     std::string source = core::text::ModelText(text, span);
@@ -347,8 +360,7 @@ grpc::Status RequestValidator::SegmentPlainText(
       if (static_cast<int>(segments->back().source_ids.size()) > max_tokens) {
         return Invalid(absl::StrCat("texts[", index, "] has a character of ",
                                     segments->back().source_ids.size(),
-                                    " tokens, more than max_input_tokens ",
-                                    max_tokens));
+                                    " tokens, more than ", limit.name));
       }
     }
   }
@@ -356,8 +368,9 @@ grpc::Status RequestValidator::SegmentPlainText(
 }
 
 grpc::Status RequestValidator::SegmentTexts(
-    const transformer::v1::TranslateRequest& request,
+    const transformer::v1::TranslateRequest& request, int reserved_tokens,
     TranslateWork* work) const {
+  const TokenLimit limit = SourceTokenLimit(reserved_tokens);
   const transformer::v1::TranslationOptions& options = request.options();
   core::text::NewlineMode mode;
   switch (options.newline_mode()) {
@@ -385,7 +398,7 @@ grpc::Status RequestValidator::SegmentTexts(
     TextWork& text_work = work->texts.emplace_back();
     if (work->input_format == transformer::v1::INPUT_FORMAT_TEXT) {
       if (grpc::Status status =
-              SegmentPlainText(i, text, -1, mode, &text_work.segments);
+              SegmentPlainText(i, text, -1, mode, limit, &text_work.segments);
           !status.ok()) {
         return status;
       }
@@ -401,8 +414,8 @@ grpc::Status RequestValidator::SegmentTexts(
         std::make_shared<const core::text::HtmlDocument>(*std::move(html));
     const std::vector<core::text::Block>& blocks = text_work.html->blocks();
     for (int b = 0; b < static_cast<int>(blocks.size()); ++b) {
-      if (grpc::Status status =
-              SegmentPlainText(i, blocks[b].text, b, mode, &text_work.segments);
+      if (grpc::Status status = SegmentPlainText(i, blocks[b].text, b, mode,
+                                                 limit, &text_work.segments);
           !status.ok()) {
         return status;
       }
@@ -412,8 +425,8 @@ grpc::Status RequestValidator::SegmentTexts(
 }
 
 grpc::Status RequestValidator::ValidateTranslate(
-    const transformer::v1::TranslateRequest& request,
-    TranslateWork* work) const {
+    const transformer::v1::TranslateRequest& request, TranslateWork* work,
+    int reserved_tokens) const {
   work->input_format = request.options().input_format();
   switch (work->input_format) {
     case transformer::v1::INPUT_FORMAT_SENTENCE:
@@ -428,7 +441,8 @@ grpc::Status RequestValidator::ValidateTranslate(
           !status.ok()) {
         return status;
       }
-      if (grpc::Status status = SegmentTexts(request, work); !status.ok()) {
+      if (grpc::Status status = SegmentTexts(request, reserved_tokens, work);
+          !status.ok()) {
         return status;
       }
       return CheckSentenceCount(*work);
@@ -441,7 +455,8 @@ grpc::Status RequestValidator::ValidateTranslate(
           "INPUT_FORMAT_SENTENCE=1, INPUT_FORMAT_HTML=2)"));
   }
   std::vector<std::vector<int>> source_ids;
-  if (grpc::Status status = TokenizeTexts(request.texts(), &source_ids);
+  if (grpc::Status status =
+          TokenizeTexts(request.texts(), reserved_tokens, &source_ids);
       !status.ok()) {
     return status;
   }
@@ -483,7 +498,8 @@ grpc::Status RequestValidator::ValidateEncode(
           "POOLING_TOKENS=2)"));
   }
   work->options.normalize = request.normalize();
-  return TokenizeTexts(request.texts(), &work->source_ids);
+  return TokenizeTexts(request.texts(), /*reserved_tokens=*/0,
+                       &work->source_ids);
 }
 
 core::TranslationOptions RequestValidator::DefaultTranslationOptions() const {

@@ -96,9 +96,11 @@ class RequestValidator {
   // do_sample with beam_size > 1, top_k < 0, top_p outside (0, 1],
   // temperature <= 0, or as MarianModel::ResolveOptions rejects). A sampling
   // request without a seed gets a fresh one in work->options.seed.
+  // `reserved_tokens`: source tokens the caller adds to every sentence (a
+  // multi-target model's >>xxx<< token), taken off the token limit.
   grpc::Status ValidateTranslate(
-      const transformer::v1::TranslateRequest& request,
-      TranslateWork* work) const;
+      const transformer::v1::TranslateRequest& request, TranslateWork* work,
+      int reserved_tokens = 0) const;
   // As ValidateTranslate for the texts; also an unknown pooling value.
   grpc::Status ValidateEncode(const transformer::v1::EncodeRequest& request,
                               EncodeWork* work) const;
@@ -115,16 +117,25 @@ class RequestValidator {
       const google::protobuf::RepeatedPtrField<std::string>& texts) const;
   // Sentences in all <= max_sentences_per_request and max_queue_size.
   grpc::Status CheckSentenceCount(const TranslateWork& work) const;
+  // The most tokens (</s> included) a sentence may have, max_input_tokens
+  // or max_position_embeddings less `reserved_tokens`, and how messages
+  // name that limit.
+  struct TokenLimit {
+    int max_tokens = 0;
+    std::string name;
+  };
+  TokenLimit SourceTokenLimit(int reserved_tokens) const;
   grpc::Status TokenizeTexts(
       const google::protobuf::RepeatedPtrField<std::string>& texts,
-      std::vector<std::vector<int>>* source_ids) const;
+      int reserved_tokens, std::vector<std::vector<int>>* source_ids) const;
   // Splits each text by `format` and tokenizes its sentences.
   grpc::Status SegmentTexts(const transformer::v1::TranslateRequest& request,
-                            TranslateWork* work) const;
+                            int reserved_tokens, TranslateWork* work) const;
   // The sentences of text `index`'s `text` (or of an HTML block's text, with
-  // `block`): split, each over the token limit cut into pieces, tokenized.
+  // `block`): split, each over `limit` cut into pieces, tokenized.
   grpc::Status SegmentPlainText(int index, std::string_view text, int block,
                                 core::text::NewlineMode mode,
+                                const TokenLimit& limit,
                                 std::vector<SegmentWork>* segments) const;
   grpc::Status ResolveTranslationOptions(
       const transformer::v1::TranslationOptions& requested,

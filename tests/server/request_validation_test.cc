@@ -2,6 +2,7 @@
 // every INVALID_ARGUMENT names the limit it enforces.
 #include "server/request_validation.h"
 
+#include <algorithm>
 #include <limits>
 #include <memory>
 #include <string>
@@ -208,6 +209,39 @@ TEST_F(RequestValidationTest, ALongSentenceIsCutIntoPiecesThatFit) {
     at = segment.end;
   }
   EXPECT_EQ(segments.back().end, static_cast<int>(text.size()));
+}
+
+// A multi-target model's >>xxx<< token (reserved_tokens 1) leaves 11 of
+// the 12 tokens to each piece of a cut sentence, and a SENTENCE text of
+// exactly 12 tokens is refused, naming the reserve.
+TEST_F(RequestValidationTest, AReservedLanguageTokenTakesOneOfTheLimit) {
+  const std::string text =
+      "A group of people standing in front of an igloo while a man in a red "
+      "jacket watches them.";
+  TranslateWork work;
+  ASSERT_TRUE(validator_.ValidateTranslate(OneText(text), &work, 1).ok());
+  size_t longest = 0;
+  for (const SegmentWork& segment : work.texts[0].segments) {
+    longest = std::max(longest, segment.source_ids.size());
+  }
+  EXPECT_LE(longest, 11u);
+  // A SENTENCE text of exactly 12 tokens: fits alone, not with the token.
+  std::string twelve;
+  for (const char* word : {"A", "man", "in", "a", "red", "jacket", "and", "a",
+                           "dog", "run", "home", "."}) {
+    std::string candidate = twelve.empty() ? word : twelve + " " + word;
+    if ((*model_)->tokenizer().EncodeSource(candidate)->size() > 12) break;
+    twelve = candidate;
+  }
+  ASSERT_EQ((*model_)->tokenizer().EncodeSource(twelve)->size(), 12u);
+  auto sentence = OneText(twelve);
+  sentence.mutable_options()->set_input_format(
+      transformer::v1::INPUT_FORMAT_SENTENCE);
+  EXPECT_TRUE(validator_.ValidateTranslate(sentence, &work).ok());
+  TranslateWork reserved;
+  ExpectInvalid(validator_.ValidateTranslate(sentence, &reserved, 1),
+                "has 12 tokens (</s> included), more than max_input_tokens 12 "
+                "less 1 for the target language token");
 }
 
 // Sentences and paragraphs: spans between the gaps, and an unknown
