@@ -19,11 +19,11 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "core/model/marian_model.h"
-#include "tests/support/synthetic_weights.h"
 #include "core/ops/kernels.h"
 #include "core/translator.h"
 #include "nlohmann/json.hpp"
 #include "oneapi/dnnl/dnnl.hpp"
+#include "tests/support/synthetic_weights.h"
 
 ABSL_FLAG(std::string, model_dir, "models/marian-en-de-multi30k",
           "Hugging Face MarianMT folder (config.json, vocab.json, *.spm and, "

@@ -13,8 +13,8 @@
 #include "core/decoding/options.h"
 #include "core/model/config.h"
 #include "core/model/marian_network.h"
-#include "core/text/tokenizer.h"
 #include "core/model/weights.h"
+#include "core/text/tokenizer.h"
 
 namespace ts::core {
 

@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "core/text/incremental_detokenizer.h"
 #include "core/model/marian_model.h"
+#include "core/text/incremental_detokenizer.h"
 #include "core/translator.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"

@@ -24,13 +24,13 @@
 #include "core/model/config.h"
 #include "core/model/marian_model.h"
 #include "core/model/model_memory.h"
-#include "tests/support/synthetic_weights.h"
-#include "core/text/tokenizer.h"
 #include "core/model/weights.h"
+#include "core/text/tokenizer.h"
 #include "core/translator.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/support/synthetic_weights.h"
 
 namespace ts::core {
 namespace {

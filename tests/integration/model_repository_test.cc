@@ -20,7 +20,6 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "google/protobuf/util/json_util.h"
@@ -54,17 +53,7 @@ std::string RepositoryDir() {
 
 // models/NAME/golden/translations.jsonl.
 std::vector<GoldenTranslation> GoldenOf(const std::string& model) {
-  std::vector<GoldenTranslation> rows;
-  const std::string text = ReadFile(
-      absl::StrCat(RepositoryDir(), "/", model, "/golden/translations.jsonl"));
-  for (absl::string_view line : absl::StrSplit(text, '\n')) {
-    if (line.empty()) continue;
-    const nlohmann::json row = nlohmann::json::parse(line);
-    rows.push_back({row["source"].get<std::string>(),
-                    row["greedy_text"].get<std::string>(),
-                    row["beam4_text"].get<std::string>()});
-  }
-  return rows;
+  return ReadGoldenTranslations(absl::StrCat(RepositoryDir(), "/", model));
 }
 
 // source_lang / target_lang of models/NAME/tokenizer_config.json.

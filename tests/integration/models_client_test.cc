@@ -21,7 +21,9 @@ namespace {
 
 using nlohmann::json;
 using ts::testing::CommandResult;
+using ts::testing::GoldenTranslation;
 using ts::testing::ReadFile;
+using ts::testing::ReadGoldenTranslations;
 using ts::testing::RunCommand;
 
 constexpr char kEnDe[] = "marian-en-de-multi30k";
@@ -38,13 +40,10 @@ std::vector<std::string> Lines(const std::string& text) {
 }
 
 // The first `count` rows of a model's golden/translations.jsonl.
-std::vector<json> Golden(const std::string& model, int count) {
-  std::vector<json> rows;
-  for (const std::string& line : Lines(ReadFile(absl::StrCat(
-           RepositoryDir(), "/", model, "/golden/translations.jsonl")))) {
-    if (static_cast<int>(rows.size()) == count) break;
-    rows.push_back(json::parse(line));
-  }
+std::vector<GoldenTranslation> Golden(const std::string& model, int count) {
+  std::vector<GoldenTranslation> rows =
+      ReadGoldenTranslations(absl::StrCat(RepositoryDir(), "/", model));
+  if (static_cast<int>(rows.size()) > count) rows.resize(count);
   return rows;
 }
 
@@ -89,10 +88,9 @@ TEST(ModelsClientTest, ListLoadUnloadAndTranslateByLanguagePair) {
   }
 
   // Routed by languages to en-fr (loaded on demand): its golden output.
-  const std::vector<json> en_fr = Golden(kEnFr, 4);
+  const std::vector<GoldenTranslation> en_fr = Golden(kEnFr, 4);
   std::string sources;
-  for (const json& row : en_fr)
-    sources += row["source"].get<std::string>() + "\n";
+  for (const GoldenTranslation& row : en_fr) sources += row.source + "\n";
   const CommandResult french =
       RunCommand(Client(target,
                         "translate --source_language=en --target_language=fr "
@@ -101,19 +99,18 @@ TEST(ModelsClientTest, ListLoadUnloadAndTranslateByLanguagePair) {
   ASSERT_EQ(french.exit_code, 0) << french.err;
   ASSERT_EQ(Lines(french.out).size(), en_fr.size()) << french.out;
   for (size_t i = 0; i < en_fr.size(); ++i) {
-    EXPECT_EQ(Lines(french.out)[i], en_fr[i]["greedy_text"]) << i;
+    EXPECT_EQ(Lines(french.out)[i], en_fr[i].greedy_text) << i;
   }
   // By name: de-en, loaded on demand too.
-  const std::vector<json> de_en = Golden(kDeEn, 2);
+  const std::vector<GoldenTranslation> de_en = Golden(kDeEn, 2);
   const CommandResult english = RunCommand(
       Client(target, absl::StrCat("translate --model=", kDeEn,
                                   " --beam_size=1 --max_length=128")),
-      absl::StrCat(de_en[0]["source"].get<std::string>(), "\n",
-                   de_en[1]["source"].get<std::string>(), "\n"));
+      absl::StrCat(de_en[0].source, "\n", de_en[1].source, "\n"));
   ASSERT_EQ(english.exit_code, 0) << english.err;
-  EXPECT_EQ(Lines(english.out),
-            (std::vector<std::string>{de_en[0]["greedy_text"],
-                                      de_en[1]["greedy_text"]}));
+  EXPECT_EQ(
+      Lines(english.out),
+      (std::vector<std::string>{de_en[0].greedy_text, de_en[1].greedy_text}));
 
   const CommandResult listed = RunCommand(Client(target, "models --json"));
   ASSERT_EQ(listed.exit_code, 0) << listed.err;

@@ -74,10 +74,10 @@ CommandResult RunCommand(const std::string& command, const std::string& input) {
   return result;
 }
 
-std::vector<GoldenTranslation> ReadGoldenTranslations() {
+std::vector<GoldenTranslation> ReadGoldenTranslations(
+    const std::string& model_dir) {
   std::vector<GoldenTranslation> rows;
-  const std::string text =
-      ReadFile(std::string(TS_DEMO_MODEL_DIR) + "/golden/translations.jsonl");
+  const std::string text = ReadFile(model_dir + "/golden/translations.jsonl");
   for (absl::string_view line : absl::StrSplit(text, '\n')) {
     if (line.empty()) continue;
     const nlohmann::json row = nlohmann::json::parse(line);
@@ -86,6 +86,10 @@ std::vector<GoldenTranslation> ReadGoldenTranslations() {
                     row["beam4_text"].get<std::string>()});
   }
   return rows;
+}
+
+std::vector<GoldenTranslation> ReadGoldenTranslations() {
+  return ReadGoldenTranslations(TS_DEMO_MODEL_DIR);
 }
 
 ServerProcess::~ServerProcess() {

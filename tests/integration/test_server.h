@@ -41,12 +41,16 @@ struct CommandResult {
 CommandResult RunCommand(const std::string& command,
                          const std::string& input = "");
 
-// The demo model's golden greedy translations (max_length 128).
+// A model's golden translations (max_length 128), from
+// MODEL_DIR/golden/translations.jsonl.
 struct GoldenTranslation {
   std::string source;
   std::string greedy_text;
   std::string beam4_text;
 };
+std::vector<GoldenTranslation> ReadGoldenTranslations(
+    const std::string& model_dir);
+// The demo model's.
 std::vector<GoldenTranslation> ReadGoldenTranslations();
 
 // transformer-server on 127.0.0.1, a port of its own choosing, no metrics

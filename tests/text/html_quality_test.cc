@@ -21,9 +21,9 @@
 #include <vector>
 
 #include "core/model/marian_model.h"
-#include "core/text/tokenizer.h"
 #include "core/text/html_document.h"
 #include "core/text/token_spans.h"
+#include "core/text/tokenizer.h"
 #include "core/translator.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
